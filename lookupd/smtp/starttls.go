@@ -1,0 +1,189 @@
+package smtp
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"strings"
+)
+
+var (
+	// ErrRejected: the greeting or the EHLO reply was 4xx or 5xx.
+	ErrRejected = errors.New("rejected")
+	// ErrNoStartTLS: the EHLO reply does not advertise STARTTLS.
+	ErrNoStartTLS = errors.New("starttls not advertised")
+	// ErrStartTLSRefused: STARTTLS was answered with something else than 2xx
+	// (typically "454 4.7.0 TLS not available"); StageError.Reply holds it.
+	ErrStartTLSRefused = errors.New("starttls refused")
+	// ErrUnexpectedReply: a well-formed reply with a code that makes no sense
+	// at this step (e.g. 354 as a greeting).
+	ErrUnexpectedReply = errors.New("unexpected reply")
+)
+
+// Stages named by StageError.
+const (
+	StageBanner   = "banner"
+	StageEHLO     = "ehlo"
+	StageStartTLS = "starttls"
+)
+
+// StageError says at which step of the session StartTLS failed and, when the
+// server answered, with what.
+type StageError struct {
+	Stage string // StageBanner, StageEHLO or StageStartTLS
+	Reply *Reply // the server's reply, nil for I/O and parse errors
+	Err   error
+}
+
+func (e *StageError) Error() string {
+	if e.Reply == nil {
+		return e.Stage + ": " + e.Err.Error()
+	}
+	first := ""
+	if len(e.Reply.Lines) > 0 {
+		first = e.Reply.Lines[0]
+		if len(first) > 200 {
+			first = first[:200] + "..."
+		}
+	}
+	// The reply text is quoted: it comes from the server and may hold anything.
+	return fmt.Sprintf("%s: %v: %d %q", e.Stage, e.Err, e.Reply.Code, first)
+}
+
+func (e *StageError) Unwrap() error { return e.Err }
+
+// Session is what the server said before TLS.
+type Session struct {
+	Banner     Reply
+	EHLO       Reply
+	Extensions []string // EHLO keywords, upper case, in the server's order ("SIZE", "STARTTLS", ...)
+}
+
+// StartTLS runs the plain-text part of an SMTP session on conn: it waits for
+// the greeting (which may span several lines and come late), sends
+// "EHLO helo", checks that STARTTLS is among the extensions (keywords compare
+// case-insensitively), sends STARTTLS and expects a 2xx reply (RFC 3207 says
+// 220; like Exim's client, any 2xx is taken as a go-ahead). The returned conn
+// is ready for the TLS ClientHello; any byte the server sent after its reply
+// is delivered by its first reads.
+//
+// Every read and write has ctx's deadline (DefaultTimeout if ctx has none) and
+// fails at once when ctx is cancelled. The returned conn keeps ctx's deadline;
+// the caller may set another. StartTLS never closes conn. When the server
+// turns the session down (ErrRejected, ErrNoStartTLS, ErrStartTLSRefused) it
+// sends QUIT without waiting for the answer.
+//
+// Errors are *StageError wrapping ErrRejected, ErrNoStartTLS,
+// ErrStartTLSRefused, ErrUnexpectedReply, the ReadReply errors, or the I/O
+// error (joined with ctx's cause when ctx ended the session). The Session is
+// returned, as far as it got, whenever the greeting was read.
+func StartTLS(ctx context.Context, conn net.Conn, helo string) (net.Conn, *Session, error) {
+	if helo == "" || len(helo) > 255 || strings.ContainsAny(helo, " \t\r\n\x00") {
+		return nil, nil, fmt.Errorf("start tls: invalid helo name %q", helo)
+	}
+	stop, err := guard(ctx, conn)
+	if err != nil {
+		return nil, nil, &StageError{Stage: StageBanner, Err: err}
+	}
+	defer stop()
+
+	s := &session{ctx: ctx, conn: conn, r: bufio.NewReaderSize(conn, MaxLineLength)}
+	sess := &Session{}
+	if sess.Banner, err = s.reply(StageBanner); err != nil {
+		return nil, nil, err
+	}
+	if err := s.expect(StageBanner, sess.Banner, ErrRejected); err != nil {
+		return nil, sess, err
+	}
+
+	if err := s.command(StageEHLO, "EHLO "+helo); err != nil {
+		return nil, sess, err
+	}
+	if sess.EHLO, err = s.reply(StageEHLO); err != nil {
+		return nil, sess, err
+	}
+	if err := s.expect(StageEHLO, sess.EHLO, ErrRejected); err != nil {
+		return nil, sess, err
+	}
+	sess.Extensions = extensions(sess.EHLO)
+	if !slices.Contains(sess.Extensions, "STARTTLS") {
+		s.quit()
+		return nil, sess, &StageError{Stage: StageEHLO, Reply: &sess.EHLO, Err: ErrNoStartTLS}
+	}
+
+	if err := s.command(StageStartTLS, "STARTTLS"); err != nil {
+		return nil, sess, err
+	}
+	rep, err := s.reply(StageStartTLS)
+	if err != nil {
+		return nil, sess, err
+	}
+	if err := s.expect(StageStartTLS, rep, ErrStartTLSRefused); err != nil {
+		return nil, sess, err
+	}
+
+	if !stop() {
+		return nil, sess, &StageError{Stage: StageStartTLS, Err: context.Cause(ctx)}
+	}
+	return withBuffered(conn, s.r), sess, nil
+}
+
+// session is one StartTLS run.
+type session struct {
+	ctx  context.Context
+	conn net.Conn
+	r    *bufio.Reader
+}
+
+func (s *session) reply(stage string) (Reply, error) {
+	rep, err := ReadReply(s.r)
+	if err == io.EOF {
+		err = fmt.Errorf("read reply: connection closed: %w", io.EOF)
+	}
+	if err != nil {
+		return Reply{}, &StageError{Stage: stage, Err: ioError(s.ctx, err)}
+	}
+	return rep, nil
+}
+
+// expect accepts a 2xx reply and turns 4xx/5xx into refusal and anything
+// else into ErrUnexpectedReply. Like Exim's client it checks only the first
+// digit, so a "250" greeting or a "250" answer to STARTTLS passes.
+func (s *session) expect(stage string, rep Reply, refusal error) error {
+	switch {
+	case rep.Code/100 == 2:
+		return nil
+	case rep.Code >= 400:
+		s.quit()
+		return &StageError{Stage: stage, Reply: &rep, Err: refusal}
+	default:
+		return &StageError{Stage: stage, Reply: &rep, Err: ErrUnexpectedReply}
+	}
+}
+
+func (s *session) command(stage, cmd string) error {
+	if _, err := io.WriteString(s.conn, cmd+"\r\n"); err != nil {
+		return &StageError{Stage: stage, Err: ioError(s.ctx, fmt.Errorf("write %s: %w", strings.Fields(cmd)[0], err))}
+	}
+	return nil
+}
+
+// quit says goodbye politely; its outcome does not matter.
+func (s *session) quit() { io.WriteString(s.conn, "QUIT\r\n") }
+
+// extensions returns the EHLO keywords (RFC 5321 section 4.1.1.1): the first
+// word of each line after the greeting line, in upper case.
+func extensions(ehlo Reply) []string {
+	var kws []string
+	for _, l := range ehlo.Lines[min(1, len(ehlo.Lines)):] {
+		kw, _, _ := strings.Cut(strings.TrimSpace(l), " ")
+		if kw != "" {
+			kws = append(kws, strings.ToUpper(kw))
+		}
+	}
+	return kws
+}

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// helloClient is one real client invocation; "PORT" in args is replaced by the
+// stub's port.
+type helloClient struct {
+	file string
+	args []string
+}
+
+var helloClients = []helloClient{
+	{"gnutls-3.7.9-normal.bin", []string{"gnutls-cli", "--priority", "NORMAL", "--starttls-proto=smtp", "--insecure", "-p", "PORT", "127.0.0.1"}},
+	{"gnutls-3.7.9-normal-sni.bin", []string{"gnutls-cli", "--priority", "NORMAL", "--starttls-proto=smtp", "--insecure", "--sni-hostname", "mx.example.test", "-p", "PORT", "127.0.0.1"}},
+	{"gnutls-3.7.9-normal-tls12.bin", []string{"gnutls-cli", "--priority", "NORMAL:-VERS-TLS1.3", "--starttls-proto=smtp", "--insecure", "-p", "PORT", "127.0.0.1"}},
+	{"openssl-3.0-s_client.bin", []string{"openssl", "s_client", "-starttls", "smtp", "-connect", "127.0.0.1:PORT"}},
+	{"openssl-3.0-s_client-sni.bin", []string{"openssl", "s_client", "-starttls", "smtp", "-servername", "mx.example.test", "-connect", "127.0.0.1:PORT"}},
+	{"openssl-3.0-s_client-tls12.bin", []string{"openssl", "s_client", "-starttls", "smtp", "-no_tls1_3", "-connect", "127.0.0.1:PORT"}},
+}
+
+// captureHello runs the stub, drives the client and writes the hello bytes to out.
+func captureHello(args []string, out string) error {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	defer ln.Close()
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	argv := make([]string, len(args))
+	for i, a := range args {
+		argv[i] = strings.ReplaceAll(a, "PORT", port)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
+	cmd.Stdin = nil // /dev/null
+	cmd.Stdout = io.Discard
+	cmd.Stderr = io.Discard
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	defer cmd.Wait() //nolint:errcheck // the client fails on our alert by design
+	conn, err := ln.Accept()
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	if err := conn.SetDeadline(time.Now().Add(15 * time.Second)); err != nil {
+		return err
+	}
+	hello, err := serveSTARTTLS(conn)
+	if err != nil {
+		return err
+	}
+	// fatal handshake_failure alert, TLS 1.2 record version
+	if _, err := conn.Write([]byte{21, 3, 3, 0, 2, 2, 40}); err != nil {
+		return err
+	}
+	return os.WriteFile(out, hello, 0o644)
+}
+
+// serveSTARTTLS plays an SMTP server up to STARTTLS and returns the raw TLS
+// records that carry the client's first handshake message.
+func serveSTARTTLS(conn net.Conn) ([]byte, error) {
+	br := bufio.NewReader(conn)
+	say := func(s string) error { _, err := io.WriteString(conn, s); return err }
+	if err := say("220 capture.test ESMTP stub\r\n"); err != nil {
+		return nil, err
+	}
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			return nil, fmt.Errorf("read command: %w", err)
+		}
+		cmd := strings.ToUpper(strings.TrimSpace(line))
+		switch {
+		case strings.HasPrefix(cmd, "EHLO"):
+			err = say("250-capture.test\r\n250-PIPELINING\r\n250 STARTTLS\r\n")
+		case cmd == "STARTTLS":
+			if err := say("220 2.0.0 ready\r\n"); err != nil {
+				return nil, err
+			}
+			return readHelloRecords(br)
+		case cmd == "QUIT":
+			return nil, errors.New("client quit before STARTTLS")
+		default:
+			err = say("500 5.5.1 unknown\r\n")
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
+// readHelloRecords reads whole records until one handshake message is complete.
+func readHelloRecords(r io.Reader) ([]byte, error) {
+	var raw, hs []byte
+	for {
+		hdr := make([]byte, 5)
+		if _, err := io.ReadFull(r, hdr); err != nil {
+			return nil, fmt.Errorf("read record header: %w", err)
+		}
+		if hdr[0] != 22 {
+			return nil, fmt.Errorf("record type %d, want handshake", hdr[0])
+		}
+		n := int(hdr[3])<<8 | int(hdr[4])
+		if n > 1<<14 {
+			return nil, fmt.Errorf("record length %d", n)
+		}
+		body := make([]byte, n)
+		if _, err := io.ReadFull(r, body); err != nil {
+			return nil, fmt.Errorf("read record body: %w", err)
+		}
+		raw = append(raw, hdr...)
+		raw = append(raw, body...)
+		hs = append(hs, body...)
+		if len(hs) >= 4 && len(hs) >= 4+(int(hs[1])<<16|int(hs[2])<<8|int(hs[3])) {
+			return raw, nil
+		}
+		if len(raw) > 1<<16 {
+			return nil, errors.New("hello too large")
+		}
+	}
+}

@@ -93,7 +93,7 @@ func BuildHello(cfg HelloConfig) (*Hello, error) {
 	sigAlgs := p.sigAlgs
 	if cfg.AllSuites {
 		for _, s := range allSuitesOrder {
-			if !slices.Contains(h.Suites, s) {
+			if !slices.Contains(h.Suites, s) && (tls13 || !suites[s].tls13) {
 				h.Suites = append(h.Suites, s)
 			}
 		}

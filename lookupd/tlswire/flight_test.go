@@ -233,7 +233,9 @@ func TestReadFlightSynthetic(t *testing.T) {
 	}
 	leaf := handshakeMessages(t, testdata(t, "flight-openssl-dhe-rsa2048.bin"))[1][7:] // one cert in the chain
 	cert := certificateMsg(leaf)
-	sh12 := func(suite uint16, exts ...[]byte) []byte { return serverHelloMsg(tls.VersionTLS12, nil, suite, exts...) }
+	sh12 := func(suite uint16, exts ...[]byte) []byte {
+		return serverHelloMsg(tls.VersionTLS12, nil, suite, exts...)
+	}
 	dhe := sh12(0x009e)
 	ske := func(p []byte) []byte { return hsMsg(typeServerKeyExchange, dheParams(p, true)) }
 	ske2048 := ske(primeOfBits(2048))

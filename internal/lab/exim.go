@@ -1,0 +1,278 @@
+package lab
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// EximOptions configure StartExim.
+type EximOptions struct {
+	// Cert names testdata/certs/<Cert>.{crt,key}; "" = "rsa2048".
+	Cert string
+	// DH names testdata/certs/<DH>.pem for tls_dhparam; "" = Exim's default.
+	// Note: Debian's Exim 4.96 with GnuTLS 3.7 sends the 2048-bit RFC 7919
+	// prime whatever smaller file is configured, so Exim cannot serve weak DH
+	// (StartOpenSSL can).
+	DH string
+	// NoSTARTTLS sets tls_advertise_hosts empty: STARTTLS is not offered.
+	NoSTARTTLS bool
+	// Banner is smtp_banner (expanded by Exim; a newline gives a multi-line
+	// banner); "" = "$smtp_active_hostname ESMTP Exim $version_number lab".
+	Banner string
+	// Extra holds raw main-section config lines ("name = value", one per
+	// line). An option set here replaces the lab's own setting of it, e.g.
+	// "tls_require_ciphers = NORMAL:+DHE-DSS:+SIGN-DSA-SHA256:+SIGN-DSA-SHA1".
+	Extra string
+}
+
+// eximUsers are the names Exim's unprivileged user goes by (Debian first).
+var eximUsers = []string{"Debian-exim", "exim"}
+
+// eximAttempts bounds the retries when another process takes the chosen port.
+const eximAttempts = 5
+
+// StartExim starts a real Exim daemon (Debian's exim4-daemon-light, GnuTLS)
+// as an SMTP server with STARTTLS on 127.0.0.1, with its own configuration,
+// spool and logs in a t.TempDir (Server.Dir): it accepts every recipient and
+// delivers to :blackhole:. It runs `exim -C DIR/exim.conf -bdf -oX PORT -oP
+// DIR/exim.pid` (-bdf: -bd that stays in the foreground, so the test owns the
+// process) and returns once the port answers with a banner. Exim runs as
+// Debian-exim (it gives up root for -C), so the directory is world-readable
+// and its spool and log are owned by Debian-exim. Needs root; without it the
+// test is skipped (failed under CI=true). If the test fails, the Exim logs
+// are copied to t.Log.
+func StartExim(t testing.TB, o EximOptions) *Server {
+	t.Helper()
+	Require(t, "exim", "timeout")
+	requireRoot(t, "exim -bd is for admin users, and the spool must belong to Debian-exim")
+	exim, _ := lookTool("exim")
+	timeoutBin, _ := lookTool("timeout")
+
+	uid, gid, err := eximIDs()
+	if err != nil {
+		t.Fatalf("exim user: %v", err)
+	}
+	dir := t.TempDir()
+	// t.TempDir's parent is private (0700); Exim, once it is Debian-exim, must get in.
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, d := range []string{"spool", "log"} {
+		p := filepath.Join(dir, d)
+		if err := os.Mkdir(p, 0o750); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(p, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if o.Cert == "" {
+		o.Cert = "rsa2048"
+	}
+	files := map[string]string{"cert.crt": o.Cert + ".crt", "cert.key": o.Cert + ".key"}
+	if o.DH != "" {
+		files["dh.pem"] = o.DH + ".pem"
+	}
+	for dst, src := range files {
+		copyFile(t, certFile(t, src), filepath.Join(dir, dst), 0o644)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			logEximLogs(t, dir)
+		}
+	})
+
+	var lastErr error
+	for attempt := 0; attempt < eximAttempts; attempt++ {
+		port := freePort(t)
+		cfg := filepath.Join(dir, "exim.conf")
+		if err := os.WriteFile(cfg, []byte(eximConfig(dir, o)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		// timeout(1) outlives a crashed test binary only for a while: Exim
+		// loses Pdeathsig when it changes uid, timeout keeps it and, when it
+		// dies, passes SIGTERM on to Exim.
+		cmd := exec.Command(timeoutBin, "-k", "5", strconv.Itoa(int(lifetime(t)/time.Second)),
+			exim, "-C", cfg, "-bdf", "-oX", strconv.Itoa(port), "-oP", filepath.Join(dir, "exim.pid"))
+		p, err := startProc(t, "exim: ", cmd)
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))
+		if lastErr = waitBanner(addr, p, 15*time.Second); lastErr == nil {
+			return &Server{Addr: addr, Dir: dir}
+		}
+		p.stop()
+		if !strings.Contains(readLogs(dir), "Address already in use") {
+			break
+		}
+		t.Logf("exim: port %d taken, trying another", port)
+	}
+	logEximLogs(t, dir)
+	t.Fatalf("start exim: %v", lastErr)
+	return nil
+}
+
+// eximConfig writes the configuration: the lab's main options (minus those
+// Extra sets), Extra, an ACL accepting every recipient, a :blackhole: router.
+func eximConfig(dir string, o EximOptions) string {
+	banner := o.Banner
+	if banner == "" {
+		banner = "$smtp_active_hostname ESMTP Exim $version_number lab"
+	}
+	advertise := "*"
+	if o.NoSTARTTLS {
+		advertise = ""
+	}
+	main := [][2]string{
+		{"primary_hostname", "mx.test"},
+		{"spool_directory", dir + "/spool"},
+		{"log_file_path", dir + "/log/%slog"},
+		{"local_interfaces", "<; 127.0.0.1"},
+		{"daemon_startup_retries", "0"},
+		{"keep_environment", ""},
+		{"rfc1413_query_timeout", "0s"},
+		{"host_lookup", ""},
+		{"log_selector", "+tls_certificate_verified +tls_peerdn +smtp_connection"},
+		{"smtp_banner", strings.ReplaceAll(banner, "\n", `\n`)},
+		{"tls_advertise_hosts", advertise},
+		{"tls_certificate", dir + "/cert.crt"},
+		{"tls_privatekey", dir + "/cert.key"},
+		{"acl_smtp_rcpt", "acl_check_rcpt"},
+	}
+	if o.DH != "" {
+		main = append(main, [2]string{"tls_dhparam", dir + "/dh.pem"})
+	}
+	extra := map[string]bool{}
+	for _, line := range strings.Split(o.Extra, "\n") {
+		if name, _, ok := strings.Cut(line, "="); ok {
+			extra[strings.TrimSpace(name)] = true
+		}
+	}
+	var b strings.Builder
+	b.WriteString("# Written by internal/lab.StartExim for one test.\n")
+	for _, kv := range main {
+		if !extra[kv[0]] {
+			fmt.Fprintf(&b, "%s = %s\n", kv[0], kv[1])
+		}
+	}
+	if o.Extra != "" {
+		b.WriteString(strings.TrimRight(o.Extra, "\n") + "\n")
+	}
+	b.WriteString(`
+begin acl
+acl_check_rcpt:
+  accept
+
+begin routers
+blackhole:
+  driver = redirect
+  data = :blackhole:
+`)
+	return b.String()
+}
+
+// waitBanner waits until addr answers with a 220 line, or p exits.
+func waitBanner(addr netip.AddrPort, p *proc, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	var err error
+	for time.Now().Before(deadline) {
+		if p.exited() {
+			return fmt.Errorf("exim exited: %v", p.err)
+		}
+		var c net.Conn
+		c, err = net.DialTimeout("tcp", addr.String(), time.Second)
+		if err == nil {
+			_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+			var line string
+			line, err = bufio.NewReader(c).ReadString('\n')
+			c.Close()
+			if err == nil && strings.HasPrefix(line, "220") {
+				return nil
+			}
+			if err == nil {
+				err = fmt.Errorf("banner %q", line)
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("no banner on %v after %v: %w", addr, timeout, err)
+}
+
+func eximIDs() (uid, gid int, err error) {
+	for _, name := range eximUsers {
+		u, err := user.Lookup(name)
+		if err != nil {
+			continue
+		}
+		uid, err1 := strconv.Atoi(u.Uid)
+		gid, err2 := strconv.Atoi(u.Gid)
+		if err1 == nil && err2 == nil {
+			return uid, gid, nil
+		}
+	}
+	return 0, 0, fmt.Errorf("none of the users %v exists", eximUsers)
+}
+
+// freePort returns a port that was free on 127.0.0.1 a moment ago.
+func freePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listen: %v", err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// lifetime bounds how long a server may outlive a crashed test binary.
+func lifetime(t testing.TB) time.Duration {
+	if d, ok := t.(interface{ Deadline() (time.Time, bool) }); ok {
+		if dl, ok := d.Deadline(); ok {
+			return max(time.Until(dl), 0) + time.Minute
+		}
+	}
+	return time.Hour
+}
+
+func copyFile(t testing.TB, src, dst string, mode os.FileMode) {
+	t.Helper()
+	data, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dst, data, mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(dst, mode); err != nil { // WriteFile's mode is cut by the umask
+		t.Fatal(err)
+	}
+}
+
+func readLogs(dir string) string {
+	var b strings.Builder
+	for _, name := range []string{"mainlog", "paniclog", "rejectlog"} {
+		if data, err := os.ReadFile(filepath.Join(dir, "log", name)); err == nil && len(data) > 0 {
+			fmt.Fprintf(&b, "--- %s\n%s", name, data)
+		}
+	}
+	return b.String()
+}
+
+func logEximLogs(t testing.TB, dir string) {
+	if logs := readLogs(dir); logs != "" {
+		t.Logf("exim logs in %s:\n%s", dir, logs)
+	}
+}

@@ -6,9 +6,12 @@ package tlslab
 import (
 	"bufio"
 	"context"
+	"encoding/asn1"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -74,14 +77,41 @@ func Cert(ctx context.Context, dir, kind string) (string, string, error) {
 	return crt, key, nil
 }
 
-// DH makes (once per dir) a DH parameter file of the given size. It uses
-// DSA-style generation (-dsaparam), which is fast; the prime is as long.
+// DH makes (once per dir) a PKCS #3 DH parameter file with a prime of the
+// given size. It uses DSA-style generation (-dsaparam), which is fast, and
+// rewrites the X9.42 file OpenSSL 3 writes as PKCS #3 ("DH PARAMETERS"):
+// s_server -dhparam silently ignores X9.42 files and falls back to its
+// built-in primes.
 func DH(ctx context.Context, dir string, bits int) (string, error) {
 	path := filepath.Join(dir, fmt.Sprintf("dh%d.pem", bits))
 	if _, err := os.Stat(path); err == nil {
 		return path, nil
 	}
-	return path, run(ctx, "openssl", "dhparam", "-dsaparam", "-out", path, strconv.Itoa(bits))
+	x942 := path + ".x942"
+	if err := run(ctx, "openssl", "dhparam", "-dsaparam", "-out", x942, strconv.Itoa(bits)); err != nil {
+		return "", err
+	}
+	data, err := os.ReadFile(x942)
+	if err != nil {
+		return "", err
+	}
+	block, _ := pem.Decode(data)
+	if block == nil {
+		return "", fmt.Errorf("%s: no PEM block", x942)
+	}
+	// X9.42 DomainParameters ::= SEQUENCE { p, g, q, ... } (RFC 3279 2.3.3)
+	var params struct {
+		P, G *big.Int
+		Rest []asn1.RawValue `asn1:"optional"`
+	}
+	if _, err := asn1.Unmarshal(block.Bytes, &params); err != nil {
+		return "", fmt.Errorf("%s: %w", x942, err)
+	}
+	der, err := asn1.Marshal(struct{ P, G *big.Int }{params.P, params.G}) // PKCS #3 DHParameter
+	if err != nil {
+		return "", err
+	}
+	return path, os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "DH PARAMETERS", Bytes: der}), 0o600)
 }
 
 func run(ctx context.Context, name string, args ...string) error {

@@ -1,0 +1,106 @@
+package e2e
+
+import (
+	"context"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+)
+
+// daemon is the real tlsprobed, built from this tree, running in the namespace.
+type daemon struct {
+	ns     *netns
+	bin    string
+	config string
+	socket string
+	p      *proc
+}
+
+// buildDaemon builds ./cmd/tlsprobed into dir.
+func buildDaemon(t *testing.T, dir string) string {
+	t.Helper()
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		goBin = filepath.Join(runtime.GOROOT(), "bin", "go")
+	}
+	bin := filepath.Join(dir, "tlsprobed")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, goBin, "build", "-o", bin, "./cmd/tlsprobed")
+	cmd.Dir = repoRoot(t)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("build the daemon (go build ./cmd/tlsprobed): %v\n%s", err, out)
+	}
+	return bin
+}
+
+// start runs the daemon in the namespace and waits until its socket answers.
+func (d *daemon) start(t *testing.T) {
+	t.Helper()
+	d.p = d.ns.start(t, "tlsprobed", nil, d.bin, "-config", d.config, "-socket", d.socket)
+	d.p.waitFor(t, "answer on "+d.socket, 20*time.Second, func() bool {
+		_, err := query(d.socket, "stats", 2*time.Second)
+		return err == nil
+	})
+}
+
+// stop ends the daemon (SIGTERM) and waits for it.
+func (d *daemon) stop(t *testing.T) { d.p.stop(t) }
+
+// query sends one request the way Exim's ${readsocket} does (the bare
+// string, then a half-close) and reads the answer until the daemon closes.
+func query(socket, req string, timeout time.Duration) (string, error) {
+	c, err := net.DialTimeout("unix", socket, timeout)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(timeout))
+	if _, err := io.WriteString(c, req); err != nil {
+		return "", err
+	}
+	if err := c.(*net.UnixConn).CloseWrite(); err != nil {
+		return "", err
+	}
+	b, err := io.ReadAll(c)
+	return string(b), err
+}
+
+// waitAnswer polls the daemon until its answer for domain is want.
+func (d *daemon) waitAnswer(t *testing.T, domain, want string, timeout time.Duration) {
+	t.Helper()
+	var last string
+	d.p.waitFor(t, "answer "+want+" for "+domain, timeout, func() bool {
+		a, err := query(d.socket, domain, 5*time.Second)
+		if err != nil {
+			last = err.Error()
+			return false
+		}
+		last = a
+		return a == want
+	})
+	t.Logf("tlsprobed answers %q for %s (last: %q)", want, domain, last)
+}
+
+// explain returns the daemon's `explain DOMAIN` answer, for failure messages.
+func (d *daemon) explain(domain string) string {
+	a, err := query(d.socket, "explain "+domain, 5*time.Second)
+	if err != nil {
+		return err.Error()
+	}
+	return strings.TrimSpace(a)
+}
+
+// writeFile writes a file or fails the test.
+func writeFile(t *testing.T, path, data string, mode os.FileMode) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(data), mode); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,9 @@
+// Package e2e holds the end-to-end test of exim-tlsprobe: Debian's real Exim,
+// configured with the snippets in contrib/exim as an administrator would
+// install them, delivers real mail (RFC 5321, STARTTLS per RFC 3207) through
+// the real tlsprobed daemon built from this tree, to real SMTP servers with
+// weak TLS (a DHE-768 server, an RSA-1024 server, a modern TLS 1.3 server, a
+// server without STARTTLS) inside a network namespace the test creates, with
+// dnsmasq serving the MX records. It runs as part of `go test ./...` as root;
+// see e2e_test.go.
+package e2e

@@ -13,13 +13,16 @@ import (
 	"time"
 )
 
-// runTool runs a client tool against a lab server with empty stdin and
-// returns its combined output (with the exit status appended on failure).
+// runTool runs a client tool against a lab server and returns its combined
+// output (with the exit status appended on failure). Its stdin is "QUIT":
+// after the handshake the tool ends the SMTP session instead of waiting.
 func runTool(t *testing.T, name string, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, name, args...).CombinedOutput()
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Stdin = strings.NewReader("QUIT\r\n")
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		out = fmt.Appendf(out, "\n[exit: %v]", err)
 	}
@@ -29,7 +32,7 @@ func runTool(t *testing.T, name string, args ...string) string {
 // gnutlsCLI runs gnutls-cli with SMTP STARTTLS against addr.
 func gnutlsCLI(t *testing.T, addr netip.AddrPort, extra ...string) string {
 	t.Helper()
-	args := append([]string{"--starttls-proto=smtp", "--insecure", "-p", strconv.Itoa(int(addr.Port()))}, extra...)
+	args := append([]string{"--starttls-proto=smtp", "--insecure", "--crlf", "-p", strconv.Itoa(int(addr.Port()))}, extra...)
 	return runTool(t, "gnutls-cli", append(args, addr.Addr().String())...)
 }
 

@@ -96,7 +96,7 @@ func StartExim(t testing.TB, o EximOptions) *Server {
 
 	var lastErr error
 	for attempt := 0; attempt < eximAttempts; attempt++ {
-		port := freePort(t)
+		port := pickPort(t)
 		cfg := filepath.Join(dir, "exim.conf")
 		if err := os.WriteFile(cfg, []byte(eximConfig(dir, o)), 0o644); err != nil {
 			t.Fatal(err)
@@ -184,7 +184,9 @@ blackhole:
 	return b.String()
 }
 
-// waitBanner waits until addr answers with a 220 line, or p exits.
+// waitBanner waits until addr answers with a 220 line, or p exits. Each try
+// waits for the banner for a short while only: a port that another program
+// has taken may accept and stay silent, and then Exim's exit is what counts.
 func waitBanner(addr netip.AddrPort, p *proc, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	var err error
@@ -192,23 +194,33 @@ func waitBanner(addr netip.AddrPort, p *proc, timeout time.Duration) error {
 		if p.exited() {
 			return fmt.Errorf("exim exited: %v", p.err)
 		}
-		var c net.Conn
-		c, err = net.DialTimeout("tcp", addr.String(), time.Second)
-		if err == nil {
-			_ = c.SetDeadline(time.Now().Add(2 * time.Second))
-			var line string
-			line, err = bufio.NewReader(c).ReadString('\n')
-			c.Close()
-			if err == nil && strings.HasPrefix(line, "220") {
-				return nil
-			}
-			if err == nil {
-				err = fmt.Errorf("banner %q", line)
-			}
+		if err = readBanner(addr, 500*time.Millisecond); err == nil {
+			return nil
 		}
-		time.Sleep(50 * time.Millisecond)
+		select {
+		case <-p.done:
+		case <-time.After(50 * time.Millisecond):
+		}
 	}
 	return fmt.Errorf("no banner on %v after %v: %w", addr, timeout, err)
+}
+
+// readBanner connects to addr and reads a line starting with 220.
+func readBanner(addr netip.AddrPort, wait time.Duration) error {
+	c, err := net.DialTimeout("tcp", addr.String(), wait)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(wait))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(line, "220") {
+		return fmt.Errorf("banner %q", line)
+	}
+	return nil
 }
 
 func eximIDs() (uid, gid int, err error) {
@@ -225,6 +237,9 @@ func eximIDs() (uid, gid int, err error) {
 	}
 	return 0, 0, fmt.Errorf("none of the users %v exists", eximUsers)
 }
+
+// pickPort chooses Exim's port (a variable so that a test can hand out a taken one).
+var pickPort = freePort
 
 // freePort returns a port that was free on 127.0.0.1 a moment ago.
 func freePort(t testing.TB) int {

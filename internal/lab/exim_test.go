@@ -2,6 +2,7 @@ package lab
 
 import (
 	"crypto/tls"
+	"net"
 	"net/smtp"
 	"os"
 	"path/filepath"
@@ -136,6 +137,37 @@ func sendMail(t *testing.T, addr string) {
 	}
 	if err := c.Quit(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestStartEximPortTaken: when the chosen port is taken, StartExim tries another.
+func TestStartEximPortTaken(t *testing.T) {
+	Require(t, "exim")
+	busy, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	busyPort := busy.Addr().(*net.TCPAddr).Port
+	calls := 0
+	pickPort = func(t testing.TB) int {
+		calls++
+		if calls == 1 {
+			return busyPort
+		}
+		return freePort(t)
+	}
+	defer func() { pickPort = freePort }()
+	s := StartExim(t, EximOptions{})
+	if calls != 2 || int(s.Addr.Port()) == busyPort {
+		t.Errorf("port picked %d times, server on %v (busy port %d)", calls, s.Addr, busyPort)
+	}
+	c := dialSMTP(t, s.Addr)
+	if got := c.reply(); !strings.HasPrefix(got[0], "220 mx.test ESMTP Exim ") {
+		t.Errorf("banner %q", got)
+	}
+	if pid, err := os.ReadFile(filepath.Join(s.Dir, "exim.pid")); err != nil || len(pid) == 0 {
+		t.Errorf("exim.pid: %q, %v", pid, err)
 	}
 }
 

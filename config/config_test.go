@@ -134,3 +134,5 @@ func TestMarshalRoundTrip(t *testing.T) {
 		t.Fatalf("round trip differs:\n%s\n got %+v\nwant %+v", out, back, c)
 	}
 }
+
+func marshalTOML(c Config) ([]byte, error) { return toml.Marshal(c) }

@@ -53,6 +53,7 @@ type regexHit struct {
 	overrideHit
 	re     *regexp.Regexp // compiled with (?i)
 	prefix string         // lowercase ASCII literal every match starts with, or ""
+	need   string         // lowercase ASCII literal every match contains, or ""
 }
 
 // Match reports which list name (a domain or MX host name) is on, and the item as
@@ -76,7 +77,7 @@ func (o *Overrides) Match(name string) (list string, pattern string, ok bool) {
 	}
 	for i := range o.regexes {
 		r := &o.regexes[i]
-		if ascii && !strings.HasPrefix(name, r.prefix) {
+		if ascii && (!strings.HasPrefix(name, r.prefix) || !strings.Contains(name, r.need)) {
 			continue
 		}
 		if r.re.MatchString(name) {
@@ -94,9 +95,9 @@ func (o *Overrides) Len() int {
 	return o.n
 }
 
-// Overrides returns the compiled override lists. After a successful Validate (which
-// Default, Parse and Load run) it returns the patterns compiled then; before, it
-// compiles them on each call.
+// Overrides returns the override lists as compiled by the last successful Validate
+// (which Default, Parse and Load run): edit OverrideLists, then Validate, then call
+// Overrides. On a Config never validated it compiles the lists on each call.
 func (c *Config) Overrides() (*Overrides, error) {
 	if c.overrides != nil {
 		return c.overrides, nil
@@ -180,7 +181,8 @@ func compileOverrides(ls OverrideLists) (*Overrides, []error) {
 					fail(key, "bad regular expression %q: %v", raw, err)
 					continue
 				}
-				o.regexes = append(o.regexes, regexHit{overrideHit: h, re: re, prefix: literalPrefix(raw)})
+				prefix, need := regexFilter(raw)
+				o.regexes = append(o.regexes, regexHit{overrideHit: h, re: re, prefix: prefix, need: need})
 			}
 			o.n++
 		}
@@ -229,20 +231,45 @@ func classifyItem(raw string) (kind, norm string, err error) {
 	return kind, name, nil
 }
 
-// literalPrefix returns the lowercase ASCII literal that follows the leading "^" of
-// a regex item, which every match must start with (it is a cheap filter before
-// running the regex), or "" when there is none.
-func literalPrefix(raw string) string {
+// regexFilter returns two cheap tests a name must pass before a regex item is run:
+// prefix, the literal right after the leading "^", which every match starts with; and
+// need, the longest literal of the pattern's top-level sequence, which every match
+// contains. Both are lowercase ASCII ("" = no test). They are exact filters for
+// ASCII names only (case folding maps some non-ASCII runes onto ASCII letters), so
+// Match skips them for other names.
+func regexFilter(raw string) (prefix, need string) {
 	re, err := syntax.Parse(raw, syntax.Perl)
-	if err != nil || re.Op != syntax.OpConcat || len(re.Sub) < 2 ||
-		re.Sub[0].Op != syntax.OpBeginText || re.Sub[1].Op != syntax.OpLiteral {
-		return ""
+	if err != nil || re.Op != syntax.OpConcat {
+		return "", ""
 	}
-	p := strings.ToLower(string(re.Sub[1].Rune))
-	for i := 0; i < len(p); i++ {
-		if p[i] >= utf8.RuneSelf {
-			return ""
+	for i, sub := range re.Sub {
+		if sub.Op != syntax.OpLiteral {
+			continue
+		}
+		lit, ok := asciiLower(sub.Rune)
+		if !ok {
+			continue
+		}
+		if i == 1 && re.Sub[0].Op == syntax.OpBeginText {
+			prefix = lit
+		}
+		if len(lit) > len(need) {
+			need = lit
 		}
 	}
-	return p
+	return prefix, need
+}
+
+func asciiLower(rs []rune) (string, bool) {
+	b := make([]byte, len(rs))
+	for i, r := range rs {
+		if r >= utf8.RuneSelf {
+			return "", false
+		}
+		if r >= 'A' && r <= 'Z' {
+			r += 'a' - 'A'
+		}
+		b[i] = byte(r)
+	}
+	return string(b), true
 }

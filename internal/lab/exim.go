@@ -33,6 +33,10 @@ type EximOptions struct {
 	// line). An option set here replaces the lab's own setting of it, e.g.
 	// "tls_require_ciphers = NORMAL:+DHE-DSS:+SIGN-DSA-SHA256:+SIGN-DSA-SHA1".
 	Extra string
+	// Listen is the address to serve on, "127.0.0.N:PORT" (a port of 0 picks
+	// a free one); "" = a free port on 127.0.0.1. Servers on several loopback
+	// addresses with one port stand for the MX hosts of a domain.
+	Listen string
 }
 
 // eximUsers are the names Exim's unprivileged user goes by (Debian first).
@@ -96,7 +100,10 @@ func StartExim(t testing.TB, o EximOptions) *Server {
 
 	var lastErr error
 	for attempt := 0; attempt < eximAttempts; attempt++ {
-		port := pickPort(t)
+		ip, port := listenAddr(t, o.Listen)
+		if port == 0 {
+			port = pickPort(t)
+		}
 		cfg := filepath.Join(dir, "exim.conf")
 		if err := os.WriteFile(cfg, []byte(eximConfig(dir, o)), 0o644); err != nil {
 			t.Fatal(err)
@@ -110,7 +117,7 @@ func StartExim(t testing.TB, o EximOptions) *Server {
 		if err != nil {
 			t.Fatal(err)
 		}
-		addr := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))
+		addr := netip.AddrPortFrom(ip, uint16(port))
 		if lastErr = waitBanner(addr, p, 15*time.Second); lastErr == nil {
 			return &Server{Addr: addr, Dir: dir}
 		}
@@ -140,7 +147,7 @@ func eximConfig(dir string, o EximOptions) string {
 		{"primary_hostname", "mx.test"},
 		{"spool_directory", dir + "/spool"},
 		{"log_file_path", dir + "/log/%slog"},
-		{"local_interfaces", "<; 127.0.0.1"},
+		{"local_interfaces", "<; " + func() string { ip, _ := listenAddr(nil, o.Listen); return ip.String() }()},
 		{"daemon_startup_retries", "0"},
 		{"keep_environment", ""},
 		{"rfc1413_query_timeout", "0s"},
@@ -236,6 +243,21 @@ func eximIDs() (uid, gid int, err error) {
 		}
 	}
 	return 0, 0, fmt.Errorf("none of the users %v exists", eximUsers)
+}
+
+// listenAddr parses a Listen option: "" is 127.0.0.1 with port 0.
+func listenAddr(t testing.TB, listen string) (netip.Addr, int) {
+	if listen == "" {
+		return netip.AddrFrom4([4]byte{127, 0, 0, 1}), 0
+	}
+	ap, err := netip.ParseAddrPort(listen)
+	if err != nil || !ap.Addr().IsLoopback() {
+		if t != nil {
+			t.Fatalf("lab: Listen %q is not a loopback ip:port", listen)
+		}
+		return netip.AddrFrom4([4]byte{127, 0, 0, 1}), 0
+	}
+	return ap.Addr(), int(ap.Port())
 }
 
 // pickPort chooses Exim's port (a variable so that a test can hand out a taken one).

@@ -49,6 +49,9 @@ type OpenSSLOptions struct {
 	Banner []string
 	// BannerDelay is waited before the banner is sent.
 	BannerDelay time.Duration
+	// Listen is the address to serve on, "127.0.0.N:PORT"; "" = a free port
+	// on 127.0.0.1. See EximOptions.Listen.
+	Listen string
 }
 
 // fixtureTimeout is the smtptls per-connection time limit.
@@ -94,7 +97,8 @@ func StartOpenSSL(t testing.TB, o OpenSSLOptions) *Server {
 		args = append(args, "-banner-delay", strconv.FormatInt(o.BannerDelay.Milliseconds(), 10))
 	}
 
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	ip, port := listenAddr(t, o.Listen)
+	ln, err := net.Listen("tcp4", netip.AddrPortFrom(ip, uint16(port)).String())
 	if err != nil {
 		t.Fatalf("listen: %v", err)
 	}

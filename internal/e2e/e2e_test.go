@@ -27,12 +27,15 @@ var (
 	modern   = mxDomain{"modern.test", "192.0.2.12"}   // Exim, RSA-2048, TLS 1.3
 	notls    = mxDomain{"notls.test", "192.0.2.13"}    // Exim without STARTTLS
 	override = mxDomain{"override.test", "192.0.2.14"} // Exim, listed in [overrides] tlsexport: never probed
+	dsa1024  = mxDomain{"dsa1024.test", "192.0.2.15"}  // OpenSSL fixture, DSA-1024 certificate only
 )
 
 const (
 	plainTransport = "remote_smtp"
 	smallTransport = "remote_smtp_tls_smallprime"
 	dhError        = "The Diffie-Hellman prime sent by the server is not acceptable"
+	// What the README advises for servers with a DSA certificate only.
+	dsaCiphers = "NORMAL:+DHE-DSS:+SIGN-DSA-SHA256:+SIGN-DSA-SHA1"
 )
 
 func rcpt(d mxDomain) string { return "user@" + d.domain }
@@ -53,7 +56,7 @@ func TestEximRoutesAroundWeakTLS(t *testing.T) {
 	start := time.Now()
 	defer func() { t.Logf("end-to-end test took %v", time.Since(start).Round(time.Millisecond)) }()
 
-	all := []mxDomain{dh768, rsa1024, modern, notls, override}
+	all := []mxDomain{dh768, rsa1024, modern, notls, override, dsa1024}
 	addrs := []string{senderAddr}
 	for _, d := range all {
 		addrs = append(addrs, d.addr)
@@ -62,8 +65,9 @@ func TestEximRoutesAroundWeakTLS(t *testing.T) {
 	bin := buildDaemon(t, ns.dir)
 	startDNS(t, ns, dnsAddr, all...)
 
-	startFixture(t, ns, buildFixture(t, ns.dir), dh768,
-		fixtureOptions{Cert: "rsa2048", DH: "dh768", Ciphers: "kDHE", Max: "1.2"})
+	fixture := buildFixture(t, ns.dir)
+	startFixture(t, ns, fixture, dh768, fixtureOptions{Cert: "rsa2048", DH: "dh768", Ciphers: "kDHE", Max: "1.2"})
+	startFixture(t, ns, fixture, dsa1024, fixtureOptions{Cert: "dsa1024", Ciphers: "ALL:!aNULL:!eNULL"})
 	startEximServer(t, ns, rsa1024, eximServerOptions{Cert: "rsa1024"})
 	modernSrv := startEximServer(t, ns, modern, eximServerOptions{Cert: "rsa2048"})
 	startEximServer(t, ns, notls, eximServerOptions{NoSTARTTLS: true})
@@ -147,6 +151,7 @@ tlsexport = ["%s"]
 
 	d.waitAnswer(t, dh768.domain, "tlsexport", 60*time.Second)
 	d.waitAnswer(t, rsa1024.domain, "smallkey", 60*time.Second)
+	d.waitAnswer(t, dsa1024.domain, "smallkey", 60*time.Second)
 
 	// 2b. Once learnt: the DHE-768 domain goes out over TLS 1.2 with the
 	// 768-bit prime, through the small-prime transport.
@@ -162,6 +167,8 @@ tlsexport = ["%s"]
 		{modern, plainTransport, "TLS1.3:"},
 		{notls, plainTransport, ""},
 		{override, smallTransport, "TLS1."},
+		// GnuTLS's NORMAL has no DSA: in clear until dsaCiphers (below).
+		{dsa1024, smallTransport, ""},
 	}
 	for _, c := range checks {
 		got := l.delivered(t, rcpt(c.dom))
@@ -178,6 +185,19 @@ tlsexport = ["%s"]
 		t.Errorf("exim -bt %s: want router tlsprobed_smallprime, transport %s:\n%s", rcpt(dh768), smallTransport, out)
 	} else {
 		t.Logf("README: exim -bt %s:\n%s", rcpt(dh768), out)
+	}
+
+	// DSA-only servers: TLSPROBED_TLS_REQUIRE_CIPHERS adds DSA to the
+	// small-prime transport, without harm to the DHE-768 server.
+	l = probed.send(t, "dsa", sendOptions{socket: d.socket, lines: []string{"TLSPROBED_TLS_REQUIRE_CIPHERS = " + dsaCiphers}}, rcpt(dsa1024), rcpt(dh768))
+	l.noDefers(t)
+	if got := l.delivered(t, rcpt(dsa1024)); got.transport != smallTransport || !tlsMatches(got.tls, "TLS1.2:") || !strings.Contains(got.tls, "__DSA_") {
+		t.Errorf("dsa: %s: want T=%s X=TLS1.2:...__DSA_..., got %s", dsa1024.domain, smallTransport, got.line)
+	} else {
+		t.Logf("README: %s", got.line)
+	}
+	if got := l.delivered(t, rcpt(dh768)); got.transport != smallTransport || !tlsMatches(got.tls, "TLS1.2:DHE_CUSTOM768") {
+		t.Errorf("dsa: %s: want T=%s X=TLS1.2:DHE_CUSTOM768..., got %s", dh768.domain, smallTransport, got.line)
 	}
 
 	// The single-file fragment in Exim's default configuration does the same.
@@ -265,6 +285,8 @@ tlsexport = ["%s"]
 	unsafe := unsafeConfig(t, probed)
 	if out := probed.test(t, unsafe, missing, rcpt(override)); !strings.Contains(out, "cannot be resolved at this time") {
 		t.Errorf("control: readsocket in a router condition did not defer with the socket missing:\n%s", out)
+	} else {
+		t.Logf("README: exim -bt with readsocket in the condition, socket missing:\n%s", out)
 	}
 	if out := probed.test(t, probed.config, missing, rcpt(override)); !strings.Contains(out, "router = dnslookup, transport = "+plainTransport) {
 		t.Errorf("exim -bt with the socket missing: want router dnslookup, transport %s:\n%s", plainTransport, out)

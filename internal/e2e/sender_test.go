@@ -221,7 +221,9 @@ func newFragmentSender(t *testing.T, ns *netns) *sender {
 	const example = "/usr/share/doc/exim4-base/examples/example.conf"
 	b, err := os.ReadFile(example)
 	if err != nil {
-		t.Fatalf("Exim's default configuration: %v", err)
+		// Images that drop /usr/share/doc: the part of it that matters here.
+		t.Logf("%v; using a minimal default-like configuration", err)
+		b = []byte(minimalConfig)
 	}
 	frag := filepath.Join(repoRoot(t), "contrib/exim/exim.conf.fragment")
 	conf := string(b)
@@ -239,3 +241,24 @@ func newFragmentSender(t *testing.T, ns *netns) *sender {
 	writeFile(t, s.config, head+conf, 0o644)
 	return s
 }
+
+// minimalConfig is the routing and remote transport of Exim's default
+// configuration, for when its copy in /usr/share/doc is missing.
+const minimalConfig = `domainlist local_domains = @
+domainlist relay_to_domains =
+never_users = root
+
+begin routers
+
+dnslookup:
+  driver = dnslookup
+  domains = ! +local_domains
+  transport = remote_smtp
+  ignore_target_hosts = 0.0.0.0 : 127.0.0.0/8
+  no_more
+
+begin transports
+
+remote_smtp:
+  driver = smtp
+`

@@ -1,0 +1,243 @@
+package probe
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/smtp"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/tlswire"
+)
+
+// Host probes the MX host name at its addresses, in order, until one gives a
+// TLS result (any outcome but Error). Addresses in o.Ignore are skipped. The
+// probe never outlives o.Timeout, whatever the servers do.
+func Host(ctx context.Context, name string, addrs []netip.Addr, o Options) Result {
+	start := time.Now()
+	ctx, cancel := context.WithTimeout(ctx, o.timeout())
+	defer cancel()
+
+	res := Result{Host: name, Outcome: Error, Stage: StageAddress}
+	var failures []string
+	tried := 0
+	for _, a := range addrs {
+		if o.ignored(a) {
+			failures = append(failures, a.String()+" is in an ignored network")
+			continue
+		}
+		tried++
+		res = probeAddr(ctx, o, netip.AddrPortFrom(a.Unmap(), uint16(o.port())).String())
+		if res.Outcome != Error || ctx.Err() != nil {
+			break
+		}
+		failures = append(failures, res.Addr+": "+res.Error)
+	}
+	if tried == 0 {
+		res.Error = "no usable address"
+		if len(failures) > 0 {
+			res.Error += ": " + strings.Join(failures, "; ")
+		}
+	} else if res.Outcome == Error && len(failures) > 1 {
+		res.Note = "every address failed: " + strings.Join(failures, "; ")
+	}
+	res.Host = name
+	res.KeyMinBits, res.DHMinBits = o.keyMinBits(), o.dhMinBits()
+	res.Time, res.Duration = start, time.Since(start)
+	return res
+}
+
+// probeAddr probes one address ("ip:port"). The first connection sends the
+// modelled client's hello capped at TLS 1.2, which shows the certificate and
+// the key exchange together; more connections are made only when needed.
+func probeAddr(ctx context.Context, o Options, addr string) Result {
+	r := Result{Addr: addr}
+	f, err := exchange(ctx, o, addr, tlswire.HelloConfig{Client: o.client(), MaxVersion: tls.VersionTLS12})
+	switch {
+	case err == nil:
+		if err := r.fill(f); err != nil {
+			return r.fail(err)
+		}
+	case errors.Is(err, smtp.ErrNoStartTLS), errors.Is(err, smtp.ErrStartTLSRefused):
+		r.Outcome, r.Stage, r.Error = NoTLS, stageOf(err), err.Error()
+		return r
+	case refused(err):
+		return negotiateElse(ctx, o, addr, r, err)
+	default:
+		return r.fail(err)
+	}
+
+	if r.weakDH(o) && !o.DisableTLS13 {
+		// Would the modelled client, offering TLS 1.3, avoid the weak prime?
+		f13, err := exchange(ctx, o, addr, tlswire.HelloConfig{Client: o.client()})
+		switch {
+		case err == nil && (f13.Version == tls.VersionTLS13 || f13.HelloRetry):
+			r.TLS13 = true
+			r.TLSVersion = tlswire.VersionName(tls.VersionTLS13)
+			r.Cipher = tlswire.CipherSuiteName(f13.CipherSuite)
+		case err != nil:
+			r.Note = "could not check for TLS 1.3: " + err.Error()
+		}
+	}
+	r.classify(o)
+	return r
+}
+
+// negotiateElse handles a server that refused the modelled TLS 1.2 hello:
+// a TLS 1.3-only server (its certificate is read with crypto/tls), or a
+// server the modelled client cannot talk to at all, such as a DSA-only one
+// (its certificate is read with a hello offering every suite we parse).
+func negotiateElse(ctx context.Context, o Options, addr string, r Result, first error) Result {
+	if !o.DisableTLS13 {
+		der, state, err := tls13Certificate(ctx, o, addr)
+		if err == nil {
+			r.TLSVersion = tlswire.VersionName(state.Version)
+			r.Cipher = tls.CipherSuiteName(state.CipherSuite)
+			r.TLS13 = state.Version == tls.VersionTLS13
+			if r.KeyType, r.KeyBits, err = tlswire.KeyInfo(der); err != nil {
+				return r.fail(&tlswire.StageError{Stage: StageTLS13, Err: err})
+			}
+			r.Note = "TLS 1.2 refused (" + first.Error() + "); certificate read over TLS 1.3"
+			r.classify(o)
+			return r
+		}
+	}
+	f, err := exchange(ctx, o, addr, tlswire.HelloConfig{Client: o.client(), MaxVersion: tls.VersionTLS12, AllSuites: true})
+	if err != nil {
+		r.Outcome, r.Stage = Error, StageNegotiate
+		r.Error = fmt.Sprintf("server refused the %s hello (%v) and a hello with every suite (%v)", o.client(), first, err)
+		return r
+	}
+	if err := r.fill(f); err != nil {
+		return r.fail(err)
+	}
+	r.Note = fmt.Sprintf("the %s client cannot negotiate with this server (%v); certificate read with a hello offering every suite", o.client(), first)
+	r.classify(o)
+	if r.Outcome == OK {
+		r.Outcome, r.Stage = Error, StageNegotiate
+		r.Error = fmt.Sprintf("the %s client cannot negotiate with this server: %v", o.client(), first)
+	}
+	return r
+}
+
+// fill copies what a TLS 1.2 flight shows into r.
+func (r *Result) fill(f tlswire.Flight) error {
+	r.TLSVersion = tlswire.VersionName(f.Version)
+	r.Cipher = tlswire.CipherSuiteName(f.CipherSuite)
+	r.DHBits = f.DHBits()
+	if len(f.Certificates) == 0 {
+		if f.Version == tls.VersionTLS13 || f.HelloRetry {
+			return &tlswire.StageError{Stage: "server-hello", Err: errors.New("server chose TLS 1.3 although the hello offered TLS 1.2 at most")}
+		}
+		return &tlswire.StageError{Stage: "certificate", Err: errors.New("server sent no certificate")}
+	}
+	var err error
+	r.KeyType, r.KeyBits, err = tlswire.KeyInfo(f.Certificates[0])
+	if err != nil {
+		return &tlswire.StageError{Stage: "certificate", Err: err}
+	}
+	return nil
+}
+
+func (r *Result) weakDH(o Options) bool { return r.DHBits > 0 && r.DHBits < o.dhMinBits() }
+
+// classify sets the outcome from what was read: smallkey wins over tlsexport.
+func (r *Result) classify(o Options) {
+	switch {
+	case (r.KeyType == "RSA" || r.KeyType == "DSA") && r.KeyBits < o.keyMinBits():
+		r.Outcome = SmallKey
+	case r.weakDH(o) && !r.TLS13:
+		r.Outcome = TLSExport
+	default:
+		r.Outcome = OK
+	}
+}
+
+func (r Result) fail(err error) Result {
+	r.Outcome, r.Stage, r.Error = Error, stageOf(err), err.Error()
+	return r
+}
+
+// exchange opens one SMTP session to addr, does STARTTLS, sends a hello
+// built from hc and reads the server's first flight, then sends an alert and
+// closes.
+func exchange(ctx context.Context, o Options, addr string, hc tlswire.HelloConfig) (tlswire.Flight, error) {
+	h, err := tlswire.BuildHello(hc)
+	if err != nil {
+		return tlswire.Flight{}, &tlswire.StageError{Stage: StageTLSWrite, Err: fmt.Errorf("build hello: %w", err)}
+	}
+	conn, err := startTLS(ctx, o, addr)
+	if err != nil {
+		return tlswire.Flight{}, err
+	}
+	defer conn.Close()
+	if _, err := conn.Write(h.Record); err != nil {
+		return tlswire.Flight{}, &tlswire.StageError{Stage: StageTLSWrite, Err: fmt.Errorf("send hello: %w", err)}
+	}
+	f, err := tlswire.ReadFlight(conn, h)
+	if err == nil {
+		// A fatal user_canceled alert: we are leaving, politely.
+		conn.Write([]byte{21, 3, 3, 0, 2, 2, 90})
+	}
+	return f, err
+}
+
+// startTLS dials addr and runs the SMTP dialogue up to a 220 reply to
+// STARTTLS. The returned conn honours ctx's deadline and cancellation.
+func startTLS(ctx context.Context, o Options, addr string) (net.Conn, error) {
+	conn, err := o.dial(ctx, "tcp", addr)
+	if err != nil {
+		return nil, &tlswire.StageError{Stage: StageConnect, Err: fmt.Errorf("connect to %s: %w", addr, err)}
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	tconn, _, err := smtp.StartTLS(ctx, conn, o.helo())
+	if err != nil {
+		stop()
+		conn.Close()
+		return nil, err
+	}
+	return &stopConn{Conn: tconn, stop: stop}, nil
+}
+
+// stopConn releases the cancellation hook when the conn is closed.
+type stopConn struct {
+	net.Conn
+	stop func() bool
+}
+
+func (c *stopConn) Close() error {
+	c.stop()
+	return c.Conn.Close()
+}
+
+// refused reports whether err means the server turned the hello down: an
+// alert, or a close without a record.
+func refused(err error) bool {
+	var alert *tlswire.AlertError
+	return errors.As(err, &alert) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+// stageOf names the stage an error happened at.
+func stageOf(err error) string {
+	var se *smtp.StageError
+	if errors.As(err, &se) {
+		return se.Stage
+	}
+	var te *tlswire.StageError
+	if errors.As(err, &te) {
+		return te.Stage
+	}
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return "timeout"
+	}
+	return "unknown"
+}

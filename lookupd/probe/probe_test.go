@@ -1,0 +1,236 @@
+package probe_test
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/exim-tlsprobe/exim-tlsprobe/internal/lab"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
+)
+
+// probeServer probes a lab server the way the daemon would, at its address
+// and port.
+func probeServer(t *testing.T, s *lab.Server, o probe.Options) probe.Result {
+	t.Helper()
+	o.Port = int(s.Addr.Port())
+	if o.Timeout == 0 {
+		o.Timeout = 20 * time.Second
+	}
+	o.HELO = "probe.test"
+	return probe.Host(context.Background(), "mx.test", []netip.Addr{s.Addr.Addr()}, o)
+}
+
+type want struct {
+	outcome probe.Outcome
+	keyType string
+	keyBits int
+	dhBits  int
+	tls13   bool
+	stage   string
+	note    string // a substring of Note
+}
+
+func check(t *testing.T, r probe.Result, w want) {
+	t.Helper()
+	t.Logf("result: %+v", r)
+	t.Logf("reason: %s", r.Reason())
+	if r.Outcome != w.outcome {
+		t.Errorf("outcome %q, want %q (stage %q, error %q)", r.Outcome, w.outcome, r.Stage, r.Error)
+	}
+	if w.keyType != "" && (r.KeyType != w.keyType || r.KeyBits != w.keyBits) {
+		t.Errorf("key %s-%d, want %s-%d", r.KeyType, r.KeyBits, w.keyType, w.keyBits)
+	}
+	if r.DHBits != w.dhBits {
+		t.Errorf("DH bits %d, want %d", r.DHBits, w.dhBits)
+	}
+	if r.TLS13 != w.tls13 {
+		t.Errorf("TLS13 %v, want %v", r.TLS13, w.tls13)
+	}
+	if w.stage != "" && r.Stage != w.stage {
+		t.Errorf("stage %q, want %q", r.Stage, w.stage)
+	}
+	if w.note != "" && !strings.Contains(r.Note, w.note) {
+		t.Errorf("note %q, want it to contain %q", r.Note, w.note)
+	}
+	if r.Host != "mx.test" || r.Duration <= 0 || r.Time.IsZero() {
+		t.Errorf("host %q, duration %v, time %v: want them set", r.Host, r.Duration, r.Time)
+	}
+}
+
+// TestProbeOpenSSL runs the probe against the real OpenSSL 3 fixture in
+// each TLS configuration the project must classify.
+func TestProbeOpenSSL(t *testing.T) {
+	lab.Require(t, "gcc")
+	dhe12 := func(cert, dh string) lab.OpenSSLOptions {
+		return lab.OpenSSLOptions{Cert: cert, DH: dh, Ciphers: "kDHE", MaxTLS: "1.2"}
+	}
+	for _, tc := range []struct {
+		name   string
+		server lab.OpenSSLOptions
+		opts   probe.Options
+		want   want
+	}{
+		{"dhe512", dhe12("rsa2048", "dh512"), probe.Options{}, want{outcome: probe.TLSExport, keyType: "RSA", keyBits: 2048, dhBits: 512}},
+		{"dhe768", dhe12("rsa2048", "dh768"), probe.Options{}, want{outcome: probe.TLSExport, keyType: "RSA", keyBits: 2048, dhBits: 768}},
+		{"dhe768-openssl-client", dhe12("rsa2048", "dh768"), probe.Options{Client: "openssl"}, want{outcome: probe.TLSExport, keyType: "RSA", keyBits: 2048, dhBits: 768}},
+		{"dhe1024", dhe12("rsa2048", "dh1024"), probe.Options{}, want{outcome: probe.OK, keyType: "RSA", keyBits: 2048, dhBits: 1024}},
+		{"dhe768-dh-min-512", dhe12("rsa2048", "dh768"), probe.Options{DHMinBits: 512}, want{outcome: probe.OK, keyType: "RSA", keyBits: 2048, dhBits: 768}},
+		{"rsa1024", dhe12("rsa1024", "dh2048"), probe.Options{}, want{outcome: probe.SmallKey, keyType: "RSA", keyBits: 1024, dhBits: 2048}},
+		{"rsa1024-and-dhe768", dhe12("rsa1024", "dh768"), probe.Options{}, want{outcome: probe.SmallKey, keyType: "RSA", keyBits: 1024, dhBits: 768}},
+		{"rsa2048-ecdhe", lab.OpenSSLOptions{Cert: "rsa2048", MaxTLS: "1.2"}, probe.Options{}, want{outcome: probe.OK, keyType: "RSA", keyBits: 2048}},
+		{"ecp256", lab.OpenSSLOptions{Cert: "ecp256", MaxTLS: "1.2"}, probe.Options{}, want{outcome: probe.OK, keyType: "ECDSA", keyBits: 256}},
+		{"dsa1024", lab.OpenSSLOptions{Cert: "dsa1024", DH: "dh1024", MaxTLS: "1.2"}, probe.Options{},
+			want{outcome: probe.SmallKey, keyType: "DSA", keyBits: 1024, dhBits: 1024, note: "cannot negotiate"}},
+		// A server that speaks TLS 1.3 is fine for Exim even though it sends
+		// 768 bits to TLS 1.2-only clients, unless the client model lacks TLS 1.3.
+		{"tls13-with-dhe768", lab.OpenSSLOptions{Cert: "rsa2048", DH: "dh768", Ciphers: "kDHE"}, probe.Options{},
+			want{outcome: probe.OK, keyType: "RSA", keyBits: 2048, dhBits: 768, tls13: true}},
+		{"tls13-with-dhe768-openssl-client", lab.OpenSSLOptions{Cert: "rsa2048", DH: "dh768", Ciphers: "kDHE"}, probe.Options{Client: "openssl"},
+			want{outcome: probe.OK, keyType: "RSA", keyBits: 2048, dhBits: 768, tls13: true}},
+		{"tls13-with-dhe768-no-tls13", lab.OpenSSLOptions{Cert: "rsa2048", DH: "dh768", Ciphers: "kDHE"}, probe.Options{DisableTLS13: true},
+			want{outcome: probe.TLSExport, keyType: "RSA", keyBits: 2048, dhBits: 768}},
+		{"tls13-only-rsa1024", lab.OpenSSLOptions{Cert: "rsa1024", MinTLS: "1.3"}, probe.Options{},
+			want{outcome: probe.SmallKey, keyType: "RSA", keyBits: 1024, tls13: true, note: "certificate read over TLS 1.3"}},
+		{"tls13-only-ecp256", lab.OpenSSLOptions{Cert: "ecp256", MinTLS: "1.3"}, probe.Options{},
+			want{outcome: probe.OK, keyType: "ECDSA", keyBits: 256, tls13: true}},
+		{"tls13-only-no-tls13-client", lab.OpenSSLOptions{Cert: "rsa2048", MinTLS: "1.3"}, probe.Options{DisableTLS13: true},
+			want{outcome: probe.Error, stage: probe.StageNegotiate}},
+		{"multiline-banner", lab.OpenSSLOptions{DH: "dh768", Ciphers: "kDHE", MaxTLS: "1.2",
+			Banner: []string{"220-mx.test first line", "220-second line", "220 mx.test ESMTP"}},
+			probe.Options{}, want{outcome: probe.TLSExport, keyType: "RSA", keyBits: 2048, dhBits: 768}},
+		{"no-starttls", lab.OpenSSLOptions{NoSTARTTLS: true}, probe.Options{}, want{outcome: probe.NoTLS, stage: "ehlo"}},
+		{"starttls-454", lab.OpenSSLOptions{StartTLSReply: "454 4.7.0 TLS not available due to local problem"}, probe.Options{},
+			want{outcome: probe.NoTLS, stage: "starttls"}},
+		{"banner-421", lab.OpenSSLOptions{Banner: []string{"421 4.3.2 mx.test busy, try later"}}, probe.Options{},
+			want{outcome: probe.Error, stage: "banner"}},
+		{"banner-554", lab.OpenSSLOptions{Banner: []string{"554-mx.test no SMTP service here", "554 go away"}}, probe.Options{},
+			want{outcome: probe.Error, stage: "banner"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := lab.StartOpenSSL(t, tc.server)
+			check(t, probeServer(t, s, tc.opts), tc.want)
+		})
+	}
+}
+
+// TestProbeExim runs the probe against the real Exim (GnuTLS) server.
+func TestProbeExim(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		server lab.EximOptions
+		opts   probe.Options
+		want   want
+	}{
+		{"modern", lab.EximOptions{}, probe.Options{}, want{outcome: probe.OK, keyType: "RSA", keyBits: 2048}},
+		{"rsa1024", lab.EximOptions{Cert: "rsa1024"}, probe.Options{}, want{outcome: probe.SmallKey, keyType: "RSA", keyBits: 1024}},
+		{"ecp256", lab.EximOptions{Cert: "ecp256"}, probe.Options{}, want{outcome: probe.OK, keyType: "ECDSA", keyBits: 256}},
+		// GnuTLS answers the FFDHE groups of the hello with ffdhe2048
+		// whatever its 768-bit dhparam file says: not tlsexport.
+		{"gnutls-dh768-ffdhe", lab.EximOptions{DH: "dh768", Extra: "tls_require_ciphers = NORMAL:-ECDHE-RSA:-ECDHE-ECDSA:-RSA:-VERS-TLS1.3"},
+			probe.Options{}, want{outcome: probe.OK, keyType: "RSA", keyBits: 2048, dhBits: 2048}},
+		{"multiline-banner", lab.EximOptions{Banner: "$smtp_active_hostname ESMTP first line\nsecond line\nthird line"}, probe.Options{},
+			want{outcome: probe.OK, keyType: "RSA", keyBits: 2048}},
+		{"no-starttls", lab.EximOptions{NoSTARTTLS: true}, probe.Options{}, want{outcome: probe.NoTLS, stage: "ehlo"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := lab.StartExim(t, tc.server)
+			check(t, probeServer(t, s, tc.opts), tc.want)
+		})
+	}
+}
+
+// TestProbeSlowBanner: a banner that comes after seconds is waited for
+// within the timeout.
+func TestProbeSlowBanner(t *testing.T) {
+	lab.Require(t, "gcc")
+	t.Parallel()
+	s := lab.StartOpenSSL(t, lab.OpenSSLOptions{DH: "dh768", Ciphers: "kDHE", MaxTLS: "1.2", BannerDelay: 3 * time.Second})
+	r := probeServer(t, s, probe.Options{})
+	check(t, r, want{outcome: probe.TLSExport, keyType: "RSA", keyBits: 2048, dhBits: 768})
+	if r.Duration < 3*time.Second {
+		t.Errorf("duration %v, want at least the 3 s banner delay", r.Duration)
+	}
+}
+
+// silentServer accepts connections and never writes; it counts them.
+func silentServer(t *testing.T) (netip.AddrPort, *atomic.Int32) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n atomic.Int32
+	var conns []net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			n.Add(1)
+			conns = append(conns, c)
+		}
+	}()
+	t.Cleanup(func() {
+		ln.Close()
+		<-done
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return netip.MustParseAddrPort(ln.Addr().String()), &n
+}
+
+// TestProbeSilentServer: a server that never answers costs at most the
+// probe timeout.
+func TestProbeSilentServer(t *testing.T) {
+	t.Parallel()
+	ap, n := silentServer(t)
+	start := time.Now()
+	r := probe.Host(context.Background(), "mx.test", []netip.Addr{ap.Addr()}, probe.Options{Port: int(ap.Port()), Timeout: 2 * time.Second})
+	if took := time.Since(start); took > 4*time.Second {
+		t.Errorf("probe took %v with a 2 s timeout", took)
+	}
+	if r.Outcome != probe.Error || r.Stage != "banner" {
+		t.Errorf("outcome %q stage %q (%s), want error at banner", r.Outcome, r.Stage, r.Error)
+	}
+	if n.Load() != 1 {
+		t.Errorf("%d connections, want 1", n.Load())
+	}
+}
+
+// TestProbeIgnoredNetworks: no connection to an ignored address.
+func TestProbeIgnoredNetworks(t *testing.T) {
+	t.Parallel()
+	ap, n := silentServer(t)
+	o := probe.Options{Port: int(ap.Port()), Timeout: 2 * time.Second,
+		Ignore: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("10.0.0.0/8")}}
+	r := probe.Host(context.Background(), "mx.test", []netip.Addr{ap.Addr(), netip.MustParseAddr("10.1.2.3"), netip.MustParseAddr("::ffff:127.0.0.1")}, o)
+	if r.Outcome != probe.Error || r.Stage != probe.StageAddress || !strings.Contains(r.Error, "no usable address") {
+		t.Errorf("got %q at %q (%s), want error at address", r.Outcome, r.Stage, r.Error)
+	}
+	if n.Load() != 0 {
+		t.Errorf("%d connections to an ignored address", n.Load())
+	}
+}
+
+// TestProbeNextAddress: a refused address is skipped for the next one.
+func TestProbeNextAddress(t *testing.T) {
+	lab.Require(t, "gcc")
+	t.Parallel()
+	s := lab.StartOpenSSL(t, lab.OpenSSLOptions{Cert: "rsa1024", MaxTLS: "1.2"})
+	// Nothing listens on 127.0.0.9 at that port: connection refused.
+	o := probe.Options{Port: int(s.Addr.Port()), Timeout: 10 * time.Second}
+	r := probe.Host(context.Background(), "mx.test", []netip.Addr{netip.MustParseAddr("127.0.0.9"), s.Addr.Addr()}, o)
+	if r.Outcome != probe.SmallKey || r.Addr != s.Addr.String() {
+		t.Errorf("got %q from %q (%s), want smallkey from %s", r.Outcome, r.Addr, r.Error, s.Addr)
+	}
+}

@@ -1,0 +1,209 @@
+package lookupd
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Handler answers one parsed request. The answer is written as is: the bare
+// word for a domain, a line ending in LF for the admin verbs.
+type Handler interface {
+	Handle(ctx context.Context, req Request) []byte
+}
+
+// Server serves the one-request-per-connection protocol on any number of
+// listeners. The zero value of every field is a documented default; Handler
+// is required.
+type Server struct {
+	Handler Handler
+	// ReadTimeout bounds the wait for the request line. Zero means 5s.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds writing the answer. Zero means 5s.
+	WriteTimeout time.Duration
+	// HandleTimeout bounds the handler; the handler is expected to answer
+	// sooner (answer.wait). Zero means 30s.
+	HandleTimeout time.Duration
+	// MaxConns caps connections served at once; more are closed at once,
+	// which Exim reads as an empty answer. Zero means 1024.
+	MaxConns int
+	// Logger receives one line per malformed request or refused
+	// connection. Nil means slog.Default().
+	Logger *slog.Logger
+
+	mu        sync.Mutex
+	listeners map[net.Listener]struct{}
+	conns     sync.WaitGroup
+	sem       chan struct{}
+	closing   atomic.Bool
+	ctx       context.Context
+	cancel    context.CancelFunc
+
+	// Counters, read with Stats.
+	accepted, refused, malformed atomic.Uint64
+}
+
+// ErrServerClosed is returned by Serve after Shutdown.
+var ErrServerClosed = errors.New("lookupd: server closed")
+
+// ServerStats are the connection counters of a Server.
+type ServerStats struct {
+	Accepted  uint64 `json:"accepted"`
+	Refused   uint64 `json:"refused_over_cap"`
+	Malformed uint64 `json:"malformed"`
+}
+
+// Stats returns the connection counters.
+func (s *Server) Stats() ServerStats {
+	return ServerStats{Accepted: s.accepted.Load(), Refused: s.refused.Load(), Malformed: s.malformed.Load()}
+}
+
+func (s *Server) init() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sem != nil {
+		return
+	}
+	n := s.MaxConns
+	if n <= 0 {
+		n = 1024
+	}
+	s.sem = make(chan struct{}, n)
+	s.listeners = make(map[net.Listener]struct{})
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+}
+
+func (s *Server) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
+}
+
+func dur(d, def time.Duration) time.Duration {
+	if d <= 0 {
+		return def
+	}
+	return d
+}
+
+// Serve accepts connections on ln until Shutdown, serving each in its own
+// goroutine. It returns ErrServerClosed after Shutdown.
+func (s *Server) Serve(ln net.Listener) error {
+	s.init()
+	s.mu.Lock()
+	if s.closing.Load() {
+		s.mu.Unlock()
+		ln.Close()
+		return ErrServerClosed
+	}
+	s.listeners[ln] = struct{}{}
+	s.mu.Unlock()
+	var backoff time.Duration
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if s.closing.Load() {
+				return ErrServerClosed
+			}
+			if errors.Is(err, net.ErrClosed) {
+				return err
+			}
+			// EMFILE and the like pass: keep accepting after a backoff.
+			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+			s.logger().Warn("accept failed", "err", err, "retry_in", backoff)
+			time.Sleep(backoff)
+			continue
+		}
+		backoff = 0
+		select {
+		case s.sem <- struct{}{}:
+		default:
+			s.refused.Add(1)
+			conn.Close()
+			continue
+		}
+		s.accepted.Add(1)
+		s.conns.Add(1)
+		go func() {
+			defer func() { <-s.sem; s.conns.Done() }()
+			s.serveConn(conn)
+		}()
+	}
+}
+
+func (s *Server) serveConn(conn net.Conn) {
+	defer conn.Close()
+	conn.SetReadDeadline(time.Now().Add(dur(s.ReadTimeout, 5*time.Second)))
+	line, err := readLine(conn)
+	var answer []byte
+	if err == nil {
+		var req Request
+		req, err = ParseRequest(line)
+		if err == nil {
+			ctx, cancel := context.WithTimeout(s.ctx, dur(s.HandleTimeout, 30*time.Second))
+			answer = s.Handler.Handle(ctx, req)
+			cancel()
+		}
+	}
+	if err != nil {
+		s.malformed.Add(1)
+		s.logger().Warn("malformed request", "err", err, "bytes", len(line))
+	}
+	conn.SetWriteDeadline(time.Now().Add(dur(s.WriteTimeout, 5*time.Second)))
+	if len(answer) > 0 {
+		conn.Write(answer)
+	}
+}
+
+var errTooLong = fmt.Errorf("%w: longer than %d bytes", ErrBadRequest, MaxRequest)
+
+// readLine reads one request: up to LF, or to the client's half-close, of
+// at most MaxRequest bytes (plus CR LF). Longer input is an error and is
+// not read further.
+func readLine(r io.Reader) ([]byte, error) {
+	br := bufio.NewReaderSize(io.LimitReader(r, MaxRequest+2), MaxRequest+2)
+	line, err := br.ReadSlice('\n')
+	switch {
+	case err == nil:
+		return line[:len(line)-1], nil
+	case errors.Is(err, io.EOF):
+		if len(line) > MaxRequest+1 {
+			return line, errTooLong
+		}
+		return line, nil
+	case errors.Is(err, bufio.ErrBufferFull):
+		return line, errTooLong
+	}
+	return line, err
+}
+
+// Shutdown stops accepting, then waits for the connections in flight until
+// ctx is done, when it cancels their handlers.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.init()
+	s.closing.Store(true)
+	s.mu.Lock()
+	for ln := range s.listeners {
+		ln.Close()
+	}
+	s.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.conns.Wait(); close(done) }()
+	select {
+	case <-done:
+		s.cancel()
+		return nil
+	case <-ctx.Done():
+		s.cancel()
+		<-done
+		return ctx.Err()
+	}
+}

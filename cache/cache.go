@@ -1,0 +1,274 @@
+package cache
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+)
+
+// Defaults of the zero Options fields.
+const (
+	DefaultSize        = 10000
+	DefaultLoadTimeout = time.Minute
+	DefaultConcurrency = 16
+)
+
+// ErrPending is returned by Get when the caller's context ends before the load of a
+// missing key finishes; the load goes on in the background and fills the cache.
+// The error returned wraps both ErrPending and the context's cause.
+var ErrPending = errors.New("cache: load still pending")
+
+// State says where a value returned by Get or Peek came from.
+type State int
+
+const (
+	Miss  State = iota // not in the cache (Get: loaded for this call, or nothing)
+	Fresh              // cached, within its TTL
+	Stale              // cached, past its TTL (Get: a reload runs in the background)
+)
+
+// String returns "miss", "fresh" or "stale".
+func (s State) String() string {
+	switch s {
+	case Fresh:
+		return "fresh"
+	case Stale:
+		return "stale"
+	case Miss:
+		return "miss"
+	}
+	return fmt.Sprintf("State(%d)", int(s))
+}
+
+// Options configure a Cache.
+type Options[K comparable, V any] struct {
+	// Size is the most entries kept; the least recently used goes first. 0 = DefaultSize.
+	Size int
+	// TTL is how long a value stays fresh after it is stored. nil = forever; a
+	// result <= 0 makes the value stale at once (served, and reloaded on each Get
+	// that finds no reload running).
+	TTL func(V) time.Duration
+	// Load produces the value of a key. Its context ends after LoadTimeout or on
+	// Close, never because a caller gave up. Errors are not cached.
+	Load func(ctx context.Context, key K) (V, error)
+	// LoadTimeout bounds one Load, counted from when it gets a Concurrency slot.
+	// 0 = DefaultLoadTimeout.
+	LoadTimeout time.Duration
+	// Concurrency is the most loads running at once; more wait for a slot.
+	// 0 = DefaultConcurrency.
+	Concurrency int
+	// Now is the clock. nil = time.Now.
+	Now func() time.Time
+}
+
+// Cache is a TTL LRU cache with stale-while-revalidate and background loads. Its
+// methods are safe for concurrent use.
+type Cache[K comparable, V any] struct {
+	o   Options[K, V]
+	lru *lru.Cache[K, entry[V]]
+	sem chan struct{} // a slot per running load
+
+	// base is the parent of every load's context; Close cancels it.
+	base   context.Context
+	cancel context.CancelFunc
+
+	// mu makes "look at the entry, then start a load unless one runs" atomic with
+	// "store the loaded value, then forget the load", so a key has at most one load
+	// and an entry just reloaded is not reloaded again.
+	mu       sync.Mutex
+	idle     *sync.Cond // signalled when inflight shrinks
+	inflight map[K]*flight[V]
+
+	saveMu sync.Mutex // one SaveFile at a time
+
+	hits, stale, misses, pending, loads, loadErrors atomic.Uint64
+	running                                         atomic.Int64
+}
+
+// entry is a cached value.
+type entry[V any] struct {
+	v       V
+	stored  time.Time
+	expires time.Time // zero: never
+}
+
+func (e *entry[V]) fresh(now time.Time) bool {
+	return e.expires.IsZero() || now.Before(e.expires)
+}
+
+// New returns a cache; it fails on negative sizes or durations and a nil Load.
+func New[K comparable, V any](o Options[K, V]) (*Cache[K, V], error) {
+	switch {
+	case o.Load == nil:
+		return nil, errors.New("create cache: Options.Load is nil")
+	case o.Size < 0, o.LoadTimeout < 0, o.Concurrency < 0:
+		return nil, fmt.Errorf("create cache: negative Size, LoadTimeout or Concurrency (%d, %v, %d)", o.Size, o.LoadTimeout, o.Concurrency)
+	}
+	if o.Size == 0 {
+		o.Size = DefaultSize
+	}
+	if o.LoadTimeout == 0 {
+		o.LoadTimeout = DefaultLoadTimeout
+	}
+	if o.Concurrency == 0 {
+		o.Concurrency = DefaultConcurrency
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	l, err := lru.New[K, entry[V]](o.Size)
+	if err != nil {
+		return nil, fmt.Errorf("create cache: %w", err)
+	}
+	c := &Cache[K, V]{
+		o:        o,
+		lru:      l,
+		sem:      make(chan struct{}, o.Concurrency),
+		inflight: map[K]*flight[V]{},
+	}
+	c.idle = sync.NewCond(&c.mu)
+	c.base, c.cancel = context.WithCancel(context.Background())
+	return c, nil
+}
+
+// Get returns the value of key. A fresh entry is returned at once. A stale entry is
+// returned at once too (State Stale), and a background reload starts unless one is
+// running. A missing key starts a load (or joins the running one) and waits for it
+// until ctx ends: then Get returns the loaded value with State Miss, or the loader's
+// error, or, if ctx ended first, an error wrapping ErrPending while the load goes on.
+func (c *Cache[K, V]) Get(ctx context.Context, key K) (V, State, error) {
+	now := c.o.Now()
+	if e, ok := c.lru.Get(key); ok && e.fresh(now) {
+		c.hits.Add(1)
+		return e.v, Fresh, nil
+	}
+	e, state, f := c.lookupOrStart(key, now)
+	switch state {
+	case Fresh:
+		c.hits.Add(1)
+		return e.v, Fresh, nil
+	case Stale:
+		c.stale.Add(1)
+		return e.v, Stale, nil
+	}
+	c.misses.Add(1)
+	select {
+	case <-f.done:
+	default:
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			c.pending.Add(1)
+			var zero V
+			return zero, Miss, fmt.Errorf("%w (%w)", ErrPending, context.Cause(ctx))
+		}
+	}
+	if f.err != nil {
+		var zero V
+		return zero, Miss, f.err
+	}
+	return f.v, Miss, nil
+}
+
+// lookupOrStart looks at key's entry again under mu and, unless it is fresh, makes
+// sure a load of key is running. It returns the entry and its state, and the load.
+func (c *Cache[K, V]) lookupOrStart(key K, now time.Time) (entry[V], State, *flight[V]) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.lru.Peek(key)
+	if ok && e.fresh(now) {
+		return e, Fresh, nil
+	}
+	f := c.inflight[key]
+	if f == nil {
+		f = c.startLocked(key)
+	}
+	if ok {
+		return e, Stale, f
+	}
+	return entry[V]{}, Miss, f
+}
+
+// Peek returns key's value, when it was stored and whether it is fresh, without
+// loading, reloading or touching its LRU position.
+func (c *Cache[K, V]) Peek(key K) (v V, stored time.Time, state State, ok bool) {
+	e, ok := c.lru.Peek(key)
+	if !ok {
+		return v, time.Time{}, Miss, false
+	}
+	state = Stale
+	if e.fresh(c.o.Now()) {
+		state = Fresh
+	}
+	return e.v, e.stored, state, true
+}
+
+// Set stores v for key as of now. A load of key running meanwhile replaces it when
+// it finishes.
+func (c *Cache[K, V]) Set(key K, v V) {
+	c.lru.Add(key, c.newEntry(v, c.o.Now()))
+}
+
+func (c *Cache[K, V]) newEntry(v V, stored time.Time) entry[V] {
+	e := entry[V]{v: v, stored: stored}
+	if c.o.TTL != nil {
+		e.expires = stored.Add(max(c.o.TTL(v), 0))
+	}
+	return e
+}
+
+// Delete removes key and reports whether it was there. A load running for key still
+// stores its result.
+func (c *Cache[K, V]) Delete(key K) bool { return c.lru.Remove(key) }
+
+// Purge removes every entry (running loads still store their results).
+func (c *Cache[K, V]) Purge() { c.lru.Purge() }
+
+// Len is the number of entries, fresh and stale.
+func (c *Cache[K, V]) Len() int { return c.lru.Len() }
+
+// Range calls fn for each entry, least recently used first, until fn returns false.
+// It sees a snapshot of the keys; entries removed meanwhile are skipped. It does not
+// change LRU positions.
+func (c *Cache[K, V]) Range(fn func(key K, v V, stored time.Time) bool) {
+	for _, k := range c.lru.Keys() {
+		e, ok := c.lru.Peek(k)
+		if !ok {
+			continue
+		}
+		if !fn(k, e.v, e.stored) {
+			return
+		}
+	}
+}
+
+// Stats are a cache's counters since New.
+type Stats struct {
+	Hits       uint64 `json:"hits"`        // Gets answered with a fresh entry
+	Stale      uint64 `json:"stale"`       // Gets answered with a stale entry
+	Misses     uint64 `json:"misses"`      // Gets that found nothing and waited for a load
+	Pending    uint64 `json:"pending"`     // of those, gave up with ErrPending
+	Loads      uint64 `json:"loads"`       // loads started
+	LoadErrors uint64 `json:"load_errors"` // loads that returned an error
+	InFlight   int    `json:"in_flight"`   // loads running or waiting for a slot now
+	Len        int    `json:"len"`         // entries now
+}
+
+// Stats returns the counters.
+func (c *Cache[K, V]) Stats() Stats {
+	return Stats{
+		Hits:       c.hits.Load(),
+		Stale:      c.stale.Load(),
+		Misses:     c.misses.Load(),
+		Pending:    c.pending.Load(),
+		Loads:      c.loads.Load(),
+		LoadErrors: c.loadErrors.Load(),
+		InFlight:   int(c.running.Load()),
+		Len:        c.lru.Len(),
+	}
+}

@@ -1,0 +1,83 @@
+package cache
+
+import (
+	"context"
+	"fmt"
+)
+
+// flight is one running load of a key; every Get of that key meanwhile waits on it.
+//
+// (This is the technique of golang.org/x/sync/singleflight, kept in the cache's own
+// mutex: singleflight keys are strings, which would need a conversion of K, and it
+// cannot tell a caller whether it started the call, which Wait, Stats.InFlight and
+// the one-reload-per-stale-entry guarantee need.)
+type flight[V any] struct {
+	done chan struct{} // closed when v and err are set
+	v    V
+	err  error
+}
+
+// startLocked starts a background load of key. c.mu must be held.
+func (c *Cache[K, V]) startLocked(key K) *flight[V] {
+	f := &flight[V]{done: make(chan struct{})}
+	c.inflight[key] = f
+	c.running.Add(1)
+	c.loads.Add(1)
+	go c.run(key, f)
+	return f
+}
+
+// run loads key, stores a good result, and releases the waiters.
+func (c *Cache[K, V]) run(key K, f *flight[V]) {
+	v, err := c.load(key)
+	c.mu.Lock()
+	if err == nil {
+		c.lru.Add(key, c.newEntry(v, c.o.Now()))
+	} else {
+		c.loadErrors.Add(1)
+	}
+	delete(c.inflight, key)
+	c.running.Add(-1)
+	f.v, f.err = v, err
+	close(f.done)
+	c.idle.Broadcast()
+	c.mu.Unlock()
+}
+
+// load calls Options.Load within a Concurrency slot and LoadTimeout; a panic in the
+// loader becomes an error (the waiters must be released).
+func (c *Cache[K, V]) load(key K) (v V, err error) {
+	if c.base.Err() != nil {
+		return v, fmt.Errorf("load: cache closed: %w", context.Cause(c.base))
+	}
+	select {
+	case c.sem <- struct{}{}:
+	case <-c.base.Done():
+		return v, fmt.Errorf("load: cache closed: %w", context.Cause(c.base))
+	}
+	defer func() { <-c.sem }()
+	ctx, cancel := context.WithTimeout(c.base, c.o.LoadTimeout)
+	defer cancel()
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("load: loader panicked: %v", r)
+		}
+	}()
+	return c.o.Load(ctx, key)
+}
+
+// Wait returns when no load is running or waiting for a slot (loads started while
+// it waits are waited for too). For shutdown and tests.
+func (c *Cache[K, V]) Wait() {
+	c.mu.Lock()
+	for len(c.inflight) > 0 {
+		c.idle.Wait()
+	}
+	c.mu.Unlock()
+}
+
+// Close cancels the context of every running load and makes later loads fail at
+// once; cached entries stay readable. Use Close then Wait then SaveFile on shutdown.
+func (c *Cache[K, V]) Close() {
+	c.cancel()
+}

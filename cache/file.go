@@ -24,8 +24,8 @@ var ErrCorrupt = errors.New("corrupt cache file")
 // file is the JSON document: {"version":1,"saved":"...","entries":[{"key":...,
 // "value":...,"stored":"..."}, ...]}, entries least recently used first.
 type file[K comparable, V any] struct {
-	Version int                `json:"version"`
-	Saved   time.Time          `json:"saved"`
+	Version int               `json:"version"`
+	Saved   time.Time         `json:"saved"`
 	Entries []fileEntry[K, V] `json:"entries"`
 }
 

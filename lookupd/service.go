@@ -399,4 +399,3 @@ func (s *Service) Wait() {
 	s.hosts.Wait()
 	s.domains.Wait()
 }
-

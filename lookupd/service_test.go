@@ -132,12 +132,12 @@ func TestServiceVerdicts(t *testing.T) {
 		{"rsa1024.test", "smallkey", "mx"},
 		{"modern.test", "", "mx"},
 		{"notls.test", "", "mx"},
-		{"mixed.test", "tlsexport", "mx"},     // any MX host counts
-		{"both.test", "smallkey", "mx"},       // smallkey beats tlsexport
-		{"implicit.test", "tlsexport", "mx"},  // no MX: the domain's own address
-		{"alias.test", "tlsexport", "mx"},     // CNAME to dh768.test
-		{"legacy.test", "smallkey", "mx"},     // MX host named in [overrides] smallkey
-		{"quiet.test", "", "override"},        // [overrides] none
+		{"mixed.test", "tlsexport", "mx"},    // any MX host counts
+		{"both.test", "smallkey", "mx"},      // smallkey beats tlsexport
+		{"implicit.test", "tlsexport", "mx"}, // no MX: the domain's own address
+		{"alias.test", "tlsexport", "mx"},    // CNAME to dh768.test
+		{"legacy.test", "smallkey", "mx"},    // MX host named in [overrides] smallkey
+		{"quiet.test", "", "override"},       // [overrides] none
 		{"override.test", "tlsexport", "override"},
 		{"a.override-wild.test", "tlsexport", "override"},
 		{"nullmx.test", "", "dns"},

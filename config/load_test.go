@@ -158,8 +158,38 @@ func TestLoadValidationErrorsNameFile(t *testing.T) {
 	}
 }
 
-// fuzzSeeds are contrib-like configurations.
+// fuzzSeeds are contrib-like configurations: the first two as contrib/exim/README.md
+// and internal/e2e write them.
 var fuzzSeeds = []string{
+	`[listen]
+socket = "/run/tlsprobed/tlsprobed.sock"
+mode = "0660"
+group = "Debian-exim"
+
+[cache]
+file = "/var/lib/tlsprobed/cache.json"
+`,
+	`# tlsprobed for the end-to-end test
+[listen]
+socket = "/tmp/e2e/run/tlsprobed.sock"
+mode = "0660"
+group = "Debian-exim"
+
+[probe]
+helo = "probe.sender.test"
+timeout = "10s"
+source_address = "192.0.2.10"
+ignore_networks = []
+
+[answer]
+wait = "1s"
+
+[cache]
+file = "/tmp/e2e/tlsprobed-cache.json"
+
+[overrides]
+tlsexport = ["override.test"]
+`,
 	"",
 	`[listen]
 group = "Debian-exim"

@@ -16,21 +16,20 @@ import (
 	"github.com/exim-tlsprobe/exim-tlsprobe/internal/lab"
 )
 
-// testLab is a set of real SMTP servers on loopback addresses sharing one
-// port, and a real DNS server naming them as MX hosts.
-type testLab struct {
-	port int
-	dns  string
+// testLab wraps lab.MXLab with the hosts these tests use.
+type testLab struct{ *lab.MXLab }
+
+// labHosts are the MX hosts, each on its own loopback address.
+var labHosts = []lab.MXHost{
+	{Name: "mx-dh768.test", OpenSSL: &lab.OpenSSLOptions{DH: "dh768", Ciphers: "kDHE", MaxTLS: "1.2"}},
+	{Name: "mx-rsa1024.test", OpenSSL: &lab.OpenSSLOptions{Cert: "rsa1024", MaxTLS: "1.2"}},
+	{Name: "mx-modern.test", Exim: &lab.EximOptions{}},
+	{Name: "mx-notls.test", Exim: &lab.EximOptions{NoSTARTTLS: true}},
+	{Name: "mx-slow.test", OpenSSL: &lab.OpenSSLOptions{DH: "dh512", Ciphers: "kDHE", MaxTLS: "1.2", BannerDelay: 3 * time.Second}},
 }
 
-// labZone holds the test domains. The servers behind the addresses:
-// .2 OpenSSL DHE-768 TLS 1.2, .3 OpenSSL RSA-1024, .4 Exim modern TLS 1.3,
-// .5 Exim without STARTTLS.
+// labZone holds the test domains.
 var labZone = []string{
-	"mx-dh768.test. 60 IN A 127.0.0.2",
-	"mx-rsa1024.test. 60 IN A 127.0.0.3",
-	"mx-modern.test. 60 IN A 127.0.0.4",
-	"mx-notls.test. 60 IN A 127.0.0.5",
 	"mx-legacy.test. 60 IN A 127.0.0.4",
 	"dh768.test. 60 IN MX 10 mx-dh768.test.",
 	"rsa1024.test. 60 IN MX 10 mx-rsa1024.test.",
@@ -45,40 +44,25 @@ var labZone = []string{
 	"alias.test. 60 IN CNAME dh768.test.",
 	"legacy.test. 60 IN MX 10 mx-legacy.test.",
 	"quiet.test. 60 IN MX 10 mx-dh768.test.",
+	"slow.test. 60 IN MX 10 mx-slow.test.",
 	"SERVFAIL broken.test.",
 	"TIMEOUT silent.test.",
 }
 
-var (
-	labOnce sync.Once
-	theLab  *testLab
-)
-
-// startLab starts the servers once for the package's tests.
+// startLab starts the lab servers, with extra zone lines.
 func startLab(t *testing.T, extra ...string) *testLab {
 	t.Helper()
 	lab.Require(t, "gcc", "exim")
-	ln, err := net.Listen("tcp4", "127.0.0.2:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	at := func(n int) string { return fmt.Sprintf("127.0.0.%d:%d", n, port) }
-	lab.StartOpenSSL(t, lab.OpenSSLOptions{DH: "dh768", Ciphers: "kDHE", MaxTLS: "1.2", Listen: at(2)})
-	lab.StartOpenSSL(t, lab.OpenSSLOptions{Cert: "rsa1024", MaxTLS: "1.2", Listen: at(3)})
-	lab.StartExim(t, lab.EximOptions{Listen: at(4)})
-	lab.StartExim(t, lab.EximOptions{NoSTARTTLS: true, Listen: at(5)})
-	return &testLab{port: port, dns: lab.StartDNS(t, append(labZone, extra...)...)}
+	return &testLab{lab.StartMXLab(t, labHosts, append(labZone, extra...)...)}
 }
 
 // config returns a validated config aimed at the lab.
 func (l *testLab) config(t *testing.T, edit func(*config.Config)) *config.Config {
 	t.Helper()
 	cfg := config.Default()
-	cfg.DNS.Servers = []string{l.dns}
+	cfg.DNS.Servers = []string{l.DNS}
 	cfg.DNS.Timeout = config.Duration{Duration: time.Second}
-	cfg.Probe.Port = l.port
+	cfg.Probe.Port = l.Port
 	cfg.Probe.HELO = "relay.test"
 	cfg.Probe.IgnoreNetworks = []string{"10.0.0.0/8"}
 	cfg.Probe.Timeout = config.Duration{Duration: 15 * time.Second}
@@ -184,9 +168,7 @@ func TestServiceTimeoutDNS(t *testing.T) {
 // byte-exactly, first from a probe that may outlast answer.wait, then from
 // the cache.
 func TestSocketAnswers(t *testing.T) {
-	l := startLab(t, "slow.test. 60 IN MX 10 mx-slow.test.", "mx-slow.test. 60 IN A 127.0.0.6")
-	lab.StartOpenSSL(t, lab.OpenSSLOptions{DH: "dh512", Ciphers: "kDHE", MaxTLS: "1.2", BannerDelay: 3 * time.Second,
-		Listen: fmt.Sprintf("127.0.0.6:%d", l.port)})
+	l := startLab(t)
 	s := newService(t, l.config(t, func(c *config.Config) { c.Answer.Wait = config.Duration{Duration: 500 * time.Millisecond} }))
 	path := serveService(t, s)
 

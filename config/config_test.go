@@ -64,14 +64,14 @@ func TestDefaultReturnsFreshSlices(t *testing.T) {
 	}
 }
 
-// testdata/full.toml is contrib's example configuration: every key with its default.
+// contrib/config.example.toml is's example configuration: every key with its default.
 func TestFullExampleEqualsDefault(t *testing.T) {
-	c, err := Load("testdata/full.toml")
+	c, err := Load("../contrib/config.example.toml")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if d := Default(); !reflect.DeepEqual(c, d) {
-		t.Fatalf("testdata/full.toml differs from Default():\n got %+v\nwant %+v", c, d)
+		t.Fatalf("contrib/config.example.toml differs from Default():\n got %+v\nwant %+v", c, d)
 	}
 }
 
@@ -79,7 +79,7 @@ func TestFullExampleEqualsDefault(t *testing.T) {
 // comparing key sets with a marshalled Default catches a key added to Config but not
 // to the example (or vice versa).
 func TestFullExampleHasEveryKey(t *testing.T) {
-	data, err := os.ReadFile("testdata/full.toml")
+	data, err := os.ReadFile("../contrib/config.example.toml")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -222,7 +222,7 @@ func FuzzParse(f *testing.F) {
 	for _, s := range fuzzSeeds {
 		f.Add([]byte(s))
 	}
-	if full, err := os.ReadFile("testdata/full.toml"); err == nil {
+	if full, err := os.ReadFile("../contrib/config.example.toml"); err == nil {
 		f.Add(full)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {

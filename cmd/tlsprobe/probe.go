@@ -107,7 +107,8 @@ func classified(d lookupd.Decision) bool {
 	return true
 }
 
-// printReport writes the human report of one domain.
+// printReport writes the human report of one domain: a line per MX host,
+// then why the verdict is what it is.
 func printReport(w io.Writer, d lookupd.Decision) {
 	verdict := d.Verdict
 	if verdict == "" {
@@ -117,31 +118,32 @@ func printReport(w io.Writer, d lookupd.Decision) {
 	if d.Note != "" {
 		fmt.Fprintf(w, "  note: %s\n", d.Note)
 	}
-	var why string
+	if len(d.MX) > 0 {
+		fmt.Fprintf(w, "  %-24s %-4s %-22s %-6s %-9s %-9s %-5s %-7s %s\n", "MX host", "pref", "address", "TLS", "outcome", "key", "DH", "time", "cipher")
+	}
+	var why []string
 	for _, h := range d.MX {
 		r := h.Result
 		if r == nil {
-			fmt.Fprintf(w, "  %-28s pref %-3d %s\n", h.Name, h.Pref, h.Source)
+			fmt.Fprintf(w, "  %-24s %-4d %s\n", h.Name, h.Pref, h.Source)
+			why = append(why, h.Name+": "+h.Source)
 			continue
 		}
-		fmt.Fprintf(w, "  %-28s pref %-3d %-22s %-7s %-9s key %-12s dh %-5s %s  %s\n",
+		fmt.Fprintf(w, "  %-24s %-4d %-22s %-6s %-9s %-9s %-5s %-7s %s\n",
 			h.Name, h.Pref, dash(r.Addr), dash(r.TLSVersion), r.Outcome, keyText(r), bitsText(r.DHBits),
 			r.Duration.Round(time.Millisecond), dash(r.Cipher))
 		if r.Note != "" {
 			fmt.Fprintf(w, "    note: %s\n", r.Note)
 		}
-		if r.Outcome == probe.Error {
-			fmt.Fprintf(w, "    error: %s\n", r.Reason())
-		}
-		if string(r.Outcome) == d.Verdict && why == "" {
-			why = r.Reason()
+		if d.Verdict == "" || string(r.Outcome) == d.Verdict {
+			why = append(why, r.Reason())
 		}
 	}
-	if why == "" && d.Verdict == "" && len(d.MX) > 0 {
-		why = "no MX host has a certificate key under key_min_bits or sends Exim a DH prime under tls_dh_min_bits"
+	if d.Verdict != "" && len(why) > 1 {
+		why = why[:1]
 	}
-	if why != "" {
-		fmt.Fprintf(w, "  why: %s\n", why)
+	for _, s := range why {
+		fmt.Fprintf(w, "  why: %s\n", s)
 	}
 }
 

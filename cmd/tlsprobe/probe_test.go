@@ -23,6 +23,8 @@ var cliHosts = []lab.MXHost{
 	{Name: "mx-notls.test", Exim: &lab.EximOptions{NoSTARTTLS: true}},
 	{Name: "mx-busy.test", OpenSSL: &lab.OpenSSLOptions{Banner: []string{"421 4.3.2 busy"}}},
 	{Name: "mx-both13.test", OpenSSL: &lab.OpenSSLOptions{DH: "dh768", Ciphers: "kDHE"}},
+	{Name: "mx-dsa.test", OpenSSL: &lab.OpenSSLOptions{Cert: "dsa1024", DH: "dh1024", MaxTLS: "1.2"}},
+	{Name: "mx-only13.test", OpenSSL: &lab.OpenSSLOptions{Cert: "rsa1024", MinTLS: "1.3"}},
 }
 
 var cliZone = []string{
@@ -33,6 +35,10 @@ var cliZone = []string{
 	"busy.test. 60 IN MX 10 mx-busy.test.",
 	"both13.test. 60 IN MX 10 mx-both13.test.",
 	"nullmx.test. 60 IN MX 0 .",
+	"dsa.test. 60 IN MX 10 mx-dsa.test.",
+	"only13.test. 60 IN MX 10 mx-only13.test.",
+	"example.test. 60 IN MX 10 mx-modern.test.",
+	"example.test. 60 IN MX 20 mx-weak.test.",
 }
 
 // cliLab starts the lab and writes a config file aimed at it.
@@ -69,12 +75,14 @@ func runCLI(args ...string) (int, string, string) {
 func TestProbeCommand(t *testing.T) {
 	cfg := cliLab(t)
 
-	code, out, stderr := runCLI("probe", "-json", "-config", cfg, "weak.test", "small.test", "modern.test", "notls.test", "both13.test", "nullmx.test")
+	code, out, stderr := runCLI("probe", "-json", "-config", cfg, "weak.test", "small.test", "modern.test", "notls.test", "both13.test",
+		"nullmx.test", "dsa.test", "only13.test", "example.test")
 	t.Logf("%s%s", out, stderr)
 	if code != 0 {
 		t.Errorf("exit %d, want 0 when every domain is classified", code)
 	}
-	want := map[string]string{"weak.test": "tlsexport", "small.test": "smallkey", "modern.test": "", "notls.test": "", "both13.test": "", "nullmx.test": ""}
+	want := map[string]string{"weak.test": "tlsexport", "small.test": "smallkey", "modern.test": "", "notls.test": "", "both13.test": "",
+		"nullmx.test": "", "dsa.test": "smallkey", "only13.test": "smallkey", "example.test": "tlsexport"}
 	lines := strings.Split(strings.TrimSpace(out), "\n")
 	if len(lines) != len(want) {
 		t.Fatalf("%d JSON lines, want %d", len(lines), len(want))

@@ -3,18 +3,15 @@ package lookupd
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/netip"
 	"sync"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	"golang.org/x/time/rate"
-
-	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
 )
 
-// addrLimiter limits connections per remote address, so that no domain
-// request, however many name the same host, makes the daemon hammer one
+// addrLimiter limits probes per remote address, so that no domain request,
+// however many MX names point at one address, makes the daemon hammer one
 // server. The set of limiters is bounded by an LRU.
 type addrLimiter struct {
 	limit rate.Limit
@@ -23,9 +20,22 @@ type addrLimiter struct {
 	lims  *lru.Cache[netip.Addr, *rate.Limiter]
 }
 
-func newAddrLimiter(limit rate.Limit, burst, size int) *addrLimiter {
+func newAddrLimiter(size int) *addrLimiter {
 	l, _ := lru.New[netip.Addr, *rate.Limiter](max(size, 16))
-	return &addrLimiter{limit: limit, burst: max(burst, 1), lims: l}
+	return &addrLimiter{limit: rate.Inf, burst: 1, lims: l}
+}
+
+// setRate sets the rate of every address, forgetting the old limiters.
+func (a *addrLimiter) setRate(limit rate.Limit, burst int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if limit == 0 {
+		limit = rate.Inf
+	}
+	if limit != a.limit || max(burst, 1) != a.burst {
+		a.limit, a.burst = limit, max(burst, 1)
+		a.lims.Purge()
+	}
 }
 
 func (a *addrLimiter) wait(ctx context.Context, addr netip.Addr) error {
@@ -40,16 +50,4 @@ func (a *addrLimiter) wait(ctx context.Context, addr netip.Addr) error {
 		return fmt.Errorf("wait for the rate limit of %s: %w", addr, err)
 	}
 	return nil
-}
-
-// dial is the probes' dialer: rate-limited per address.
-func (s *Service) dial(ctx context.Context, network, addr string) (net.Conn, error) {
-	ap, err := netip.ParseAddrPort(addr)
-	if err != nil {
-		return nil, fmt.Errorf("parse address %q: %w", addr, err)
-	}
-	if err := s.limiter.wait(ctx, ap.Addr()); err != nil {
-		return nil, err
-	}
-	return probe.Dial(ctx, s.st.Load().probe.SourceAddr, network, addr)
 }

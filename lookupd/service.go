@@ -57,11 +57,10 @@ func NewService(cfg *config.Config, log *slog.Logger) (*Service, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Service{log: log, started: time.Now()}
+	s := &Service{log: log, started: time.Now(), limiter: newAddrLimiter(cfg.Cache.Hosts)}
 	if err := s.Reload(cfg); err != nil {
 		return nil, err
 	}
-	s.limiter = newAddrLimiter(cfg.Probe.RatePerAddress.Limit(), cfg.Probe.RateBurst, cfg.Cache.Hosts)
 	loadTimeout := cfg.Probe.Timeout.Duration + 2*cfg.DNS.Timeout.Duration + 5*time.Second
 	var err error
 	s.hosts, err = cache.New(cache.Options[string, probe.Result]{
@@ -117,7 +116,8 @@ func (s *Service) Reload(cfg *config.Config) error {
 			SourceAddr:   cfg.Probe.SourceAddr(),
 		},
 	}
-	st.probe.Dial = s.dial
+	st.probe.Admit = s.limiter.wait
+	s.limiter.setRate(cfg.Probe.RatePerAddress.Limit(), cfg.Probe.RateBurst)
 	s.st.Store(st)
 	return nil
 }

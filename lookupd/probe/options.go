@@ -39,8 +39,12 @@ type Options struct {
 	// the kernel choose.
 	SourceAddr netip.Addr
 	// Dial connects to addr ("ip:port"). Nil means a net.Dialer bound to
-	// SourceAddr. The daemon wraps it to rate-limit connections per address.
+	// SourceAddr.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Admit, when set, is called once before an address is probed (a probe
+	// makes one to three connections to it); an error skips the address.
+	// The daemon uses it to rate-limit probes per address.
+	Admit func(ctx context.Context, addr netip.Addr) error
 }
 
 func (o Options) port() int {

@@ -32,7 +32,18 @@ func Host(ctx context.Context, name string, addrs []netip.Addr, o Options) Resul
 			continue
 		}
 		tried++
-		res = probeAddr(ctx, o, netip.AddrPortFrom(a.Unmap(), uint16(o.port())).String())
+		ap := netip.AddrPortFrom(a.Unmap(), uint16(o.port())).String()
+		if o.Admit != nil {
+			if err := o.Admit(ctx, a.Unmap()); err != nil {
+				res = Result{Addr: ap, Outcome: Error, Stage: StageConnect, Error: err.Error()}
+				failures = append(failures, ap+": "+res.Error)
+				if ctx.Err() != nil {
+					break
+				}
+				continue
+			}
+		}
+		res = probeAddr(ctx, o, ap)
 		if res.Outcome != Error || ctx.Err() != nil {
 			break
 		}
@@ -63,7 +74,9 @@ func probeAddr(ctx context.Context, o Options, addr string) Result {
 		if err := r.fill(f); err != nil {
 			return r.fail(err)
 		}
-	case errors.Is(err, smtp.ErrNoStartTLS), errors.Is(err, smtp.ErrStartTLSRefused):
+	case errors.Is(err, smtp.ErrNoStartTLS), errors.Is(err, smtp.ErrStartTLSRefused),
+		errors.Is(err, smtp.ErrRejected) && stageOf(err) == smtp.StageEHLO:
+		// Exim answers a refused EHLO with HELO and sends in clear.
 		r.Outcome, r.Stage, r.Error = NoTLS, stageOf(err), err.Error()
 		return r
 	case refused(err):

@@ -9,43 +9,104 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
 )
 
 // helloClient is one real client invocation; "PORT" in args is replaced by the
-// stub's port.
+// stub's port. prepare, if set, builds the command instead (Exim needs a
+// configuration and a spool).
 type helloClient struct {
-	file string
-	args []string
+	file    string
+	args    []string
+	prepare func(port string) (argv []string, stdin string, cleanup func(), err error)
 }
 
 var helloClients = []helloClient{
-	{"gnutls-3.7.9-normal.bin", []string{"gnutls-cli", "--priority", "NORMAL", "--starttls-proto=smtp", "--insecure", "-p", "PORT", "127.0.0.1"}},
-	{"gnutls-3.7.9-normal-sni.bin", []string{"gnutls-cli", "--priority", "NORMAL", "--starttls-proto=smtp", "--insecure", "--sni-hostname", "mx.example.test", "-p", "PORT", "127.0.0.1"}},
-	{"gnutls-3.7.9-normal-tls12.bin", []string{"gnutls-cli", "--priority", "NORMAL:-VERS-TLS1.3", "--starttls-proto=smtp", "--insecure", "-p", "PORT", "127.0.0.1"}},
-	{"openssl-3.0-s_client.bin", []string{"openssl", "s_client", "-starttls", "smtp", "-connect", "127.0.0.1:PORT"}},
-	{"openssl-3.0-s_client-sni.bin", []string{"openssl", "s_client", "-starttls", "smtp", "-servername", "mx.example.test", "-connect", "127.0.0.1:PORT"}},
-	{"openssl-3.0-s_client-tls12.bin", []string{"openssl", "s_client", "-starttls", "smtp", "-no_tls1_3", "-connect", "127.0.0.1:PORT"}},
+	{"gnutls-3.7.9-normal.bin", []string{"gnutls-cli", "--priority", "NORMAL", "--starttls-proto=smtp", "--insecure", "-p", "PORT", "127.0.0.1"}, nil},
+	{"gnutls-3.7.9-normal-sni.bin", []string{"gnutls-cli", "--priority", "NORMAL", "--starttls-proto=smtp", "--insecure", "--sni-hostname", "mx.example.test", "-p", "PORT", "127.0.0.1"}, nil},
+	{"gnutls-3.7.9-normal-tls12.bin", []string{"gnutls-cli", "--priority", "NORMAL:-VERS-TLS1.3", "--starttls-proto=smtp", "--insecure", "-p", "PORT", "127.0.0.1"}, nil},
+	{"openssl-3.0-s_client.bin", []string{"openssl", "s_client", "-starttls", "smtp", "-connect", "127.0.0.1:PORT"}, nil},
+	{"openssl-3.0-s_client-sni.bin", []string{"openssl", "s_client", "-starttls", "smtp", "-servername", "mx.example.test", "-connect", "127.0.0.1:PORT"}, nil},
+	{"openssl-3.0-s_client-tls12.bin", []string{"openssl", "s_client", "-starttls", "smtp", "-no_tls1_3", "-connect", "127.0.0.1:PORT"}, nil},
+	{"exim-4.96-gnutls-3.7.9.bin", nil, eximClient},
+}
+
+// eximConf makes Exim deliver everything to 127.0.0.1:PORT over SMTP with its
+// default TLS client settings (tls_require_ciphers unset: GnuTLS "NORMAL").
+const eximConf = `primary_hostname = capture.test
+spool_directory = DIR/spool
+log_file_path = DIR/spool/%slog
+exim_user = Debian-exim
+exim_group = Debian-exim
+keep_environment =
+begin routers
+r:
+  driver = manualroute
+  domains = *
+  route_list = * 127.0.0.1
+  transport = t
+  self = send
+begin transports
+t:
+  driver = smtp
+  port = PORT
+  allow_localhost
+begin retry
+* * F,1m,1m
+`
+
+// eximClient runs `exim4 -C CONF -odf` as root (Exim drops to Debian-exim,
+// which must own the spool) to deliver one message to the stub.
+func eximClient(port string) ([]string, string, func(), error) {
+	dir, err := os.MkdirTemp("", "tlswire-exim-")
+	if err != nil {
+		return nil, "", nil, err
+	}
+	cleanup := func() { os.RemoveAll(dir) }
+	conf := filepath.Join(dir, "exim.conf")
+	text := strings.NewReplacer("DIR", dir, "PORT", port).Replace(eximConf)
+	err = os.Mkdir(filepath.Join(dir, "spool"), 0o755)
+	if err == nil {
+		err = os.WriteFile(conf, []byte(text), 0o644)
+	}
+	if err == nil {
+		err = exec.Command("chown", "-R", "Debian-exim:Debian-exim", dir).Run()
+	}
+	if err != nil {
+		cleanup()
+		return nil, "", nil, err
+	}
+	argv := []string{"exim4", "-C", conf, "-odf", "-oi", "-f", "<>", "user@example.test"}
+	return argv, "Subject: tlswire capture\n\nx\n", cleanup, nil
 }
 
 // captureHello runs the stub, drives the client and writes the hello bytes to out.
-func captureHello(args []string, out string) error {
+func captureHello(c helloClient, out string) error {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
 	}
 	defer ln.Close()
 	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
-	argv := make([]string, len(args))
-	for i, a := range args {
+	argv := make([]string, len(c.args))
+	for i, a := range c.args {
 		argv[i] = strings.ReplaceAll(a, "PORT", port)
+	}
+	stdin := ""
+	if c.prepare != nil {
+		var cleanup func()
+		if argv, stdin, cleanup, err = c.prepare(port); err != nil {
+			return err
+		}
+		defer cleanup()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Stdin = nil // /dev/null
+	cmd.Stdin = strings.NewReader(stdin)
 	cmd.Stdout = io.Discard
 	cmd.Stderr = io.Discard
 	if err := cmd.Start(); err != nil {

@@ -34,7 +34,7 @@ func main() {
 	if *hellos {
 		for _, c := range helloClients {
 			out := filepath.Join(*dir, c.file)
-			if err := captureHello(c.args, out); err != nil {
+			if err := captureHello(c, out); err != nil {
 				log.Fatalf("capture %s: %v", c.file, err)
 			}
 			log.Printf("wrote %s", out)

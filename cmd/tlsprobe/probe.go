@@ -40,7 +40,9 @@ func runProbe(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "tlsprobe probe: %v\n", err)
 		return 2
 	}
+	// Probing now, by hand: no overrides, no rate limit.
 	cfg.OverrideLists = config.OverrideLists{}
+	cfg.Probe.RatePerAddress = config.RateEvery(0)
 	if *client != "" {
 		cfg.Probe.Client = *client
 	}

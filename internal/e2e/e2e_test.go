@@ -65,7 +65,7 @@ func TestEximRoutesAroundWeakTLS(t *testing.T) {
 	bin := buildDaemon(t, ns.dir)
 	startDNS(t, ns, dnsAddr, all...)
 
-	fixture := buildFixture(t, ns.dir)
+	fixture := lab.FixtureBinary(t)
 	startFixture(t, ns, fixture, dh768, fixtureOptions{Cert: "rsa2048", DH: "dh768", Ciphers: "kDHE", Max: "1.2"})
 	startFixture(t, ns, fixture, dsa1024, fixtureOptions{Cert: "dsa1024", Ciphers: "ALL:!aNULL:!eNULL"})
 	startEximServer(t, ns, rsa1024, eximServerOptions{Cert: "rsa1024"})

@@ -50,14 +50,6 @@ type fixtureOptions struct {
 	Cert, DH, Ciphers, Max, Name string
 }
 
-// buildFixture compiles the OpenSSL STARTTLS fixture from the tree.
-func buildFixture(t *testing.T, dir string) string {
-	t.Helper()
-	bin := filepath.Join(dir, "smtptls")
-	run(t, "gcc", "-O2", "-Wall", "-o", bin, lab.Testdata(t, "fixtures/smtptls.c"), "-lssl", "-lcrypto")
-	return bin
-}
-
 // startFixture runs the OpenSSL fixture on d.addr:25 in the namespace: the
 // test binds the socket there and hands it over as fd 3 (the fixture itself
 // only binds 127.0.0.1).

@@ -65,7 +65,7 @@ const fixtureTimeout = 120 * time.Second
 // Needs gcc and libssl-dev: the fixture is built once per test binary.
 func StartOpenSSL(t testing.TB, o OpenSSLOptions) *Server {
 	t.Helper()
-	bin := buildFixture(t)
+	bin := FixtureBinary(t)
 
 	if o.Cert == "" {
 		o.Cert = "rsa2048"
@@ -163,10 +163,10 @@ var fixture struct {
 	err  error
 }
 
-// buildFixture compiles smtptls.c once per test binary into a cache in
+// FixtureBinary compiles smtptls.c once per test binary into a cache in
 // os.TempDir keyed by the source's hash, so parallel test binaries share it:
 // each builds to a temporary name and renames it into place.
-func buildFixture(t testing.TB) string {
+func FixtureBinary(t testing.TB) string {
 	t.Helper()
 	Require(t, "gcc")
 	fixture.once.Do(func() { fixture.path, fixture.err = compileFixture(Testdata(t, "fixtures/smtptls.c")) })

@@ -1,6 +1,10 @@
 package tlswire
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+	"io"
+)
 
 // Handshake message types (RFC 8446 4, RFC 5246 7.4, RFC 6066 8).
 const (
@@ -49,8 +53,10 @@ func (hr *handshakeReader) message(stage string) (uint8, []byte, error) {
 		}
 		typ, payload, err := hr.rr.next()
 		if err != nil {
-			if hr.warning != nil {
+			if hr.warning != nil && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)) {
 				// The server warned, then hung up: the warning is the reason.
+				// (Not when the stream broke otherwise: a flood of warnings
+				// ends as ErrTooLarge, a stall as a timeout.)
 				return 0, nil, &StageError{stage, hr.warning}
 			}
 			return 0, nil, &StageError{StageRecord, err}

@@ -15,6 +15,10 @@ const (
 	VerbExplain = "explain"
 	VerbStats   = "stats"
 	VerbFlush   = "flush"
+	// VerbList: "list", "list smallkey" or "list tlsexport" asks for the MX
+	// hosts and domains flagged now, from cached data only; the answer is
+	// one JSON line (Listed).
+	VerbList = "list"
 )
 
 // ErrBadRequest is wrapped by every error of ParseRequest.
@@ -23,7 +27,7 @@ var ErrBadRequest = errors.New("bad request")
 // Request is one parsed request line.
 type Request struct {
 	Verb string
-	Arg  string // the domain, or "all" for flush
+	Arg  string // the domain, "all" for flush, the list name or "" for list
 }
 
 // ParseRequest parses one request line, without its line ending (a trailing
@@ -50,6 +54,12 @@ func ParseRequest(line []byte) (Request, error) {
 			return Request{}, fmt.Errorf("%w: stats takes no argument", ErrBadRequest)
 		}
 		return Request{Verb: VerbStats}, nil
+	case VerbList:
+		switch string(rest) {
+		case "", AnswerSmallKey, AnswerTLSExport:
+			return Request{Verb: VerbList, Arg: string(rest)}, nil
+		}
+		return Request{}, fmt.Errorf("%w: list takes smallkey, tlsexport or nothing", ErrBadRequest)
 	case VerbExplain, VerbFlush:
 		if len(rest) == 0 || bytes.ContainsAny(rest, " \t") {
 			return Request{}, fmt.Errorf("%w: %s takes one argument", ErrBadRequest, word)

@@ -19,11 +19,16 @@ func TestParseRequest(t *testing.T) {
 		{in: "stats", want: Request{Verb: VerbStats}},
 		{in: "flush all", want: Request{VerbFlush, "all"}},
 		{in: "flush example.org", want: Request{VerbFlush, "example.org"}},
+		{in: "list", want: Request{Verb: VerbList}},
+		{in: "list smallkey", want: Request{VerbList, "smallkey"}},
+		{in: "list  tlsexport ", want: Request{VerbList, "tlsexport"}},
 		{in: "", bad: true},
 		{in: "   ", bad: true},
 		{in: "stats now", bad: true},
 		{in: "explain", bad: true},
 		{in: "explain a b", bad: true},
+		{in: "list ok", bad: true},
+		{in: "list smallkey tlsexport", bad: true},
 		{in: "frobnicate example.org", bad: true},
 		{in: "exa\x00mple.org", bad: true},
 		{in: "example.org\x1b", bad: true},
@@ -43,7 +48,7 @@ func TestParseRequest(t *testing.T) {
 }
 
 func FuzzParseRequest(f *testing.F) {
-	for _, s := range []string{"example.org", "explain example.org", "stats", "flush all", "user@b\xc3\xbccher.example", "\x00\xff"} {
+	for _, s := range []string{"example.org", "explain example.org", "stats", "flush all", "list tlsexport", "user@b\xc3\xbccher.example", "\x00\xff"} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -30,6 +30,8 @@ type Service struct {
 	// ConnStats, when set, adds the server's connection counters to stats.
 	ConnStats func() ServerStats
 
+	metrics *Metrics // set by Instrument; nil records nothing
+
 	answers [3]atomic.Uint64 // "", smallkey, tlsexport
 	invalid atomic.Uint64
 	pending atomic.Uint64
@@ -135,6 +137,7 @@ func (s *Service) lookupMX(ctx context.Context, domain string) (domainEntry, err
 	set, err := s.st.Load().resolver.LookupMX(ctx, domain)
 	if err != nil {
 		s.log.Warn("dns", "domain", domain, "err", err)
+		s.metrics.dnsError("mx", err)
 		return domainEntry{Set: mx.Set{Domain: domain}, Err: err.Error()}, nil
 	}
 	return domainEntry{Set: set}, nil
@@ -145,15 +148,18 @@ func (s *Service) lookupMX(ctx context.Context, domain string) (domainEntry, err
 func (s *Service) probeHost(ctx context.Context, host string) (probe.Result, error) {
 	st := s.st.Load()
 	start := time.Now()
+	s.metrics.probeStarted()
 	var r probe.Result
 	addrs, _, err := st.resolver.LookupAddrs(ctx, host)
 	if err != nil {
+		s.metrics.dnsError("address", err)
 		r = probe.Result{Host: host, Outcome: probe.Error, Stage: "dns", Error: err.Error(), Time: start, Duration: time.Since(start)}
 	} else {
 		r = probe.Host(ctx, host, addrs, st.probe)
 	}
 	s.log.Info("probe", "host", host, "addr", r.Addr, "outcome", r.Outcome, "stage", r.Stage,
 		"tls", r.TLSVersion, "key_bits", r.KeyBits, "dh_bits", r.DHBits, "duration", r.Duration.Round(time.Millisecond), "err", r.Error)
+	s.metrics.probeDone(&r)
 	return r, nil
 }
 
@@ -176,6 +182,8 @@ type Decision struct {
 	Pattern string       `json:"override,omitempty"`
 	Note    string       `json:"note,omitempty"`
 	MX      []HostReport `json:"mx"`
+
+	domainState cache.State // of the MX set's lookup, for Metrics
 }
 
 var doneCtx = func() context.Context {
@@ -200,7 +208,8 @@ func (s *Service) Decide(ctx context.Context, raw string) Decision {
 		d.Source, d.Pattern, d.Verdict = "override", pat, overrideAnswer(list)
 		return d
 	}
-	e, _, err := s.domains.Get(ctx, name)
+	e, state, err := s.domains.Get(ctx, name)
+	d.domainState = state
 	if err != nil {
 		d.Source, d.Note = "pending", "MX lookup not finished: "+err.Error()
 		return d
@@ -282,10 +291,16 @@ func (s *Service) Handle(ctx context.Context, req Request) []byte {
 	st := s.st.Load()
 	switch req.Verb {
 	case VerbDomain:
+		start := time.Now()
 		ctx, cancel := context.WithTimeout(ctx, st.cfg.Answer.Wait.Duration)
 		defer cancel()
 		d := s.Decide(ctx, req.Arg)
+		took := time.Since(start)
 		s.count(d)
+		s.metrics.answered(&d, took)
+		if s.log.Enabled(ctx, slog.LevelDebug) {
+			s.log.Debug("answer", "domain", d.Domain, "answer", d.Verdict, "source", d.Source, "duration", took)
+		}
 		return []byte(d.Verdict)
 	case VerbExplain:
 		ctx, cancel := context.WithTimeout(ctx, st.cfg.Answer.Wait.Duration)
@@ -293,6 +308,12 @@ func (s *Service) Handle(ctx context.Context, req Request) []byte {
 		return jsonLine(s.Decide(ctx, req.Arg))
 	case VerbStats:
 		return jsonLine(s.Stats())
+	case VerbList:
+		l, err := s.List(req.Arg)
+		if err != nil {
+			return []byte("error: " + err.Error() + "\n")
+		}
+		return jsonLine(l)
 	case VerbFlush:
 		if err := s.Flush(req.Arg); err != nil {
 			return []byte("error: " + err.Error() + "\n")

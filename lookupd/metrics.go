@@ -1,0 +1,277 @@
+package lookupd
+
+import (
+	"errors"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/exim-tlsprobe/exim-tlsprobe/cache"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/mx"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
+)
+
+// Metrics are the service's Prometheus metrics, all named tlsprobed_*:
+//
+//	tlsprobed_requests_total{answer,source}        domain requests (Exim's), by answer word
+//	                                               ("smallkey", "tlsexport", "empty") and by
+//	                                               where the verdict came from (Decision.Source)
+//	tlsprobed_answer_duration_seconds              time to answer a domain request
+//	tlsprobed_cache_lookups_total{cache,result}    cache lookups made to answer domain requests:
+//	                                               cache "hosts" or "domains", result "hit",
+//	                                               "stale" (served, reloading) or "miss"
+//	tlsprobed_probes_total{outcome,stage}          finished probes of MX hosts
+//	tlsprobed_probe_duration_seconds{outcome}      time a probe took (address lookup included)
+//	tlsprobed_probes_in_flight                     probes running now
+//	tlsprobed_hosts_cached, tlsprobed_domains_cached  entries in the caches, fresh and stale
+//	tlsprobed_dns_errors_total{lookup,error}       failed lookups: lookup "mx" or "address",
+//	                                               error "servfail", "timeout" or "other"
+//	tlsprobed_config_reloads_total{result}         SIGHUP reloads: "success" or "failure"
+//
+// Every labelled series is created up front, so that all of them are
+// exported from the start (at 0) and recording allocates nothing. A nil
+// *Metrics records nothing.
+type Metrics struct {
+	requests     *prometheus.CounterVec
+	requestsBy   [len(answerLabels)][len(sourceLabels)]prometheus.Counter
+	answerTime   prometheus.Histogram
+	lookups      [2][3]prometheus.Counter // [hosts, domains][hit, stale, miss]
+	probes       *prometheus.CounterVec
+	probesBy     map[probeKey]prometheus.Counter
+	probeTime    map[probe.Outcome]prometheus.Observer
+	probeTimeVec *prometheus.HistogramVec
+	inFlight     prometheus.Gauge
+	dnsErrors    [2][3]prometheus.Counter // [mx, address][servfail, timeout, other]
+	reloads      [2]prometheus.Counter    // success, failure
+}
+
+type probeKey struct {
+	outcome probe.Outcome
+	stage   string
+}
+
+var (
+	answerLabels = [...]string{"empty", AnswerSmallKey, AnswerTLSExport}
+	// sourceLabels are the values of Decision.Source.
+	sourceLabels = [...]string{"override", "mx", "dns", "dns-error", "pending", "invalid"}
+	// probeStages are the stages a probe reports with its outcome.
+	probeStages = map[probe.Outcome][]string{
+		probe.OK:        {""},
+		probe.SmallKey:  {""},
+		probe.TLSExport: {""},
+		probe.NoTLS:     {"ehlo", "starttls"},
+		probe.Error: {"dns", probe.StageAddress, probe.StageConnect, "banner", "ehlo", "starttls",
+			probe.StageTLSWrite, "tls-record", "server-hello", "certificate", "key-exchange",
+			"server-hello-done", probe.StageNegotiate, probe.StageTLS13, "timeout", "unknown"},
+	}
+	// answerBuckets run from 100µs (a cached answer) to 10s (beyond
+	// answer.wait, which is at most 1m but 2s by default).
+	answerBuckets = []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2, 2.5, 5, 10}
+	// probeBuckets run from 10ms (a refused connection) to 60s (probe.timeout
+	// is 30s by default; servers may wait 20s before their banner).
+	probeBuckets = []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 20, 30, 60}
+)
+
+// Instrument creates the service's metrics and registers them with reg;
+// from then on the service records into them. Call it before serving.
+func (s *Service) Instrument(reg prometheus.Registerer) (*Metrics, error) {
+	m := &Metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tlsprobed_requests_total",
+			Help: "Domain requests answered, by answer word (smallkey, tlsexport, empty) and by source of the verdict.",
+		}, []string{"answer", "source"}),
+		answerTime: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "tlsprobed_answer_duration_seconds",
+			Help:    "Time taken to answer a domain request.",
+			Buckets: answerBuckets,
+		}),
+		probes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tlsprobed_probes_total",
+			Help: "Probes of MX hosts finished, by outcome and, for notls and error, the stage reached.",
+		}, []string{"outcome", "stage"}),
+		probeTimeVec: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "tlsprobed_probe_duration_seconds",
+			Help:    "Time taken by a probe of one MX host, by outcome.",
+			Buckets: probeBuckets,
+		}, []string{"outcome"}),
+		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "tlsprobed_probes_in_flight",
+			Help: "Probes of MX hosts running now.",
+		}),
+		probesBy:  map[probeKey]prometheus.Counter{},
+		probeTime: map[probe.Outcome]prometheus.Observer{},
+	}
+	lookups := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tlsprobed_cache_lookups_total",
+		Help: "Cache lookups made to answer domain requests, by cache (hosts, domains) and result (hit, stale, miss).",
+	}, []string{"cache", "result"})
+	dnsErrors := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tlsprobed_dns_errors_total",
+		Help: "Failed DNS lookups, by lookup (mx, address) and error (servfail, timeout, other).",
+	}, []string{"lookup", "error"})
+	reloads := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tlsprobed_config_reloads_total",
+		Help: "Configuration reloads, by result (success, failure).",
+	}, []string{"result"})
+	hosts := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "tlsprobed_hosts_cached",
+		Help: "MX host outcomes in the cache, fresh and stale.",
+	}, func() float64 { return float64(s.hosts.Len()) })
+	domains := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "tlsprobed_domains_cached",
+		Help: "Domain MX sets in the cache, fresh and stale.",
+	}, func() float64 { return float64(s.domains.Len()) })
+
+	for i, a := range answerLabels {
+		for j, src := range sourceLabels {
+			m.requestsBy[i][j] = m.requests.WithLabelValues(a, src)
+		}
+	}
+	for i, c := range [...]string{"hosts", "domains"} {
+		for j, r := range [...]string{"hit", "stale", "miss"} {
+			m.lookups[i][j] = lookups.WithLabelValues(c, r)
+		}
+	}
+	for outcome, stages := range probeStages {
+		for _, st := range stages {
+			m.probesBy[probeKey{outcome, st}] = m.probes.WithLabelValues(string(outcome), st)
+		}
+		m.probeTime[outcome] = m.probeTimeVec.WithLabelValues(string(outcome))
+	}
+	for i, l := range [...]string{"mx", "address"} {
+		for j, e := range [...]string{"servfail", "timeout", "other"} {
+			m.dnsErrors[i][j] = dnsErrors.WithLabelValues(l, e)
+		}
+	}
+	m.reloads[0] = reloads.WithLabelValues("success")
+	m.reloads[1] = reloads.WithLabelValues("failure")
+
+	for _, c := range []prometheus.Collector{m.requests, m.answerTime, lookups, m.probes, m.probeTimeVec,
+		m.inFlight, hosts, domains, dnsErrors, reloads} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	s.metrics = m
+	return m, nil
+}
+
+// Reloaded counts a configuration reload that succeeded or failed.
+func (m *Metrics) Reloaded(ok bool) {
+	if m == nil {
+		return
+	}
+	if ok {
+		m.reloads[0].Inc()
+	} else {
+		m.reloads[1].Inc()
+	}
+}
+
+// answered records a domain request: its answer, source, time, and the
+// cache lookups its decision made.
+func (m *Metrics) answered(d *Decision, took time.Duration) {
+	if m == nil {
+		return
+	}
+	a := 0
+	switch d.Verdict {
+	case AnswerSmallKey:
+		a = 1
+	case AnswerTLSExport:
+		a = 2
+	}
+	if i := index(sourceLabels[:], d.Source); i >= 0 {
+		m.requestsBy[a][i].Inc()
+	} else {
+		m.requests.WithLabelValues(answerLabels[a], d.Source).Inc()
+	}
+	m.answerTime.Observe(took.Seconds())
+	switch d.Source {
+	case "override", "invalid":
+		return // no DNS, no cache
+	case "pending":
+		m.lookups[1][2].Inc()
+		return
+	}
+	m.lookups[1][lookupResult(d.domainState)].Inc()
+	for i := range d.MX {
+		switch d.MX[i].Source {
+		case "cache":
+			m.lookups[0][0].Inc()
+		case "stale":
+			m.lookups[0][1].Inc()
+		case "probe", "pending":
+			m.lookups[0][2].Inc()
+		}
+	}
+}
+
+func lookupResult(st cache.State) int {
+	switch st {
+	case cache.Fresh:
+		return 0
+	case cache.Stale:
+		return 1
+	}
+	return 2
+}
+
+func index(labels []string, v string) int {
+	for i, l := range labels {
+		if l == v {
+			return i
+		}
+	}
+	return -1
+}
+
+// probeStarted counts a probe in flight until probeDone.
+func (m *Metrics) probeStarted() {
+	if m != nil {
+		m.inFlight.Inc()
+	}
+}
+
+// probeDone records a finished probe.
+func (m *Metrics) probeDone(r *probe.Result) {
+	if m == nil {
+		return
+	}
+	m.inFlight.Dec()
+	stage := r.Stage
+	if r.Outcome != probe.NoTLS && r.Outcome != probe.Error {
+		stage = ""
+	}
+	if c, ok := m.probesBy[probeKey{r.Outcome, stage}]; ok {
+		c.Inc()
+	} else {
+		// A stage or outcome added to lookupd/probe since: still bounded,
+		// as both come from constants of the code.
+		m.probes.WithLabelValues(string(r.Outcome), stage).Inc()
+	}
+	if o, ok := m.probeTime[r.Outcome]; ok {
+		o.Observe(r.Duration.Seconds())
+	} else {
+		m.probeTimeVec.WithLabelValues(string(r.Outcome)).Observe(r.Duration.Seconds())
+	}
+}
+
+// dnsError counts a failed lookup: lookup is "mx" or "address".
+func (m *Metrics) dnsError(lookup string, err error) {
+	if m == nil {
+		return
+	}
+	l := 0
+	if lookup == "address" {
+		l = 1
+	}
+	e := 2
+	switch {
+	case errors.Is(err, mx.ErrServFail):
+		e = 0
+	case errors.Is(err, mx.ErrTimeout):
+		e = 1
+	}
+	m.dnsErrors[l][e].Inc()
+}

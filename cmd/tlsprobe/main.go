@@ -24,6 +24,7 @@ const usage = `usage:
   tlsprobe explain [-socket PATH] DOMAIN  what the daemon knows of a domain
   tlsprobe stats [-socket PATH]           the daemon's counters
   tlsprobe flush [-socket PATH] DOMAIN|all  make the daemon forget
+  tlsprobe bench [flags] [DOMAIN...]      load a running daemon as Exim does; -floor compares with a minimal server
   tlsprobe -version
 Run "tlsprobe COMMAND -h" for the flags of a command.
 `
@@ -46,6 +47,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runProbe(args[1:], stdout, stderr)
 	case "query", "explain", "stats", "flush":
 		return runQuery(args[0], args[1:], stdout, stderr)
+	case "bench":
+		return runBench(args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

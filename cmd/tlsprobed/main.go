@@ -68,7 +68,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	if err := serve(cfg, load, log); err != nil {
-		log.Error("exit", "err", err)
+		log.Error("shutdown", "err", err)
 		return 1
 	}
 	return 0

@@ -35,6 +35,11 @@ func serve(cfg *config.Config, reload func() (*config.Config, error), log *slog.
 			log.Info("cache", "file", cfg.Cache.File, "loaded", n)
 		}
 	}
+	metrics, stopMetrics, err := startMetrics(cfg, svc, log)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	srv := &lookupd.Server{Handler: svc, Logger: log}
 	svc.ConnStats = srv.Stats
 
@@ -82,15 +87,17 @@ func serve(cfg *config.Config, reload func() (*config.Config, error), log *slog.
 				if err == nil {
 					err = svc.Reload(ncfg)
 				}
+				metrics.Reloaded(err == nil)
 				if err != nil {
 					log.Error("reload", "result", "refused", "err", err)
 					continue
 				}
 				if ncfg.Listen.Socket != cfg.Listen.Socket || ncfg.Listen.TCP != cfg.Listen.TCP ||
-					ncfg.Listen.Mode != cfg.Listen.Mode || ncfg.Listen.Group != cfg.Listen.Group {
+					ncfg.Listen.Mode != cfg.Listen.Mode || ncfg.Listen.Group != cfg.Listen.Group ||
+					ncfg.Metrics.Listen != cfg.Metrics.Listen {
 					log.Warn("reload", "note", "listen settings change only on restart")
 				}
-				ncfg.Listen = cfg.Listen
+				ncfg.Listen, ncfg.Metrics = cfg.Listen, cfg.Metrics
 				cfg = ncfg
 				log.Info("reload", "result", "ok")
 				continue

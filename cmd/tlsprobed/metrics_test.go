@@ -1,0 +1,226 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd"
+)
+
+// syncBuffer is a bytes.Buffer safe to read while the daemon writes to it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// freePort returns a loopback TCP port that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// scrapeText fetches the text exposition format and parses it.
+func scrapeText(ctx context.Context, url string) (map[string]*dto.MetricFamily, error) {
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	req.Header.Set("Accept", "text/plain")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("scrape: %s", resp.Status)
+	}
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	return p.TextToMetricFamilies(resp.Body)
+}
+
+// counter is the value of the series of name whose labels include these.
+func counter(fams map[string]*dto.MetricFamily, name string, labels map[string]string) (float64, bool) {
+next:
+	for _, m := range fams[name].GetMetric() {
+		got := map[string]string{}
+		for _, lp := range m.GetLabel() {
+			got[lp.GetName()] = lp.GetValue()
+		}
+		for k, v := range labels {
+			if got[k] != v {
+				continue next
+			}
+		}
+		switch {
+		case m.Counter != nil:
+			return m.GetCounter().GetValue(), true
+		case m.Gauge != nil:
+			return m.GetGauge().GetValue(), true
+		case m.Histogram != nil:
+			return float64(m.GetHistogram().GetSampleCount()), true
+		}
+	}
+	return 0, false
+}
+
+// TestDaemonMetrics runs the real daemon with [metrics] listen and JSON
+// logs: answers from overrides, one good and one refused SIGHUP reload,
+// then a scrape over HTTP, parsed from the exposition format. Every log
+// line is JSON with a message a postmaster can grep.
+func TestDaemonMetrics(t *testing.T) {
+	bin := buildDaemon(t)
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "tlsprobed.sock")
+	cfgFile := filepath.Join(dir, "config.toml")
+	port := freePort(t)
+	good := fmt.Sprintf(`
+[listen]
+socket = %q
+[dns]
+servers = ["127.0.0.1:1"]
+timeout = "200ms"
+[metrics]
+listen = "127.0.0.1:%d"
+[overrides]
+smallkey = ["small.example"]
+tlsexport = ["*.export.example"]
+`, sock, port)
+	if err := os.WriteFile(cfgFile, []byte(good), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	logs := &syncBuffer{}
+	cmd := exec.Command(bin, "-config", cfgFile, "-log-format", "json")
+	cmd.Stderr = logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	url := fmt.Sprintf("http://127.0.0.1:%d/metrics", port)
+
+	for ctx.Err() == nil {
+		if _, err := lookupd.Query(ctx, sock, "stats"); err == nil {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for domain, want := range map[string]string{"small.example": "smallkey", "a.export.example": "tlsexport", "bad..example": ""} {
+		got, err := lookupd.Query(ctx, sock, domain)
+		if err != nil || string(got) != want {
+			t.Errorf("%s: %q, %v; want %q", domain, got, err, want)
+		}
+	}
+	hup := func() {
+		t.Helper()
+		if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// waitFor scrapes until the reload counter of result reaches n.
+	waitFor := func(result string, n float64) map[string]*dto.MetricFamily {
+		t.Helper()
+		for {
+			fams, err := scrapeText(ctx, url)
+			if err == nil {
+				if v, _ := counter(fams, "tlsprobed_config_reloads_total", map[string]string{"result": result}); v == n {
+					return fams
+				}
+			}
+			if ctx.Err() != nil {
+				t.Fatalf("reloads{result=%s} never reached %v (last scrape error %v)\nlogs:\n%s", result, n, err, logs.String())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	hup()
+	waitFor("success", 1)
+	if err := os.WriteFile(cfgFile, []byte(good+"[probe]\ntimout = \"3s\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	hup()
+	fams := waitFor("failure", 1)
+
+	for _, c := range []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"tlsprobed_requests_total", map[string]string{"answer": "smallkey", "source": "override"}, 1},
+		{"tlsprobed_requests_total", map[string]string{"answer": "tlsexport", "source": "override"}, 1},
+		{"tlsprobed_requests_total", map[string]string{"answer": "empty", "source": "invalid"}, 1},
+		{"tlsprobed_answer_duration_seconds", nil, 3},
+		{"tlsprobed_config_reloads_total", map[string]string{"result": "success"}, 1},
+		{"tlsprobed_probes_in_flight", nil, 0},
+		{"tlsprobed_hosts_cached", nil, 0},
+	} {
+		if v, ok := counter(fams, c.name, c.labels); !ok || v != c.want {
+			t.Errorf("%s%v = %v (found %v), want %v", c.name, c.labels, v, ok, c.want)
+		}
+	}
+	for _, name := range []string{"go_goroutines", "process_resident_memory_bytes", "go_build_info"} {
+		if fams[name] == nil {
+			t.Errorf("no %s: the Go, process and build collectors are missing", name)
+		}
+	}
+
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("exit after SIGTERM: %v", err)
+	}
+	// The metrics listener is closed with the daemon.
+	if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second); err == nil {
+		c.Close()
+		t.Error("metrics port still open after exit")
+	}
+
+	msgs := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var rec struct{ Level, Msg string }
+		if err := json.Unmarshal([]byte(line), &rec); err != nil || rec.Level == "" {
+			t.Errorf("log line is not slog JSON: %q (%v)", line, err)
+			continue
+		}
+		msgs[rec.Msg]++
+	}
+	for msg := range msgs {
+		switch msg {
+		case "listen", "reload", "shutdown", "cache", "dns", "probe", "answer":
+		default:
+			t.Errorf("log message %q is not one of the constant words", msg)
+		}
+	}
+	if msgs["listen"] != 2 || msgs["reload"] < 2 || msgs["shutdown"] != 1 || msgs["answer"] == 0 {
+		t.Errorf("log messages %v; want listen (socket and metrics), reload twice, shutdown, answer (the invalid domain)\n%s", msgs, logs.String())
+	}
+}

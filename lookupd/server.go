@@ -34,17 +34,23 @@ type Server struct {
 	// MaxConns caps connections served at once; more are closed at once,
 	// which Exim reads as an empty answer. Zero means 1024.
 	MaxConns int
-	// Logger receives one line per malformed request or refused
-	// connection. Nil means slog.Default().
+	// Logger receives one line per malformed request and per answer the
+	// client did not take, and at most one a second about connections
+	// refused over MaxConns. Nil means slog.Default().
 	Logger *slog.Logger
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
-	conns     sync.WaitGroup
-	sem       chan struct{}
-	closing   atomic.Bool
-	ctx       context.Context
-	cancel    context.CancelFunc
+	// Refusals over MaxConns are logged at most once a second (a flood of
+	// connections must not become a flood of log lines): refusedUnlogged
+	// counts those since the last line.
+	refusedLogged   time.Time
+	refusedUnlogged int
+	conns           sync.WaitGroup
+	sem             chan struct{}
+	closing         atomic.Bool
+	ctx             context.Context
+	cancel          context.CancelFunc
 
 	// Counters, read with Stats.
 	accepted, refused, malformed atomic.Uint64
@@ -128,6 +134,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		default:
 			s.refused.Add(1)
 			conn.Close()
+			s.logRefused()
 			continue
 		}
 		s.accepted.Add(1)
@@ -159,8 +166,27 @@ func (s *Server) serveConn(conn net.Conn) {
 	}
 	conn.SetWriteDeadline(time.Now().Add(dur(s.WriteTimeout, 5*time.Second)))
 	if len(answer) > 0 {
-		conn.Write(answer)
+		if _, err := conn.Write(answer); err != nil {
+			// Typically the client gave up (Exim's readsocket timeout) and closed.
+			s.logger().Warn("answer not delivered", "err", err, "bytes", len(answer))
+		}
 	}
+}
+
+// logRefused logs a connection refused over MaxConns, at most one line a
+// second, with the refusals since the previous line and in all.
+func (s *Server) logRefused() {
+	s.mu.Lock()
+	s.refusedUnlogged++
+	now := time.Now()
+	if now.Sub(s.refusedLogged) < time.Second {
+		s.mu.Unlock()
+		return
+	}
+	n := s.refusedUnlogged
+	s.refusedLogged, s.refusedUnlogged = now, 0
+	s.mu.Unlock()
+	s.logger().Warn("connections refused over max_conns", "max_conns", cap(s.sem), "refused", n, "refused_total", s.refused.Load())
 }
 
 var errTooLong = fmt.Errorf("%w: longer than %d bytes", ErrBadRequest, MaxRequest)

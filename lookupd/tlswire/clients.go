@@ -55,7 +55,8 @@ type profile struct {
 	order []uint16 // extension order; TLS 1.3-only and SNI entries are skipped when unused
 }
 
-// gnutlsNormal is `gnutls-cli --priority NORMAL` of GnuTLS 3.7.9 (Debian 12).
+// gnutlsNormal is `gnutls-cli --priority NORMAL` of GnuTLS 3.7.9 (Debian 12),
+// whose hello Debian's Exim 4.96 sends unchanged (testdata/hello/exim-*.bin).
 // It offers the FFDHE groups (RFC 7919) with and without TLS 1.3, key shares
 // for secp256r1 and x25519 only, and no DSA.
 var gnutlsNormal = profile{

@@ -134,6 +134,7 @@ var captures = []struct {
 	file string
 	cfg  HelloConfig
 }{
+	{"exim-4.96-gnutls-3.7.9.bin", HelloConfig{}}, // what the model is for: Exim's own hello
 	{"gnutls-3.7.9-normal.bin", HelloConfig{Client: ClientGnuTLS}},
 	{"gnutls-3.7.9-normal-sni.bin", HelloConfig{Client: ClientGnuTLS, ServerName: "mx.example.test"}},
 	{"gnutls-3.7.9-normal-tls12.bin", HelloConfig{Client: ClientGnuTLS, MaxVersion: tls.VersionTLS12}},

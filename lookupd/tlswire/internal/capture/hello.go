@@ -68,12 +68,17 @@ func eximClient(port string) ([]string, string, func(), error) {
 	cleanup := func() { os.RemoveAll(dir) }
 	conf := filepath.Join(dir, "exim.conf")
 	text := strings.NewReplacer("DIR", dir, "PORT", port).Replace(eximConf)
-	err = os.Mkdir(filepath.Join(dir, "spool"), 0o755)
+	// The configuration must belong to root; the spool to Debian-exim.
+	spool := filepath.Join(dir, "spool")
+	err = os.Chmod(dir, 0o755)
+	if err == nil {
+		err = os.Mkdir(spool, 0o755)
+	}
 	if err == nil {
 		err = os.WriteFile(conf, []byte(text), 0o644)
 	}
 	if err == nil {
-		err = exec.Command("chown", "-R", "Debian-exim:Debian-exim", dir).Run()
+		err = exec.Command("chown", "Debian-exim:Debian-exim", spool).Run()
 	}
 	if err != nil {
 		cleanup()
@@ -107,17 +112,24 @@ func captureHello(c helloClient, out string) error {
 	defer cancel()
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Stdin = strings.NewReader(stdin)
-	cmd.Stdout = io.Discard
-	cmd.Stderr = io.Discard
+	var output strings.Builder
+	cmd.Stdout = &output
+	cmd.Stderr = &output
 	if err := cmd.Start(); err != nil {
 		return err
 	}
 	defer cmd.Wait() //nolint:errcheck // the client fails on our alert by design
-	conn, err := ln.Accept()
-	if err != nil {
+	if err := ln.(*net.TCPListener).SetDeadline(time.Now().Add(15 * time.Second)); err != nil {
 		return err
 	}
+	conn, err := ln.Accept()
+	if err != nil {
+		cancel()
+		_ = cmd.Wait()
+		return fmt.Errorf("%s: no connection: %w: %s", argv[0], err, output.String())
+	}
 	defer conn.Close()
+	ln.Close() // Exim retries in clear text after our alert: refuse that
 	if err := conn.SetDeadline(time.Now().Add(15 * time.Second)); err != nil {
 		return err
 	}

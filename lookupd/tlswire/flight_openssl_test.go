@@ -13,6 +13,7 @@ import (
 	"golang.org/x/crypto/cryptobyte"
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 
+	"github.com/exim-tlsprobe/exim-tlsprobe/internal/lab"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/tlswire/internal/tlslab"
 )
 
@@ -70,7 +71,7 @@ func dhPrime(t *testing.T, path string) []byte {
 // (TLS 1.2, DHE-RSA, 2048-bit DH, RSA-2048 certificate) answers each of our
 // hellos, and ReadFlight reports the very prime and certificate it was given.
 func TestReadFlightOpenSSLDHE(t *testing.T) {
-	needTools(t, "openssl")
+	lab.Require(t, "openssl")
 	ctx, dir := testCtx(t), t.TempDir()
 	crt, key, err := tlslab.Cert(ctx, dir, "rsa2048")
 	if err != nil {
@@ -115,7 +116,7 @@ func TestReadFlightOpenSSLDHE(t *testing.T) {
 // used our key share; a corrupted P-256 share gets an alert instead, which
 // shows the server does check.
 func TestHelloKeySharesAcceptedByOpenSSL(t *testing.T) {
-	needTools(t, "openssl")
+	lab.Require(t, "openssl")
 	ctx, dir := testCtx(t), t.TempDir()
 	crt, key, err := tlslab.Cert(ctx, dir, "ecp256")
 	if err != nil {

@@ -4,29 +4,16 @@ import (
 	"context"
 	"errors"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/tlswire/internal/tlslab"
+	"github.com/exim-tlsprobe/exim-tlsprobe/internal/lab"
 )
-
-// needTools skips the test when a tool is missing, or fails it under CI
-// (the contract's lab.Require; internal/lab did not exist when this was written).
-func needTools(t testing.TB, tools ...string) {
-	t.Helper()
-	if err := tlslab.Need(tools...); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal(err)
-		}
-		t.Skip(err)
-	}
-}
 
 // testdata reads testdata/hello/<name> at the repository root.
 func testdata(t testing.TB, name string) []byte {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "hello", name))
+	b, err := os.ReadFile(lab.Testdata(t, "hello/"+name))
 	if err != nil {
 		t.Fatal(err)
 	}

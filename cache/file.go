@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -37,7 +38,8 @@ type fileEntry[K comparable, V any] struct {
 
 // SaveFile writes every entry (fresh and stale) to path atomically: the JSON goes to
 // a temporary file in the same directory, which is synced, renamed over path, and
-// the directory synced. The file is created with mode 0600. K and V must be
+// the directory synced. Temporary files that crashed saves left next to path
+// are then removed. The file is created with mode 0600. K and V must be
 // encodable by encoding/json.
 func (c *Cache[K, V]) SaveFile(path string) error {
 	c.saveMu.Lock()
@@ -54,7 +56,25 @@ func (c *Cache[K, V]) SaveFile(path string) error {
 	if err := writeAtomic(path, append(data, '\n')); err != nil {
 		return fmt.Errorf("save cache: %w", err)
 	}
+	removeLeftovers(path)
 	return nil
+}
+
+// removeLeftovers deletes the temporary files of earlier saves of path that
+// a crash (SIGKILL, power loss) stopped before their rename; without this
+// every such crash would leave a copy of the cache behind. Saves are
+// serialized by saveMu, so none of them is in progress.
+func removeLeftovers(path string) {
+	prefix := filepath.Base(path) + ".tmp"
+	ents, err := os.ReadDir(filepath.Dir(path))
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if e.Type().IsRegular() && strings.HasPrefix(e.Name(), prefix) {
+			os.Remove(filepath.Join(filepath.Dir(path), e.Name()))
+		}
+	}
 }
 
 func writeAtomic(path string, data []byte) (err error) {

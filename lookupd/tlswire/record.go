@@ -59,7 +59,7 @@ func (rr *recordReader) next() (uint8, []byte, error) {
 	}
 	rr.total += recordHeaderLen + length
 	if cap(rr.buf) < length {
-		rr.buf = make([]byte, length, maxRecordLen) // length checked above
+		rr.buf = make([]byte, length) // length checked above
 	}
 	rr.buf = rr.buf[:length]
 	if _, err := io.ReadFull(rr.r, rr.buf); err != nil {

@@ -120,13 +120,11 @@ func eximItemProblem(it *EximItem, macros []string) string {
 		if m := macroIn(s, macros); m != "" {
 			return fmt.Sprintf("macro %s is not expanded: import its value by hand", m)
 		}
-		if it.Kind == "hostlist" {
-			if _, err := netip.ParsePrefix(s); err == nil {
-				return "an IP network is not supported: overrides match host names"
-			}
-			if _, err := netip.ParseAddr(s); err == nil {
-				return "an IP address is not supported: overrides match host names"
-			}
+		if _, err := netip.ParsePrefix(s); err == nil {
+			return "an IP network is not supported: overrides match names"
+		}
+		if _, err := netip.ParseAddr(s); err == nil {
+			return "an IP address is not supported: overrides match names"
 		}
 	}
 	if !utf8.ValidString(s) {

@@ -4,9 +4,11 @@
 //
 //	tlsprobe probe [-json] [-host] DOMAIN...
 //	tlsprobe query DOMAIN         (the word Exim would get)
-//	tlsprobe explain DOMAIN
-//	tlsprobe stats
+//	tlsprobe explain [-json] DOMAIN
+//	tlsprobe stats [-json]
+//	tlsprobe list [-json] [smallkey|tlsexport]
 //	tlsprobe flush DOMAIN|all
+//	tlsprobe import FILE...       (Exim's classic lists as [overrides])
 //	tlsprobe -version
 package main
 
@@ -21,10 +23,12 @@ import (
 const usage = `usage:
   tlsprobe probe [flags] DOMAIN...   probe the MX hosts of each domain now and explain the verdict
   tlsprobe query [-socket PATH] DOMAIN    ask a running tlsprobed, as Exim does
-  tlsprobe explain [-socket PATH] DOMAIN  what the daemon knows of a domain
-  tlsprobe stats [-socket PATH]           the daemon's counters
+  tlsprobe explain [-socket PATH] [-json] DOMAIN  what the daemon knows of a domain
+  tlsprobe stats [-socket PATH] [-json]   the daemon's counters
+  tlsprobe list [-socket PATH] [-json] [smallkey|tlsexport]  the MX hosts and domains flagged now, with age
   tlsprobe flush [-socket PATH] DOMAIN|all  make the daemon forget
   tlsprobe bench [flags] [DOMAIN...]      load a running daemon as Exim does; -floor compares with a minimal server
+  tlsprobe import [-smallkey NAME] [-tlsexport NAME] FILE...  print Exim's classic domainlists as [overrides]
   tlsprobe -version
 Run "tlsprobe COMMAND -h" for the flags of a command.
 `
@@ -45,8 +49,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "probe":
 		return runProbe(args[1:], stdout, stderr)
-	case "query", "explain", "stats", "flush":
+	case "query", "explain", "stats", "flush", "list":
 		return runQuery(args[0], args[1:], stdout, stderr)
+	case "import":
+		return runImport(args[1:], stdout, stderr)
 	case "bench":
 		return runBench(args[1:], stdout, stderr)
 	case "-h", "-help", "--help", "help":

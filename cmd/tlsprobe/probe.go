@@ -111,28 +111,45 @@ func classified(d lookupd.Decision) bool {
 
 // printReport writes the human report of one domain: a line per MX host,
 // then why the verdict is what it is.
-func printReport(w io.Writer, d lookupd.Decision) {
+func printReport(w io.Writer, d lookupd.Decision) { writeReport(w, d, false) }
+
+// writeReport is printReport; withSource adds where the verdict and each
+// host's outcome came from, and its age (for explain).
+func writeReport(w io.Writer, d lookupd.Decision, withSource bool) {
 	verdict := d.Verdict
 	if verdict == "" {
 		verdict = "(empty: route normally)"
 	}
 	fmt.Fprintf(w, "%s: %s\n", d.Domain, verdict)
+	if withSource {
+		fmt.Fprintf(w, "  source: %s%s\n", d.Source, overrideText(d.Pattern))
+	}
 	if d.Note != "" {
 		fmt.Fprintf(w, "  note: %s\n", d.Note)
 	}
+	src := func(source, age string) string {
+		if !withSource {
+			return ""
+		}
+		return fmt.Sprintf("%-8s %-8s ", source, age)
+	}
 	if len(d.MX) > 0 {
-		fmt.Fprintf(w, "  %-24s %-4s %-22s %-6s %-9s %-9s %-5s %-7s %s\n", "MX host", "pref", "address", "TLS", "outcome", "key", "DH", "time", "cipher")
+		fmt.Fprintf(w, "  %-24s %-4s %s%-22s %-6s %-9s %-9s %-5s %-7s %s\n", "MX host", "pref", src("source", "age"), "address", "TLS", "outcome", "key", "DH", "time", "cipher")
 	}
 	var why []string
 	for _, h := range d.MX {
 		r := h.Result
 		if r == nil {
-			fmt.Fprintf(w, "  %-24s %-4d %s\n", h.Name, h.Pref, h.Source)
-			why = append(why, h.Name+": "+h.Source)
+			if withSource {
+				fmt.Fprintf(w, "  %-24s %-4d %s%s%s\n", h.Name, h.Pref, src(h.Source, "-"), dash(string(h.Outcome)), overrideText(h.Pattern))
+			} else {
+				fmt.Fprintf(w, "  %-24s %-4d %s\n", h.Name, h.Pref, h.Source)
+			}
+			why = append(why, h.Name+": "+h.Source+overrideText(h.Pattern))
 			continue
 		}
-		fmt.Fprintf(w, "  %-24s %-4d %-22s %-6s %-9s %-9s %-5s %-7s %s\n",
-			h.Name, h.Pref, dash(r.Addr), dash(r.TLSVersion), r.Outcome, keyText(r), bitsText(r.DHBits),
+		fmt.Fprintf(w, "  %-24s %-4d %s%-22s %-6s %-9s %-9s %-5s %-7s %s\n",
+			h.Name, h.Pref, src(h.Source, dash(h.Age)), dash(r.Addr), dash(r.TLSVersion), r.Outcome, keyText(r), bitsText(r.DHBits),
 			r.Duration.Round(time.Millisecond), dash(r.Cipher))
 		if r.Note != "" {
 			fmt.Fprintf(w, "    note: %s\n", r.Note)
@@ -147,6 +164,13 @@ func printReport(w io.Writer, d lookupd.Decision) {
 	for _, s := range why {
 		fmt.Fprintf(w, "  why: %s\n", s)
 	}
+}
+
+func overrideText(pattern string) string {
+	if pattern == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (override %q)", pattern)
 }
 
 func keyText(r *probe.Result) string {

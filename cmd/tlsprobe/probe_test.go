@@ -168,11 +168,11 @@ func TestQueryCommands(t *testing.T) {
 			t.Errorf("%q: exit %d, %q %q; want %q", tc.args, code, out, stderr, tc.want)
 		}
 	}
-	code, out, _ := runCLI("explain", "-socket", sock, "small.test")
+	code, out, _ := runCLI("explain", "-json", "-socket", sock, "small.test")
 	if code != 0 || !strings.Contains(out, `"verdict":"smallkey"`) {
 		t.Errorf("explain: %d %q", code, out)
 	}
-	code, out, _ = runCLI("stats", "-socket", sock)
+	code, out, _ = runCLI("stats", "-json", "-socket", sock)
 	if code != 0 || !strings.Contains(out, `"answers"`) {
 		t.Errorf("stats: %d %q", code, out)
 	}

@@ -1,0 +1,147 @@
+package main
+
+import (
+	"encoding/json"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd"
+)
+
+// TestAdminView: stats, explain and list against a daemon core on a
+// socket that has probed real servers: aligned text by default, the
+// daemon's JSON with -json.
+func TestAdminView(t *testing.T) {
+	cfg := cliLab(t)
+	sock := startDaemon(t, cfg)
+	for domain, want := range map[string]string{"small.test": "smallkey", "example.test": "tlsexport", "modern.test": "", "weak.test": "tlsexport"} {
+		if code, out, stderr := runCLI("query", "-socket", sock, domain); code != 0 || out != want+"\n" {
+			t.Fatalf("query %s: exit %d, %q %q", domain, code, out, stderr)
+		}
+	}
+
+	code, out, stderr := runCLI("explain", "-socket", sock, "example.test")
+	t.Logf("explain example.test:\n%s", out)
+	if code != 0 {
+		t.Fatalf("explain: exit %d, %s", code, stderr)
+	}
+	for _, re := range []string{
+		`(?m)^example\.test: tlsexport$`,
+		`(?m)^  source: mx$`,
+		`(?m)^  MX host +pref +source +age +address +TLS +outcome +key +DH +time +cipher$`,
+		`(?m)^  mx-modern\.test +10 +cache +\d+s +127\.0\.0\.\d+:\d+ +TLS1\.\d +ok `,
+		`(?m)^  mx-weak\.test +20 +cache +\d+s +127\.0\.0\.\d+:\d+ +TLS1\.2 +tlsexport +RSA-2048 +768 `,
+		`(?m)^  why: mx-weak\.test sends a 768-bit DH prime`,
+	} {
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Errorf("explain text does not match %s", re)
+		}
+	}
+	checkColumns(t, out, "MX host", "source", "address", "outcome")
+	if _, out, _ := runCLI("explain", "-socket", sock, "weak.test"); !strings.Contains(out, `source: override (override "weak.test")`) {
+		t.Errorf("explain of an override:\n%s", out)
+	}
+	code, out, _ = runCLI("explain", "-json", "-socket", sock, "example.test")
+	var d lookupd.Decision
+	if err := json.Unmarshal([]byte(out), &d); code != 0 || err != nil || d.Verdict != "tlsexport" || len(d.MX) != 2 || strings.Count(out, "\n") != 1 {
+		t.Errorf("explain -json: exit %d, %v: %q", code, err, out)
+	}
+
+	code, out, _ = runCLI("stats", "-socket", sock)
+	t.Logf("stats:\n%s", out)
+	for _, re := range []string{
+		`(?m)^uptime +\d`,
+		`(?m)^answers +4 +\(2 smallkey|(?m)^answers +4 +\(1 smallkey, 2 tlsexport, 1 empty\)$`,
+		`(?m)^from overrides +1$`,
+		`(?m)^ *cache +entries +hits +stale +misses +loads +errors +in flight$`,
+		`(?m)^ *hosts +3 +\d+ +0 +\d+ +3 +0 +0$`,
+		`(?m)^ *domains +3 +\d+ +0 +3 +3 +0 +0$`,
+	} {
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Errorf("stats text does not match %s", re)
+		}
+	}
+	// The cache table is right-aligned: its rows end in the same column.
+	var ends []int
+	for _, l := range strings.Split(out, "\n") {
+		if f := strings.Fields(l); len(f) > 0 && (f[0] == "cache" || f[0] == "hosts" || f[0] == "domains") {
+			ends = append(ends, len(l))
+		}
+	}
+	if len(ends) != 3 || ends[0] != ends[1] || ends[1] != ends[2] {
+		t.Errorf("cache table rows end at %v", ends)
+	}
+	code, out, _ = runCLI("stats", "-json", "-socket", sock)
+	var st lookupd.Stats
+	if err := json.Unmarshal([]byte(out), &st); code != 0 || err != nil || st.Answers.SmallKey != 1 || st.Answers.TLSExport != 2 {
+		t.Errorf("stats -json: exit %d, %v: %q", code, err, out)
+	}
+
+	code, out, _ = runCLI("list", "-socket", sock)
+	t.Logf("list:\n%s", out)
+	for _, re := range []string{
+		`(?m)^MX hosts flagged: 2$`,
+		`(?m)^  host +outcome +age +key +DH +address$`,
+		`(?m)^  mx-small\.test +smallkey +\d+s +RSA-1024 +- +127\.0\.0\.\d+:\d+$`,
+		`(?m)^  mx-weak\.test +tlsexport +\d+s +RSA-2048 +768 +127\.0\.0\.\d+:\d+$`,
+		`(?m)^domains flagged: 2$`,
+		`(?m)^  domain +verdict +age +via$`,
+		`(?m)^  small\.test +smallkey +\d+s +mx-small\.test$`,
+		`(?m)^  example\.test +tlsexport +\d+s +mx-weak\.test$`,
+	} {
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Errorf("list text does not match %s", re)
+		}
+	}
+	if code != 0 || strings.Contains(out, "modern") {
+		t.Errorf("list: exit %d", code)
+	}
+	checkColumns(t, out, "host", "outcome", "age", "key")
+	code, out, _ = runCLI("list", "-json", "-socket", sock, "smallkey")
+	var l lookupd.Listed
+	if err := json.Unmarshal([]byte(out), &l); code != 0 || err != nil || len(l.Hosts) != 1 || len(l.Domains) != 1 || l.Domains[0].Domain != "small.test" {
+		t.Errorf("list -json smallkey: exit %d, %v: %q", code, err, out)
+	}
+	if _, out, _ := runCLI("list", "-socket", sock, "tlsexport"); strings.Contains(out, "small") || !strings.Contains(out, "mx-weak.test") {
+		t.Errorf("list tlsexport:\n%s", out)
+	}
+	for _, args := range [][]string{{"list", "ok"}, {"list", "smallkey", "tlsexport"}, {"stats", "-json", "x"}, {"query", "-json", "a.test"}} {
+		if code, _, _ := runCLI(append(args[:1:1], append([]string{"-socket", sock}, args[1:]...)...)...); code != 2 {
+			t.Errorf("%q: exit %d, want 2", args, code)
+		}
+	}
+}
+
+// checkColumns checks that in the table whose header line holds every
+// name, each name starts at the same column as in that header, in every
+// following line up to a blank or unindented one.
+func checkColumns(t *testing.T, text string, names ...string) {
+	t.Helper()
+	lines := strings.Split(text, "\n")
+	for i, l := range lines {
+		ok := true
+		for _, n := range names {
+			ok = ok && strings.Contains(l, n)
+		}
+		if !ok {
+			continue
+		}
+		var cols []int
+		for _, n := range names[1:] {
+			cols = append(cols, strings.Index(l, n))
+		}
+		for _, row := range lines[i+1:] {
+			if !strings.HasPrefix(row, "  ") || strings.HasPrefix(row, "  why:") || strings.HasPrefix(row, "    ") {
+				break
+			}
+			for _, c := range cols {
+				if c >= len(row) || row[c-1] != ' ' || row[c] == ' ' {
+					t.Errorf("row %q is not aligned with header %q at column %d", row, l, c)
+				}
+			}
+		}
+		return
+	}
+	t.Errorf("no header with %q in:\n%s", names, text)
+}

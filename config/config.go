@@ -112,7 +112,7 @@ type OverrideLists struct {
 	None      []string `toml:"none"`
 }
 
-// MetricsConfig is the [metrics] section (reserved).
+// MetricsConfig is the [metrics] section: the Prometheus endpoint of tlsprobed.
 type MetricsConfig struct {
 	Listen string `toml:"listen"` // "ip:port" of a metrics listener; "" = off
 

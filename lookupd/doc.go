@@ -6,6 +6,7 @@
 // The wire protocol (shared/DESIGN.md section 2): one request per
 // connection, one line of at most 1024 bytes ended by LF, CRLF or the
 // client's half-close. A domain is answered with the bare word and no
-// newline; the admin verbs "explain DOMAIN", "stats" and "flush DOMAIN|all"
-// with one line ending in LF. The server then closes the connection.
+// newline; the admin verbs "explain DOMAIN", "stats", "list [smallkey|tlsexport]"
+// and "flush DOMAIN|all" with one line ending in LF. The server then closes
+// the connection. Metrics (Prometheus) are recorded when Instrument was called.
 package lookupd

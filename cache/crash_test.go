@@ -195,8 +195,8 @@ func FuzzLoadFile(f *testing.F) {
 	f.Add([]byte(`{"version":1,"saved":"2024-05-01T12:00:00Z","entries":null}`))
 	f.Add([]byte(`{"version":2}`))
 	f.Add([]byte("\x00\x00\x00"))
+	dir := f.TempDir() // one per fuzzing process; inputs run one at a time in it
 	f.Fuzz(func(t *testing.T, data []byte) {
-		dir := t.TempDir()
 		path := filepath.Join(dir, "c.json")
 		if err := os.WriteFile(path, data, 0o600); err != nil {
 			t.Fatal(err)

@@ -124,7 +124,7 @@ func (s *Server) Serve(ln net.Listener) error {
 			}
 			// EMFILE and the like pass: keep accepting after a backoff.
 			backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
-			s.logger().Warn("accept failed", "err", err, "retry_in", backoff)
+			s.logger().Warn("listen", "event", "accept failed", "err", err, "retry_in", backoff)
 			time.Sleep(backoff)
 			continue
 		}
@@ -162,13 +162,13 @@ func (s *Server) serveConn(conn net.Conn) {
 	}
 	if err != nil {
 		s.malformed.Add(1)
-		s.logger().Warn("malformed request", "err", err, "bytes", len(line))
+		s.logger().Warn("answer", "event", "malformed request", "err", err, "bytes", len(line))
 	}
 	conn.SetWriteDeadline(time.Now().Add(dur(s.WriteTimeout, 5*time.Second)))
 	if len(answer) > 0 {
 		if _, err := conn.Write(answer); err != nil {
 			// Typically the client gave up (Exim's readsocket timeout) and closed.
-			s.logger().Warn("answer not delivered", "err", err, "bytes", len(answer))
+			s.logger().Warn("answer", "event", "answer not delivered", "err", err, "bytes", len(answer))
 		}
 	}
 }
@@ -186,7 +186,7 @@ func (s *Server) logRefused() {
 	n := s.refusedUnlogged
 	s.refusedLogged, s.refusedUnlogged = now, 0
 	s.mu.Unlock()
-	s.logger().Warn("connections refused over max_conns", "max_conns", cap(s.sem), "refused", n, "refused_total", s.refused.Load())
+	s.logger().Warn("listen", "event", "connections refused over max_conns", "max_conns", cap(s.sem), "refused", n, "refused_total", s.refused.Load())
 }
 
 var errTooLong = fmt.Errorf("%w: longer than %d bytes", ErrBadRequest, MaxRequest)

@@ -1,0 +1,360 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/exim-tlsprobe/exim-tlsprobe/internal/lab"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd"
+)
+
+// daemon is a running tlsprobed with its JSON log.
+type daemon struct {
+	cmd  *exec.Cmd
+	sock string
+	logs *syncBuffer
+	done chan error // the exit, once
+}
+
+// startDaemon runs bin with cfgFile and waits until it answers on sock.
+func startDaemon(t *testing.T, bin, cfgFile, sock string) *daemon {
+	t.Helper()
+	d := &daemon{cmd: exec.Command(bin, "-config", cfgFile, "-log-format", "json"), sock: sock, logs: &syncBuffer{}, done: make(chan error, 1)}
+	d.cmd.Stderr = d.logs
+	if err := d.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { d.done <- d.cmd.Wait() }()
+	t.Cleanup(func() {
+		d.cmd.Process.Kill()
+		<-d.done
+		d.done <- nil
+		if t.Failed() {
+			t.Logf("daemon log:\n%s", d.logs)
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for {
+		if _, err := lookupd.Query(ctx, sock, "stats"); err == nil {
+			return d
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("the daemon does not answer on %s\nlog:\n%s", sock, d.logs)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// lines returns the decoded log lines whose msg is msg.
+func (d *daemon) lines(msg string) []map[string]any {
+	var out []map[string]any
+	for _, l := range strings.Split(d.logs.String(), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(l), &m) == nil && m["msg"] == msg {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// waitLines waits until there are n log lines with msg.
+func (d *daemon) waitLines(t *testing.T, msg string, n int) []map[string]any {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if l := d.lines(msg); len(l) >= n {
+			return l
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %d log lines %q after 10s\nlog:\n%s", n, msg, d.logs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// stop sends sig and waits for the exit.
+func (d *daemon) stop(t *testing.T, sig os.Signal) error {
+	t.Helper()
+	d.cmd.Process.Signal(sig)
+	select {
+	case err := <-d.done:
+		d.done <- err
+		return err
+	case <-time.After(30 * time.Second):
+		t.Fatalf("no exit 30s after %v\nlog:\n%s", sig, d.logs)
+		return nil
+	}
+}
+
+func query(t *testing.T, sock, req string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	b, err := lookupd.Query(ctx, sock, req)
+	if err != nil {
+		t.Fatalf("query %q: %v", req, err)
+	}
+	return string(b)
+}
+
+// countingProxy forwards TCP connections from 127.0.0.5 to target and
+// counts them.
+func countingProxy(t *testing.T, target string) (int, *atomic.Int64) {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.5:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n atomic.Int64
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			n.Add(1)
+			wg.Go(func() {
+				defer c.Close()
+				s, err := net.DialTimeout("tcp", target, 5*time.Second)
+				if err != nil {
+					return
+				}
+				defer s.Close()
+				go func() { io.Copy(s, c); s.(*net.TCPConn).CloseWrite() }()
+				io.Copy(c, s)
+			})
+		}
+	})
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	return ln.Addr().(*net.TCPAddr).Port, &n
+}
+
+func writeConfig(t *testing.T, path, text string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRestartAnswersFromCache: the daemon learns a verdict from a real probe
+// of a real server, saves its cache when stopped, and after a restart
+// answers from the saved cache at once: no probe line in the log, no
+// connection to the server.
+func TestRestartAnswersFromCache(t *testing.T) {
+	lab.Require(t, "gcc")
+	server := lab.StartOpenSSL(t, lab.OpenSSLOptions{DH: "dh768", Ciphers: "kDHE", MaxTLS: "1.2"})
+	port, conns := countingProxy(t, server.Addr.String())
+	dns := lab.StartDNS(t, "restart.test. 300 IN MX 10 mx.restart.test.", "mx.restart.test. 300 IN A 127.0.0.5")
+	bin := buildDaemon(t)
+	dir := t.TempDir()
+	sock, cfgFile := filepath.Join(dir, "tlsprobed.sock"), filepath.Join(dir, "config.toml")
+	writeConfig(t, cfgFile, fmt.Sprintf(`
+[listen]
+socket = %q
+[dns]
+servers = [%q]
+timeout = "1s"
+[probe]
+port = %d
+helo = "relay.test"
+timeout = "20s"
+ignore_networks = ["10.0.0.0/8"]
+[answer]
+wait = "20s"
+[cache]
+file = %q
+`, sock, dns, port, filepath.Join(dir, "cache.json")))
+
+	d1 := startDaemon(t, bin, cfgFile, sock)
+	if got := query(t, sock, "restart.test"); got != "tlsexport" {
+		t.Fatalf("first daemon: answer %q, want tlsexport (from a probe)", got)
+	}
+	probed := conns.Load()
+	if len(d1.lines("probe")) == 0 || probed == 0 {
+		t.Fatalf("first daemon: %d probe log lines, %d connections; want a probe", len(d1.lines("probe")), probed)
+	}
+	if err := d1.stop(t, syscall.SIGTERM); err != nil {
+		t.Fatalf("first daemon exit: %v", err)
+	}
+
+	d2 := startDaemon(t, bin, cfgFile, sock)
+	start := time.Now()
+	got := query(t, sock, "restart.test")
+	took := time.Since(start)
+	out := query(t, sock, "explain restart.test")
+	var dec lookupd.Decision
+	if err := json.Unmarshal([]byte(out), &dec); err != nil {
+		t.Fatalf("explain: %v in %q", err, out)
+	}
+	time.Sleep(500 * time.Millisecond) // room for a background probe, if one were started
+	t.Logf("figure: after restart: %q in %v; explain source %s, MX from %s; probe lines %d; connections %d before, %d after",
+		got, took.Round(time.Millisecond), dec.Source, dec.MX[0].Source, len(d2.lines("probe")), probed, conns.Load())
+	if got != "tlsexport" {
+		t.Errorf("after restart: answer %q, want tlsexport from the saved cache", got)
+	}
+	if len(dec.MX) != 1 || dec.MX[0].Source != "cache" {
+		t.Errorf("after restart: explain %s, want the MX host from the cache", out)
+	}
+	if n := len(d2.lines("probe")); n != 0 || conns.Load() != probed {
+		t.Errorf("after restart: %d probe log lines and %d new connections, want none", n, conns.Load()-probed)
+	}
+	if l := d2.lines("cache"); len(l) == 0 || l[0]["loaded"] == nil {
+		t.Errorf("after restart: no log line saying the cache was loaded: %v", l)
+	}
+}
+
+// TestReloadBrokenConfig: SIGHUP with a broken config (bad TOML, an unknown
+// key, an invalid value) is refused with the reason in the log, and the old
+// config stays in force; a good config then takes over.
+func TestReloadBrokenConfig(t *testing.T) {
+	bin := buildDaemon(t)
+	dir := t.TempDir()
+	sock, cfgFile := filepath.Join(dir, "tlsprobed.sock"), filepath.Join(dir, "config.toml")
+	base := fmt.Sprintf("[listen]\nsocket = %q\n[dns]\nservers = [\"127.0.0.1:1\"]\ntimeout = \"200ms\"\n", sock)
+	writeConfig(t, cfgFile, base+"[overrides]\ntlsexport = [\"old.test\"]\n")
+	d := startDaemon(t, bin, cfgFile, sock)
+	if got := query(t, sock, "old.test"); got != "tlsexport" {
+		t.Fatalf("old.test: %q, want tlsexport", got)
+	}
+	reloads := 0
+	for _, tc := range []struct{ name, text, reason string }{
+		{"bad-toml", base + "[overrides\ntlsexport = [\"new.test\"]\n", "config.toml:"},
+		{"unknown-key", base + "[probe]\ntimout = \"3s\"\n", "probe.timout"},
+		{"invalid-value", base + "[probe]\ntimeout = \"0s\"\n", "probe.timeout"},
+		{"same-name-in-two-lists", base + "[overrides]\nsmallkey = [\"x.test\"]\ntlsexport = [\"x.test\"]\n", "x.test"},
+		{"missing-file", "", ""},
+	} {
+		if tc.name == "missing-file" {
+			os.Remove(cfgFile)
+			tc.reason = "no such file"
+		} else {
+			writeConfig(t, cfgFile, tc.text)
+		}
+		d.cmd.Process.Signal(syscall.SIGHUP)
+		reloads++
+		l := d.waitLines(t, "reload", reloads)
+		last := l[len(l)-1]
+		t.Logf("figure: SIGHUP with %s: %v", tc.name, last)
+		if last["result"] != "refused" || !strings.Contains(fmt.Sprint(last["err"]), tc.reason) {
+			t.Errorf("%s: reload log %v, want refused naming %q", tc.name, last, tc.reason)
+		}
+		if got := query(t, sock, "old.test"); got != "tlsexport" {
+			t.Errorf("%s: old.test answered %q after the refused reload, want tlsexport (old config)", tc.name, got)
+		}
+	}
+	writeConfig(t, cfgFile, base+"[overrides]\nsmallkey = [\"new.test\"]\n")
+	d.cmd.Process.Signal(syscall.SIGHUP)
+	reloads++
+	if l := d.waitLines(t, "reload", reloads); l[len(l)-1]["result"] != "ok" {
+		t.Errorf("good config: reload log %v, want ok", l[len(l)-1])
+	}
+	if a, b := query(t, sock, "new.test"), query(t, sock, "old.test"); a != "smallkey" || b != "" {
+		t.Errorf("after the good reload: new.test %q, old.test %q; want smallkey and empty", a, b)
+	}
+	if err := d.stop(t, syscall.SIGTERM); err != nil {
+		t.Errorf("exit: %v", err)
+	}
+}
+
+// TestTermWithRequestsInFlight: SIGTERM while requests wait for their
+// answers (explain of a domain whose DNS never answers, waiting answer.wait):
+// every one is answered before the daemon exits, new connections are
+// refused meanwhile, the exit is clean, the socket is gone and the cache
+// saved.
+func TestTermWithRequestsInFlight(t *testing.T) {
+	const inFlight = 20
+	dns := lab.StartDNS(t, "TIMEOUT slow.test.")
+	bin := buildDaemon(t)
+	dir := t.TempDir()
+	sock, cfgFile, cacheFile := filepath.Join(dir, "tlsprobed.sock"), filepath.Join(dir, "config.toml"), filepath.Join(dir, "cache.json")
+	writeConfig(t, cfgFile, fmt.Sprintf(`
+[listen]
+socket = %q
+[dns]
+servers = [%q]
+timeout = "1s"
+[answer]
+wait = "2s"
+[cache]
+file = %q
+`, sock, dns, cacheFile))
+	d := startDaemon(t, bin, cfgFile, sock)
+
+	type answer struct {
+		out string
+		err error
+		at  time.Time
+	}
+	answers := make(chan answer, inFlight)
+	for range inFlight {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			b, err := lookupd.Query(ctx, sock, "explain slow.test\n")
+			answers <- answer{string(b), err, time.Now()}
+		}()
+	}
+	// Wait until the daemon holds every one of them.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		var st lookupd.Stats
+		if json.Unmarshal([]byte(query(t, sock, "stats")), &st) == nil && st.Conns != nil && st.Conns.Accepted >= inFlight+2 {
+			break // the requests and two stats queries (the start-up check and this one)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the daemon did not accept the requests")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	sent := time.Now()
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	// Once shutdown has begun, the socket is gone: nobody new gets in.
+	d.waitLines(t, "shutdown", 1)
+	refusedNew := false
+	if _, err := net.Dial("unix", sock); err != nil {
+		refusedNew = true
+	}
+	err := d.stop(t, syscall.Signal(0))
+	exited := time.Now()
+	answered := 0
+	for range inFlight {
+		a := <-answers
+		var dec lookupd.Decision
+		if a.err != nil || json.Unmarshal([]byte(a.out), &dec) != nil || dec.Domain != "slow.test" {
+			t.Errorf("in-flight request: %q, %v; want its explanation", a.out, a.err)
+			continue
+		}
+		if a.at.After(exited) {
+			t.Errorf("an answer came %v after the exit", a.at.Sub(exited))
+		}
+		answered++
+	}
+	_, statErr := os.Stat(sock)
+	_, cacheErr := os.Stat(cacheFile)
+	t.Logf("figure: SIGTERM with %d requests in flight: %d answered, exit %v after %v; new connection refused: %v; socket removed: %v; cache saved: %v",
+		inFlight, answered, err, exited.Sub(sent).Round(time.Millisecond), refusedNew, os.IsNotExist(statErr), cacheErr == nil)
+	if err != nil {
+		t.Errorf("exit after SIGTERM: %v", err)
+	}
+	if !refusedNew {
+		t.Error("a new connection was accepted after SIGTERM")
+	}
+	if !os.IsNotExist(statErr) {
+		t.Errorf("socket left behind: %v", statErr)
+	}
+	if cacheErr != nil {
+		t.Errorf("cache not saved on exit: %v", cacheErr)
+	}
+}

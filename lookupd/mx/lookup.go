@@ -162,10 +162,12 @@ func (r *Resolver) lookupAddrs(ctx context.Context, servers []string, name strin
 		}
 		switch {
 		case err6 == nil:
+			//lint:ignore ST1005 A is a record type
 			return nil, 0, fmt.Errorf("A: %w", err4)
 		case err4 == nil:
 			return nil, 0, fmt.Errorf("AAAA: %w", err6)
 		default:
+			//lint:ignore ST1005 A is a record type
 			return nil, 0, fmt.Errorf("A: %w; AAAA: %w", err4, err6)
 		}
 	}

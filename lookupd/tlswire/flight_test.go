@@ -266,6 +266,7 @@ func TestReadFlightSynthetic(t *testing.T) {
 		{"TLS 1.0 key exchange has no signature algorithm", all,
 			rec(serverHelloMsg(tls.VersionTLS10, nil, 0x0033), cert, hsMsg(typeServerKeyExchange, dheParams(primeOfBits(768), false)), done),
 			want{dhBits: 768, certs: 1, version: tls.VersionTLS10}},
+		//lint:ignore SA1019 a server may still choose SSL 3.0
 		{"SSL 3.0", all, rec(serverHelloMsg(tls.VersionSSL30, nil, 0x000a), cert, done), want{certs: 1, version: tls.VersionSSL30}}, //nolint:staticcheck
 		{"certificate status and request tolerated", gnutls,
 			rec(dhe, cert, hsMsg(typeCertificateStatus, []byte{1, 0, 0, 1, 0}), ske2048, hsMsg(typeCertificateRequest, []byte{1, 1, 0, 0}), done),

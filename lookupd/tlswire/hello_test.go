@@ -91,14 +91,17 @@ func parseClientHello(raw []byte) (*parsedHello, error) {
 		ok := true
 		switch t {
 		case extSupportedGroups:
-			ok = d.ReadUint16LengthPrefixed(&inner) && d.Empty()
-			ch.groups, ok = u16s(inner)
+			if ok = d.ReadUint16LengthPrefixed(&inner) && d.Empty(); ok {
+				ch.groups, ok = u16s(inner)
+			}
 		case extSignatureAlgorithms:
-			ok = d.ReadUint16LengthPrefixed(&inner) && d.Empty()
-			ch.sigAlgs, ok = u16s(inner)
+			if ok = d.ReadUint16LengthPrefixed(&inner) && d.Empty(); ok {
+				ch.sigAlgs, ok = u16s(inner)
+			}
 		case extSupportedVersions:
-			ok = d.ReadUint8LengthPrefixed(&inner) && d.Empty()
-			ch.versions, ok = u16s(inner)
+			if ok = d.ReadUint8LengthPrefixed(&inner) && d.Empty(); ok {
+				ch.versions, ok = u16s(inner)
+			}
 		case extECPointFormats:
 			ok = d.ReadUint8LengthPrefixed(&inner) && d.Empty()
 			ch.pointFormats = inner

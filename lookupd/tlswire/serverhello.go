@@ -107,6 +107,7 @@ func applyServerHello(sh serverHello, h *Hello, f *Flight) error {
 	case sh.helloRetry:
 		return fmt.Errorf("hello retry request without supported_versions: %w", ErrMalformed)
 	default:
+		//lint:ignore SA1019 SSL 3.0 is named, not used
 		if sh.legacyVersion < tls.VersionSSL30 || sh.legacyVersion > tls.VersionTLS12 || sh.legacyVersion > h.MaxVersion { //nolint:staticcheck // SSL 3.0 is named, not used
 			return fmt.Errorf("server version %s: %w", VersionName(sh.legacyVersion), ErrMalformed)
 		}

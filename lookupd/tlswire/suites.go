@@ -122,6 +122,7 @@ func CipherSuiteName(id uint16) string {
 // VersionName returns "SSL3.0", "TLS1.0" ... "TLS1.3", or "0x0305"-style hex.
 func VersionName(v uint16) string {
 	switch v {
+	//lint:ignore SA1019 naming an old version is fine
 	case tls.VersionSSL30: //nolint:staticcheck // naming an old version is fine
 		return "SSL3.0"
 	case tls.VersionTLS10:

@@ -50,6 +50,9 @@ func TestAdminView(t *testing.T) {
 
 	code, out, _ = runCLI("stats", "-socket", sock)
 	t.Logf("stats:\n%s", out)
+	if code != 0 {
+		t.Errorf("stats: exit %d", code)
+	}
 	for _, re := range []string{
 		`(?m)^uptime +\d`,
 		`(?m)^answers +4 +\(2 smallkey|(?m)^answers +4 +\(1 smallkey, 2 tlsexport, 1 empty\)$`,

@@ -85,7 +85,14 @@ func probeAddr(ctx context.Context, o Options, addr string) Result {
 		return r.fail(err)
 	}
 
-	if r.weakDH(o) && !o.DisableTLS13 {
+	if f.ServerTLS13 && !o.DisableTLS13 {
+		// The server speaks TLS 1.3 too (RFC 8446 section 4.1.3): the
+		// modelled client, which offers it, gets TLS 1.3.
+		r.TLS13 = true
+		r.TLSVersion = tlswire.VersionName(tls.VersionTLS13)
+		r.Note = "server signals TLS 1.3 (RFC 8446 downgrade marker), which Exim negotiates; cipher and DH are those of a TLS 1.2 hello"
+	}
+	if r.weakDH(o) && !o.DisableTLS13 && !r.TLS13 {
 		// Would the modelled client, offering TLS 1.3, avoid the weak prime?
 		f13, err := exchange(ctx, o, addr, tlswire.HelloConfig{Client: o.client()})
 		switch {

@@ -127,15 +127,18 @@ func TestProbeExim(t *testing.T) {
 		opts   probe.Options
 		want   want
 	}{
-		{"modern", lab.EximOptions{}, probe.Options{}, want{outcome: probe.OK, keyType: "RSA", keyBits: 2048}},
-		{"rsa1024", lab.EximOptions{Cert: "rsa1024"}, probe.Options{}, want{outcome: probe.SmallKey, keyType: "RSA", keyBits: 1024}},
-		{"ecp256", lab.EximOptions{Cert: "ecp256"}, probe.Options{}, want{outcome: probe.OK, keyType: "ECDSA", keyBits: 256}},
+		// Exim speaks TLS 1.3: its TLS 1.2 answer carries the RFC 8446
+		// downgrade marker, so one connection tells that too.
+		{"modern", lab.EximOptions{}, probe.Options{}, want{outcome: probe.OK, keyType: "RSA", keyBits: 2048, tls13: true, note: "downgrade marker"}},
+		{"modern-no-tls13", lab.EximOptions{}, probe.Options{DisableTLS13: true}, want{outcome: probe.OK, keyType: "RSA", keyBits: 2048}},
+		{"rsa1024", lab.EximOptions{Cert: "rsa1024"}, probe.Options{}, want{outcome: probe.SmallKey, keyType: "RSA", keyBits: 1024, tls13: true}},
+		{"ecp256", lab.EximOptions{Cert: "ecp256"}, probe.Options{}, want{outcome: probe.OK, keyType: "ECDSA", keyBits: 256, tls13: true}},
 		// GnuTLS answers the FFDHE groups of the hello with ffdhe2048
 		// whatever its 768-bit dhparam file says: not tlsexport.
 		{"gnutls-dh768-ffdhe", lab.EximOptions{DH: "dh768", Extra: "tls_require_ciphers = NORMAL:-ECDHE-RSA:-ECDHE-ECDSA:-RSA:-VERS-TLS1.3"},
 			probe.Options{}, want{outcome: probe.OK, keyType: "RSA", keyBits: 2048, dhBits: 2048}},
 		{"multiline-banner", lab.EximOptions{Banner: "$smtp_active_hostname ESMTP first line\nsecond line\nthird line"}, probe.Options{},
-			want{outcome: probe.OK, keyType: "RSA", keyBits: 2048}},
+			want{outcome: probe.OK, keyType: "RSA", keyBits: 2048, tls13: true}},
 		{"no-starttls", lab.EximOptions{NoSTARTTLS: true}, probe.Options{}, want{outcome: probe.NoTLS, stage: "ehlo"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

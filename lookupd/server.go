@@ -1,7 +1,7 @@
 package lookupd
 
 import (
-	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -149,7 +149,9 @@ func (s *Server) Serve(ln net.Listener) error {
 func (s *Server) serveConn(conn net.Conn) {
 	defer conn.Close()
 	conn.SetReadDeadline(time.Now().Add(dur(s.ReadTimeout, 5*time.Second)))
-	line, err := readLine(conn)
+	buf := lineBufs.Get().(*[MaxRequest + 2]byte)
+	defer lineBufs.Put(buf)
+	line, err := readLine(conn, buf[:])
 	var answer []byte
 	if err == nil {
 		var req Request
@@ -191,24 +193,33 @@ func (s *Server) logRefused() {
 
 var errTooLong = fmt.Errorf("%w: longer than %d bytes", ErrBadRequest, MaxRequest)
 
-// readLine reads one request: up to LF, or to the client's half-close, of
-// at most MaxRequest bytes (plus CR LF). Longer input is an error and is
-// not read further.
-func readLine(r io.Reader) ([]byte, error) {
-	br := bufio.NewReaderSize(io.LimitReader(r, MaxRequest+2), MaxRequest+2)
-	line, err := br.ReadSlice('\n')
-	switch {
-	case err == nil:
-		return line[:len(line)-1], nil
-	case errors.Is(err, io.EOF):
-		if len(line) > MaxRequest+1 {
-			return line, errTooLong
+// lineBufs holds the request buffers of readLine: the line is parsed into
+// strings before the buffer goes back.
+var lineBufs = sync.Pool{New: func() any { return new([MaxRequest + 2]byte) }}
+
+// readLine reads one request into buf (MaxRequest+2 bytes): up to LF, or to
+// the client's half-close, of at most MaxRequest bytes (plus CR LF). Longer
+// input is an error and is not read further.
+func readLine(r io.Reader, buf []byte) ([]byte, error) {
+	n := 0
+	for {
+		m, err := r.Read(buf[n:])
+		if i := bytes.IndexByte(buf[n:n+m], '\n'); i >= 0 {
+			return buf[:n+i], nil
 		}
-		return line, nil
-	case errors.Is(err, bufio.ErrBufferFull):
-		return line, errTooLong
+		n += m
+		switch {
+		case errors.Is(err, io.EOF):
+			if n > MaxRequest+1 {
+				return buf[:n], errTooLong
+			}
+			return buf[:n], nil
+		case err != nil:
+			return buf[:n], err
+		case n == len(buf):
+			return buf[:n], errTooLong
+		}
 	}
-	return line, err
 }
 
 // Shutdown stops accepting, then waits for the connections in flight until

@@ -196,6 +196,13 @@ var doneCtx = func() context.Context {
 // and probes until ctx is done; what is not ready by then keeps loading in
 // the background and is reported as pending.
 func (s *Service) Decide(ctx context.Context, raw string) Decision {
+	return s.decide(ctx, raw, true)
+}
+
+// decide is Decide; without details it leaves out what only explain shows
+// (each host's Result and Age), which a domain answer does not need: the
+// cached answer then allocates next to nothing.
+func (s *Service) decide(ctx context.Context, raw string, details bool) Decision {
 	st := s.st.Load()
 	d := Decision{Domain: raw, MX: []HostReport{}}
 	name, err := mx.Normalize(raw)
@@ -232,7 +239,12 @@ func (s *Service) Decide(ctx context.Context, raw string) Decision {
 		hosts = hosts[:n]
 	}
 	d.MX = make([]HostReport, len(hosts))
-	outcomes := make([]probe.Outcome, len(hosts))
+	var few [8]probe.Outcome // max_mx is 5 unless configured otherwise
+	outcomes := few[:0]
+	if len(hosts) > len(few) {
+		outcomes = make([]probe.Outcome, 0, len(hosts))
+	}
+	outcomes = outcomes[:len(hosts)]
 	// First pass: answers from overrides and the cache, and start the probes
 	// of every missing host at once; second pass: wait for those.
 	for pass := range 2 {
@@ -264,8 +276,12 @@ func (s *Service) Decide(ctx context.Context, raw string) Decision {
 			case pass == 1:
 				rep.Source = "probe"
 			}
-			rep.Result, rep.Outcome = &r, r.Outcome
-			rep.Age = time.Since(r.Time).Round(time.Second).String()
+			rep.Outcome = r.Outcome
+			if details {
+				res := r // r itself stays on the stack
+				rep.Result = &res
+				rep.Age = time.Since(r.Time).Round(time.Second).String()
+			}
 			outcomes[i] = r.Outcome
 		}
 	}
@@ -277,6 +293,25 @@ func (s *Service) Decide(ctx context.Context, raw string) Decision {
 		}
 	}
 	return d
+}
+
+// The non-empty domain answers as the server writes them, made once:
+// shared, so never to be modified.
+var (
+	smallKeyBytes  = []byte(AnswerSmallKey)
+	tlsExportBytes = []byte(AnswerTLSExport)
+)
+
+func answerBytes(verdict string) []byte {
+	switch verdict {
+	case "":
+		return nil
+	case AnswerSmallKey:
+		return smallKeyBytes
+	case AnswerTLSExport:
+		return tlsExportBytes
+	}
+	return []byte(verdict)
 }
 
 func overrideAnswer(list string) string {
@@ -294,14 +329,14 @@ func (s *Service) Handle(ctx context.Context, req Request) []byte {
 		start := time.Now()
 		ctx, cancel := context.WithTimeout(ctx, st.cfg.Answer.Wait.Duration)
 		defer cancel()
-		d := s.Decide(ctx, req.Arg)
+		d := s.decide(ctx, req.Arg, false)
 		took := time.Since(start)
 		s.count(d)
 		s.metrics.answered(&d, took)
 		if s.log.Enabled(ctx, slog.LevelDebug) {
 			s.log.Debug("answer", "domain", d.Domain, "answer", d.Verdict, "source", d.Source, "duration", took)
 		}
-		return []byte(d.Verdict)
+		return answerBytes(d.Verdict)
 	case VerbExplain:
 		ctx, cancel := context.WithTimeout(ctx, st.cfg.Answer.Wait.Duration)
 		defer cancel()

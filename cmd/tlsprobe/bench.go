@@ -51,6 +51,7 @@ Flags:
 	rounds := fl.Int("rounds", 1, "with -floor: alternate floor and daemon this many times per client count; ratios are medians")
 	timeout := fl.Duration("timeout", 5*time.Second, "per request")
 	asJSON := fl.Bool("json", false, "print JSON")
+	jsonFile := fl.String("o", "", "also write the JSON report to this `file`")
 	if err := fl.Parse(args); err != nil {
 		return 2
 	}
@@ -129,8 +130,14 @@ Flags:
 			rep.Ratios = append(rep.Ratios, ratios(rep.Phases, c))
 		}
 	}
+	b, _ := json.MarshalIndent(rep, "", "  ")
+	if *jsonFile != "" {
+		if err := os.WriteFile(*jsonFile, append(b, '\n'), 0o644); err != nil {
+			fmt.Fprintf(stderr, "tlsprobe bench: %v\n", err)
+			return 1
+		}
+	}
 	if *asJSON {
-		b, _ := json.MarshalIndent(rep, "", "  ")
 		fmt.Fprintf(stdout, "%s\n", b)
 	} else {
 		rep.print(stdout)
@@ -188,6 +195,7 @@ func parseClients(s string) ([]int, error) {
 type target struct {
 	name string
 	dial func() (conn, error)
+	pid  int // the serving process, for its CPU time; 0 = unknown
 }
 
 type conn interface {
@@ -204,7 +212,9 @@ func newTarget(name, addr string) (*target, error) {
 		return &target{name: name, dial: func() (conn, error) { return net.DialTCP("tcp", nil, ta) }}, nil
 	}
 	ua := &net.UnixAddr{Name: addr, Net: "unix"}
-	return &target{name: name, dial: func() (conn, error) { return net.DialUnix("unix", nil, ua) }}, nil
+	t := &target{name: name, dial: func() (conn, error) { return net.DialUnix("unix", nil, ua) }}
+	t.pid = peerPID(t)
+	return t, nil
 }
 
 // load is one phase: clients sending requests in turn until the duration
@@ -220,19 +230,23 @@ type load struct {
 
 // phase is the result of a load.
 type phase struct {
-	Target   string         `json:"target"`
-	Round    int            `json:"round"`
-	Clients  int            `json:"clients"`
-	Requests int            `json:"requests"`
-	Errors   int            `json:"errors"`
-	Seconds  float64        `json:"seconds"`
-	RPS      float64        `json:"rps"`
-	P50      float64        `json:"p50_ms"`
-	P99      float64        `json:"p99_ms"`
-	P999     float64        `json:"p999_ms"`
-	Max      float64        `json:"max_ms"`
-	Answers  map[string]int `json:"answers"`
-	Error    string         `json:"first_error,omitempty"`
+	Target   string  `json:"target"`
+	Round    int     `json:"round"`
+	Clients  int     `json:"clients"`
+	Requests int     `json:"requests"`
+	Errors   int     `json:"errors"`
+	Seconds  float64 `json:"seconds"`
+	RPS      float64 `json:"rps"`
+	P50      float64 `json:"p50_ms"`
+	P99      float64 `json:"p99_ms"`
+	P999     float64 `json:"p999_ms"`
+	Max      float64 `json:"max_ms"`
+	// CPU per request, µs: the server process (-1 when its pid is unknown,
+	// e.g. over TCP) and this process (the clients).
+	ServerCPU float64        `json:"server_cpu_us_per_req"`
+	ClientCPU float64        `json:"client_cpu_us_per_req"`
+	Answers   map[string]int `json:"answers"`
+	Error     string         `json:"first_error,omitempty"`
 }
 
 // worker is one client's record.
@@ -252,6 +266,8 @@ func (l load) run() phase {
 	)
 	left.Store(int64(l.count))
 	ws := make([]worker, l.clients)
+	pid := l.target.pid
+	srv0, cli0 := procCPU(pid), selfCPU()
 	start := time.Now()
 	if l.count == 0 {
 		t := time.AfterFunc(l.duration, func() { stop.Store(true) })
@@ -292,6 +308,13 @@ func (l load) run() phase {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
+	srv, cli := procCPU(pid), selfCPU()
+	if srv >= 0 && srv0 >= 0 {
+		srv -= srv0
+	}
+	if cli >= 0 && cli0 >= 0 {
+		cli -= cli0
+	}
 
 	p := phase{Target: l.target.name, Clients: l.clients, Seconds: elapsed.Seconds(), Answers: map[string]int{}}
 	var lat []time.Duration
@@ -307,6 +330,7 @@ func (l load) run() phase {
 	}
 	p.Requests = len(lat)
 	p.RPS = float64(p.Requests-p.Errors) / elapsed.Seconds()
+	p.ServerCPU, p.ClientCPU = perRequest(srv, p.Requests), perRequest(cli, p.Requests)
 	slices.Sort(lat)
 	p.P50, p.P99, p.P999 = ms(percentile(lat, 0.50)), ms(percentile(lat, 0.99)), ms(percentile(lat, 0.999))
 	if len(lat) > 0 {
@@ -367,6 +391,9 @@ type ratio struct {
 	DaemonP99   float64   `json:"daemon_p99_ms"`
 	FloorP99    float64   `json:"floor_p99_ms"`
 	P99Ratio    float64   `json:"p99_ratio"`
+	DaemonCPU   float64   `json:"daemon_cpu_us_per_req"`
+	FloorCPU    float64   `json:"floor_cpu_us_per_req"`
+	CPURatio    float64   `json:"cpu_ratio"`
 	RoundRPS    []float64 `json:"round_rps_ratios"`
 	RoundP99    []float64 `json:"round_p99_ratios"`
 	DaemonP99Hi float64   `json:"daemon_p99_ms_worst_round"`
@@ -375,7 +402,7 @@ type ratio struct {
 func ratios(phases []phase, clients int) ratio {
 	r := ratio{Clients: clients}
 	byRound := map[int]map[string]phase{}
-	var drps, frps, dp99, fp99 []float64
+	var drps, frps, dp99, fp99, dcpu, fcpu []float64
 	for _, p := range phases {
 		if p.Clients != clients {
 			continue
@@ -386,10 +413,10 @@ func ratios(phases []phase, clients int) ratio {
 		byRound[p.Round][p.Target] = p
 		switch p.Target {
 		case "daemon":
-			drps, dp99 = append(drps, p.RPS), append(dp99, p.P99)
+			drps, dp99, dcpu = append(drps, p.RPS), append(dp99, p.P99), append(dcpu, p.ServerCPU)
 			r.DaemonP99Hi = max(r.DaemonP99Hi, p.P99)
 		case "floor":
-			frps, fp99 = append(frps, p.RPS), append(fp99, p.P99)
+			frps, fp99, fcpu = append(frps, p.RPS), append(fp99, p.P99), append(fcpu, p.ServerCPU)
 		}
 	}
 	for round := 1; round <= len(byRound); round++ {
@@ -400,6 +427,10 @@ func ratios(phases []phase, clients int) ratio {
 	r.DaemonRPS, r.FloorRPS = median(drps), median(frps)
 	r.DaemonP99, r.FloorP99 = median(dp99), median(fp99)
 	r.RPSRatio, r.P99Ratio = round3(median(r.RoundRPS)), round3(median(r.RoundP99))
+	r.DaemonCPU, r.FloorCPU = median(dcpu), median(fcpu)
+	if r.DaemonCPU > 0 && r.FloorCPU > 0 {
+		r.CPURatio = round3(r.DaemonCPU / r.FloorCPU)
+	}
 	return r
 }
 
@@ -432,10 +463,16 @@ type benchReport struct {
 
 func (r benchReport) print(w io.Writer) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "target\tround\tclients\trequests\terrors\treq/s\tp50 ms\tp99 ms\tp99.9 ms\tmax ms\t")
+	fmt.Fprintln(tw, "target\tround\tclients\trequests\terrors\treq/s\tp50 ms\tp99 ms\tp99.9 ms\tmax ms\tserver µs/req\tclients µs/req\t")
+	cpu := func(f float64) string {
+		if f < 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.1f", f)
+	}
 	for _, p := range r.Phases {
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%.0f\t%.3f\t%.3f\t%.3f\t%.3f\t\n",
-			p.Target, p.Round, p.Clients, p.Requests, p.Errors, p.RPS, p.P50, p.P99, p.P999, p.Max)
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%.0f\t%.3f\t%.3f\t%.3f\t%.3f\t%s\t%s\t\n",
+			p.Target, p.Round, p.Clients, p.Requests, p.Errors, p.RPS, p.P50, p.P99, p.P999, p.Max, cpu(p.ServerCPU), cpu(p.ClientCPU))
 	}
 	tw.Flush()
 	for _, p := range r.Phases {
@@ -444,8 +481,9 @@ func (r benchReport) print(w io.Writer) {
 		}
 	}
 	for _, x := range r.Ratios {
-		fmt.Fprintf(w, "daemon/floor at %d clients: req/s %.3f (%.0f / %.0f), p99 %.3f (%.3f / %.3f ms); per round: req/s %v, p99 %v\n",
-			x.Clients, x.RPSRatio, x.DaemonRPS, x.FloorRPS, x.P99Ratio, x.DaemonP99, x.FloorP99, x.RoundRPS, x.RoundP99)
+		fmt.Fprintf(w, "daemon/floor at %d clients: req/s %.3f (%.0f / %.0f), p99 %.3f (%.3f / %.3f ms), server CPU per request %.3f (%s / %s µs); per round: req/s %v, p99 %v\n",
+			x.Clients, x.RPSRatio, x.DaemonRPS, x.FloorRPS, x.P99Ratio, x.DaemonP99, x.FloorP99,
+			x.CPURatio, cpu(x.DaemonCPU), cpu(x.FloorCPU), x.RoundRPS, x.RoundP99)
 	}
 	answers := map[string]int{}
 	for _, p := range r.Phases {

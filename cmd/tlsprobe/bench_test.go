@@ -70,9 +70,14 @@ func TestBenchCountAndDomainFile(t *testing.T) {
 	if err := os.WriteFile(file, []byte("# test domains\na.example\n\n  b.example # second\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	rep := runBenchJSON(t, 0, "-socket", sock, "-c", "3,5", "-n", "101", "-domains", file)
+	jsonFile := filepath.Join(t.TempDir(), "report.json")
+	rep := runBenchJSON(t, 0, "-socket", sock, "-c", "3,5", "-n", "101", "-domains", file, "-o", jsonFile)
 	if len(rep.Phases) != 2 {
 		t.Fatalf("%d phases, want one per client count", len(rep.Phases))
+	}
+	var saved benchReport
+	if data, err := os.ReadFile(jsonFile); err != nil || json.Unmarshal(data, &saved) != nil || len(saved.Phases) != 2 {
+		t.Errorf("-o file: %v, %d phases", err, len(saved.Phases))
 	}
 	for i, c := range []int{3, 5} {
 		p := rep.Phases[i]

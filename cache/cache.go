@@ -23,6 +23,11 @@ const (
 // The error returned wraps both ErrPending and the context's cause.
 var ErrPending = errors.New("cache: load still pending")
 
+// ErrBusy is returned by Get and Lookup for a missing key when MaxPending loads
+// are already in flight: no load was started. Stale entries are still served,
+// without a reload.
+var ErrBusy = errors.New("cache: too many loads in flight")
+
 // State says where a value returned by Get or Peek came from.
 type State int
 
@@ -62,6 +67,11 @@ type Options[K comparable, V any] struct {
 	// Concurrency is the most loads running at once; more wait for a slot.
 	// 0 = DefaultConcurrency.
 	Concurrency int
+	// MaxPending is the most loads in flight, running or waiting for a
+	// Concurrency slot; beyond it a missing key starts no load (ErrBusy). It
+	// bounds the goroutines and memory a flood of new keys can cost.
+	// 0 = 64 * Concurrency.
+	MaxPending int
 	// Now is the clock. nil = time.Now.
 	Now func() time.Time
 }
@@ -86,8 +96,8 @@ type Cache[K comparable, V any] struct {
 
 	saveMu sync.Mutex // one SaveFile at a time
 
-	hits, stale, misses, pending, loads, loadErrors atomic.Uint64
-	running                                         atomic.Int64
+	hits, stale, misses, pending, busy, loads, loadErrors atomic.Uint64
+	running                                               atomic.Int64
 }
 
 // entry is a cached value.
@@ -118,6 +128,9 @@ func New[K comparable, V any](o Options[K, V]) (*Cache[K, V], error) {
 	if o.Concurrency == 0 {
 		o.Concurrency = DefaultConcurrency
 	}
+	if o.MaxPending <= 0 {
+		o.MaxPending = 64 * o.Concurrency
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -141,42 +154,70 @@ func New[K comparable, V any](o Options[K, V]) (*Cache[K, V], error) {
 // running. A missing key starts a load (or joins the running one) and waits for it
 // until ctx ends: then Get returns the loaded value with State Miss, or the loader's
 // error, or, if ctx ended first, an error wrapping ErrPending while the load goes on.
+// When MaxPending loads are already in flight, a missing key starts none and Get
+// returns ErrBusy at once.
 func (c *Cache[K, V]) Get(ctx context.Context, key K) (V, State, error) {
+	v, state, p, err := c.Lookup(key)
+	if p != nil {
+		v, err = p.Wait(ctx)
+	}
+	return v, state, err
+}
+
+// Pending is a load that a Lookup started or joined.
+type Pending[K comparable, V any] struct {
+	c *Cache[K, V]
+	f *flight[V]
+}
+
+// Lookup is Get without the wait, for callers that look up several keys at
+// once: a fresh or stale value comes at once with a nil Pending; for a
+// missing key it starts the load (or joins the running one) and returns the
+// Pending to wait on, or ErrBusy when MaxPending loads are in flight. Each
+// Lookup counts once in Stats, whatever the caller does next.
+func (c *Cache[K, V]) Lookup(key K) (v V, state State, p *Pending[K, V], err error) {
 	now := c.o.Now()
 	if e, ok := c.lru.Get(key); ok && e.fresh(now) {
 		c.hits.Add(1)
-		return e.v, Fresh, nil
+		return e.v, Fresh, nil, nil
 	}
 	e, state, f := c.lookupOrStart(key, now)
 	switch state {
 	case Fresh:
 		c.hits.Add(1)
-		return e.v, Fresh, nil
+		return e.v, Fresh, nil, nil
 	case Stale:
 		c.stale.Add(1)
-		return e.v, Stale, nil
+		return e.v, Stale, nil, nil
 	}
 	c.misses.Add(1)
+	if f == nil {
+		c.busy.Add(1)
+		return v, Miss, nil, ErrBusy
+	}
+	return v, Miss, &Pending[K, V]{c: c, f: f}, nil
+}
+
+// Wait waits for the load until ctx ends: the loaded value, the loader's
+// error, or an error wrapping ErrPending while the load goes on.
+func (p *Pending[K, V]) Wait(ctx context.Context) (V, error) {
 	select {
-	case <-f.done:
+	case <-p.f.done:
 	default:
 		select {
-		case <-f.done:
+		case <-p.f.done:
 		case <-ctx.Done():
-			c.pending.Add(1)
+			p.c.pending.Add(1)
 			var zero V
-			return zero, Miss, fmt.Errorf("%w (%w)", ErrPending, context.Cause(ctx))
+			return zero, fmt.Errorf("%w (%w)", ErrPending, context.Cause(ctx))
 		}
 	}
-	if f.err != nil {
-		var zero V
-		return zero, Miss, f.err
-	}
-	return f.v, Miss, nil
+	return p.f.v, p.f.err
 }
 
 // lookupOrStart looks at key's entry again under mu and, unless it is fresh, makes
-// sure a load of key is running. It returns the entry and its state, and the load.
+// sure a load of key is running, if fewer than MaxPending are. It returns the
+// entry and its state, and the load (nil when none could start).
 func (c *Cache[K, V]) lookupOrStart(key K, now time.Time) (entry[V], State, *flight[V]) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -185,7 +226,7 @@ func (c *Cache[K, V]) lookupOrStart(key K, now time.Time) (entry[V], State, *fli
 		return e, Fresh, nil
 	}
 	f := c.inflight[key]
-	if f == nil {
+	if f == nil && len(c.inflight) < c.o.MaxPending {
 		f = c.startLocked(key)
 	}
 	if ok {
@@ -253,6 +294,7 @@ type Stats struct {
 	Stale      uint64 `json:"stale"`       // Gets answered with a stale entry
 	Misses     uint64 `json:"misses"`      // Gets that found nothing and waited for a load
 	Pending    uint64 `json:"pending"`     // of those, gave up with ErrPending
+	Busy       uint64 `json:"busy"`        // of those, started no load: MaxPending in flight
 	Loads      uint64 `json:"loads"`       // loads started
 	LoadErrors uint64 `json:"load_errors"` // loads that returned an error
 	InFlight   int    `json:"in_flight"`   // loads running or waiting for a slot now
@@ -266,6 +308,7 @@ func (c *Cache[K, V]) Stats() Stats {
 		Stale:      c.stale.Load(),
 		Misses:     c.misses.Load(),
 		Pending:    c.pending.Load(),
+		Busy:       c.busy.Load(),
 		Loads:      c.loads.Load(),
 		LoadErrors: c.loadErrors.Load(),
 		InFlight:   int(c.running.Load()),

@@ -186,12 +186,6 @@ type Decision struct {
 	domainState cache.State // of the MX set's lookup, for Metrics
 }
 
-var doneCtx = func() context.Context {
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	return ctx
-}()
-
 // Decide finds the verdict for a domain (or local@domain), waiting for DNS
 // and probes until ctx is done; what is not ready by then keeps loading in
 // the background and is reported as pending.
@@ -245,44 +239,41 @@ func (s *Service) decide(ctx context.Context, raw string, details bool) Decision
 		outcomes = make([]probe.Outcome, 0, len(hosts))
 	}
 	outcomes = outcomes[:len(hosts)]
-	// First pass: answers from overrides and the cache, and start the probes
-	// of every missing host at once; second pass: wait for those.
-	for pass := range 2 {
-		for i, h := range hosts {
-			rep := &d.MX[i]
-			if pass == 1 && rep.Source != "pending" {
-				continue
-			}
-			rep.Name, rep.Pref = h.Name, h.Pref
-			if list, pat, ok := st.overrides.Match(h.Name); ok {
-				rep.Source, rep.Pattern = "override", pat
-				rep.Outcome = probe.Outcome(overrideAnswer(list))
-				outcomes[i] = rep.Outcome
-				continue
-			}
-			c := doneCtx
-			if pass == 1 {
-				c = ctx
-			}
-			r, state, err := s.hosts.Get(c, h.Name)
-			if err != nil {
-				rep.Source = "pending"
-				continue
-			}
-			rep.Source = "cache"
-			switch {
-			case state == cache.Stale:
-				rep.Source = "stale"
-			case pass == 1:
-				rep.Source = "probe"
-			}
-			rep.Outcome = r.Outcome
-			if details {
-				res := r // r itself stays on the stack
-				rep.Result = &res
-				rep.Age = time.Since(r.Time).Round(time.Second).String()
-			}
-			outcomes[i] = r.Outcome
+	// Look every host up at once, so that the probes of all missing hosts
+	// start together; then wait for those until ctx is done.
+	var fewPending [8]*cache.Pending[string, probe.Result]
+	pending := fewPending[:0]
+	if len(hosts) > len(fewPending) {
+		pending = make([]*cache.Pending[string, probe.Result], 0, len(hosts))
+	}
+	pending = pending[:len(hosts)]
+	for i, h := range hosts {
+		rep := &d.MX[i]
+		rep.Name, rep.Pref = h.Name, h.Pref
+		if list, pat, ok := st.overrides.Match(h.Name); ok {
+			rep.Source, rep.Pattern = "override", pat
+			rep.Outcome = probe.Outcome(overrideAnswer(list))
+			outcomes[i] = rep.Outcome
+			continue
+		}
+		r, state, p, err := s.hosts.Lookup(h.Name)
+		switch {
+		case p != nil:
+			pending[i], rep.Source = p, "pending"
+		case err != nil: // cache.ErrBusy: too many probes queued already
+			rep.Source = "pending"
+		case state == cache.Stale:
+			outcomes[i] = report(rep, r, "stale", details)
+		default:
+			outcomes[i] = report(rep, r, "cache", details)
+		}
+	}
+	for i, p := range pending {
+		if p == nil {
+			continue
+		}
+		if r, err := p.Wait(ctx); err == nil {
+			outcomes[i] = report(&d.MX[i], r, "probe", details)
 		}
 	}
 	d.Verdict = Verdict(outcomes)
@@ -312,6 +303,16 @@ func answerBytes(verdict string) []byte {
 		return tlsExportBytes
 	}
 	return []byte(verdict)
+}
+
+// report fills rep from a host's result and returns its outcome.
+func report(rep *HostReport, r probe.Result, source string, details bool) probe.Outcome {
+	rep.Source, rep.Outcome = source, r.Outcome
+	if details {
+		rep.Result = &r
+		rep.Age = time.Since(r.Time).Round(time.Second).String()
+	}
+	return r.Outcome
 }
 
 func overrideAnswer(list string) string {

@@ -309,7 +309,8 @@ func answerBytes(verdict string) []byte {
 func report(rep *HostReport, r probe.Result, source string, details bool) probe.Outcome {
 	rep.Source, rep.Outcome = source, r.Outcome
 	if details {
-		rep.Result = &r
+		res := r // a copy, so that r stays on the stack when details is false
+		rep.Result = &res
 		rep.Age = time.Since(r.Time).Round(time.Second).String()
 	}
 	return r.Outcome

@@ -182,6 +182,11 @@ file = %q
 	if got := query(t, sock, "restart.test"); got != "tlsexport" {
 		t.Fatalf("first daemon: answer %q, want tlsexport (from a probe)", got)
 	}
+	// The probe line is logged as the probe ends, which may be just after
+	// the answer went out.
+	for deadline := time.Now().Add(5 * time.Second); len(d1.lines("probe")) == 0 && time.Now().Before(deadline); {
+		time.Sleep(10 * time.Millisecond)
+	}
 	probed := conns.Load()
 	if len(d1.lines("probe")) == 0 || probed == 0 {
 		t.Fatalf("first daemon: %d probe log lines, %d connections; want a probe", len(d1.lines("probe")), probed)

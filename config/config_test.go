@@ -75,7 +75,7 @@ func TestFullExampleEqualsDefault(t *testing.T) {
 	}
 }
 
-// Every key of Config appears in full.toml: decoding the file into a generic map and
+// Every key of Config appears in contrib/config.example.toml: decoding the file into a generic map and
 // comparing key sets with a marshalled Default catches a key added to Config but not
 // to the example (or vice versa).
 func TestFullExampleHasEveryKey(t *testing.T) {
@@ -96,7 +96,7 @@ func TestFullExampleHasEveryKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	if fk, dk := keys(file), keys(def); !reflect.DeepEqual(fk, dk) {
-		t.Fatalf("keys differ:\nfull.toml %v\nDefault   %v", fk, dk)
+		t.Fatalf("keys differ:\nconfig.example.toml %v\nDefault   %v", fk, dk)
 	}
 }
 

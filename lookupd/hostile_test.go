@@ -29,43 +29,6 @@ import (
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
 )
 
-// logSink collects log lines for tests to count; safe for concurrent use.
-type logSink struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logSink) Write(b []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(b)
-}
-
-func (l *logSink) logger() *slog.Logger { return slog.New(slog.NewTextHandler(l, nil)) }
-
-// count returns the number of lines holding every one of subs.
-func (l *logSink) count(subs ...string) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	n := 0
-	for _, line := range strings.Split(l.buf.String(), "\n") {
-		ok := line != ""
-		for _, s := range subs {
-			ok = ok && strings.Contains(line, s)
-		}
-		if ok {
-			n++
-		}
-	}
-	return n
-}
-
-func (l *logSink) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
 // hostileConfig is a validated config whose DNS server is dns and whose
 // probes go to port; edit changes it before validation.
 func hostileConfig(t testing.TB, dns string, port int, edit func(*config.Config)) *config.Config {
@@ -116,9 +79,9 @@ func warm(s *Service, domain, host string, o probe.Outcome) {
 // the next valid request is answered correctly.
 func TestHostileClients(t *testing.T) {
 	dns := lab.StartDNS(t, "TIMEOUT silent.test.")
-	sink := &logSink{}
-	s := warmService(t, hostileConfig(t, dns, 9, nil), sink.logger())
-	srv := &Server{Handler: s, ReadTimeout: 300 * time.Millisecond, Logger: sink.logger()}
+	sink := &lab.LogBuffer{}
+	s := warmService(t, hostileConfig(t, dns, 9, nil), sink.Logger())
+	srv := &Server{Handler: s, ReadTimeout: 300 * time.Millisecond, Logger: sink.Logger()}
 	path := startServer(t, srv)
 
 	garbage := make([]byte, 4096)
@@ -168,7 +131,7 @@ func TestHostileClients(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			before := 0
 			if tc.log != nil {
-				before = sink.count(tc.log...)
+				before = sink.Count(tc.log...)
 			}
 			start := time.Now()
 			got := tc.client(t)
@@ -182,10 +145,10 @@ func TestHostileClients(t *testing.T) {
 			}
 			if tc.log != nil {
 				// The log line may follow the close by a moment.
-				for deadline := time.Now().Add(2 * time.Second); sink.count(tc.log...) == before && time.Now().Before(deadline); {
+				for deadline := time.Now().Add(2 * time.Second); sink.Count(tc.log...) == before && time.Now().Before(deadline); {
 					time.Sleep(10 * time.Millisecond)
 				}
-				if sink.count(tc.log...) == before {
+				if sink.Count(tc.log...) == before {
 					t.Errorf("no log line with %q; log:\n%s", tc.log, sink)
 				}
 			}
@@ -282,10 +245,10 @@ func TestTenThousandConnections(t *testing.T) {
 	// Both ends of every connection live in this process: the clients' ends
 	// and, at once, the held ones plus those being refused.
 	needNoFile(t, clients+maxConns+1000)
-	sink := &logSink{}
-	s := warmService(t, hostileConfig(t, "127.0.0.1:9", 9, nil), sink.logger())
+	sink := &lab.LogBuffer{}
+	s := warmService(t, hostileConfig(t, "127.0.0.1:9", 9, nil), sink.Logger())
 	gate := &gateHandler{inner: s, release: make(chan struct{})}
-	srv := &Server{Handler: gate, MaxConns: maxConns, ReadTimeout: 30 * time.Second, Logger: sink.logger()}
+	srv := &Server{Handler: gate, MaxConns: maxConns, ReadTimeout: 30 * time.Second, Logger: sink.Logger()}
 	path := startServer(t, srv)
 	addr := &net.UnixAddr{Name: path, Net: "unix"}
 
@@ -342,7 +305,7 @@ func TestTenThousandConnections(t *testing.T) {
 	t.Logf("figure: %d clients in %v: %d connected (%d accepted, %d refused over the cap of %d), %d connect() failures %v; "+
 		"%d answered, %d closed without answer, %d wrong; at most %d held at once; %d refusal log lines",
 		clients, took.Round(time.Millisecond), dialed.Load(), st.Accepted, st.Refused, maxConns, dialFailed.Load(), errs,
-		answered.Load(), closed.Load(), wrong.Load(), peakHeld, sink.count("connections refused over max_conns"))
+		answered.Load(), closed.Load(), wrong.Load(), peakHeld, sink.Count("connections refused over max_conns"))
 
 	if peakHeld > maxConns {
 		t.Errorf("%d requests held at once, over MaxConns %d", peakHeld, maxConns)
@@ -356,7 +319,7 @@ func TestTenThousandConnections(t *testing.T) {
 	if answered.Load() != int64(st.Accepted) || closed.Load() != int64(st.Refused) {
 		t.Errorf("clients: %d answered, %d closed; server: %d accepted, %d refused", answered.Load(), closed.Load(), st.Accepted, st.Refused)
 	}
-	if n := sink.count("connections refused over max_conns"); n == 0 || n > int(took/time.Second)+1 {
+	if n := sink.Count("connections refused over max_conns"); n == 0 || n > int(took/time.Second)+1 {
 		t.Errorf("%d refusal log lines in %v, want between 1 and one a second", n, took)
 	}
 	if got := rawQuery(t, path, []byte("warm.test"), true); got != "smallkey" {
@@ -599,9 +562,9 @@ func TestIgnoredNetworksNeverProbed(t *testing.T) {
 	}
 	dns := lab.StartDNS(t, zone...)
 	port := int(v4.addr.Port())
-	sink := &logSink{}
-	s := warmService(t, hostileConfig(t, dns, port, nil), sink.logger()) // default ignore_networks
-	path := startServer(t, &Server{Handler: s, Logger: sink.logger()})
+	sink := &lab.LogBuffer{}
+	s := warmService(t, hostileConfig(t, dns, port, nil), sink.Logger()) // default ignore_networks
+	path := startServer(t, &Server{Handler: s, Logger: sink.Logger()})
 	for _, domain := range []string{"loop.test", "loop6.test", "mapped.test", "zero.test", "rfc1918.test", "cname.test", "implicit.test"} {
 		d := explain(t, path, domain)
 		s.Wait()
@@ -623,7 +586,7 @@ func TestIgnoredNetworksNeverProbed(t *testing.T) {
 	}
 
 	// Control: the same request path with 127.0.0.0/8 allowed does connect.
-	s2 := warmService(t, hostileConfig(t, dns, port, func(c *config.Config) { c.Probe.IgnoreNetworks = []string{"10.0.0.0/8"} }), sink.logger())
+	s2 := warmService(t, hostileConfig(t, dns, port, func(c *config.Config) { c.Probe.IgnoreNetworks = []string{"10.0.0.0/8"} }), sink.Logger())
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	s2.Decide(ctx, "loop.test")
@@ -658,9 +621,9 @@ func TestRequestCannotSteerConnections(t *testing.T) {
 		"steer.test. 60 IN TXT \"port=2525\"",
 		"ipname.test. 60 IN MX 10 127.0.0.4.",
 	)
-	sink := &logSink{}
-	s := warmService(t, hostileConfig(t, dns, port, func(c *config.Config) { c.Probe.IgnoreNetworks = []string{"10.0.0.0/8"} }), sink.logger())
-	path := startServer(t, &Server{Handler: s, Logger: sink.logger()})
+	sink := &lab.LogBuffer{}
+	s := warmService(t, hostileConfig(t, dns, port, func(c *config.Config) { c.Probe.IgnoreNetworks = []string{"10.0.0.0/8"} }), sink.Logger())
+	path := startServer(t, &Server{Handler: s, Logger: sink.Logger()})
 	start := time.Now()
 	requests := []string{
 		fmt.Sprintf("steer.test:%d", q), fmt.Sprintf("[127.0.0.3]:%d", q), fmt.Sprintf("127.0.0.3:%d", q),
@@ -713,11 +676,11 @@ func TestDNSFailuresAnswerEmpty(t *testing.T) {
 	}
 	defer mute.Close()
 	const wait = 500 * time.Millisecond
-	sink := &logSink{}
-	s := warmService(t, hostileConfig(t, dns, 9, nil), sink.logger())
-	path := startServer(t, &Server{Handler: s, Logger: sink.logger()})
-	sMute := warmService(t, hostileConfig(t, mute.LocalAddr().String(), 9, nil), sink.logger())
-	pathMute := startServer(t, &Server{Handler: sMute, Logger: sink.logger()})
+	sink := &lab.LogBuffer{}
+	s := warmService(t, hostileConfig(t, dns, 9, nil), sink.Logger())
+	path := startServer(t, &Server{Handler: s, Logger: sink.Logger()})
+	sMute := warmService(t, hostileConfig(t, mute.LocalAddr().String(), 9, nil), sink.Logger())
+	pathMute := startServer(t, &Server{Handler: sMute, Logger: sink.Logger()})
 	for _, tc := range []struct {
 		path, domain, source string
 		hostStage            string

@@ -215,7 +215,7 @@ func TestOverloadFlood(t *testing.T) {
 	dns := lab.StartDNS(t, zone...)
 	var p int
 	fmt.Sscan(port, &p)
-	sink := &logSink{}
+	sink := &lab.LogBuffer{}
 	cfg := hostileConfig(t, dns, p, func(c *config.Config) {
 		c.Probe.IgnoreNetworks = []string{"10.0.0.0/8"}
 		c.Probe.Concurrency = concurrent
@@ -223,8 +223,8 @@ func TestOverloadFlood(t *testing.T) {
 		c.Probe.RateBurst = burst
 		c.Answer.Wait = config.Duration{Duration: wait}
 	})
-	s := warmService(t, cfg, sink.logger())
-	srv := &Server{Handler: s, MaxConns: 2 * clients, Logger: sink.logger()}
+	s := warmService(t, cfg, sink.Logger())
+	srv := &Server{Handler: s, MaxConns: 2 * clients, Logger: sink.Logger()}
 	path := startServer(t, srv)
 	addr := &net.UnixAddr{Name: path, Net: "unix"}
 

@@ -1,7 +1,6 @@
 package lookupd
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"log/slog"
@@ -9,19 +8,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/exim-tlsprobe/exim-tlsprobe/internal/lab"
 )
-
-// lockedBuffer collects log output written from many goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
 
 // TestLogLines: in JSON format, many requests for domains sharing one MX
 // host make exactly one "probe" line with the host, outcome and duration;
@@ -29,7 +18,7 @@ func (l *lockedBuffer) Write(p []byte) (int, error) {
 // constant words a postmaster greps for.
 func TestLogLines(t *testing.T) {
 	l := startLab(t)
-	var buf lockedBuffer
+	var buf lab.LogBuffer
 	log := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s, err := NewService(l.config(t, nil), log)
 	if err != nil {
@@ -50,7 +39,7 @@ func TestLogLines(t *testing.T) {
 
 	var probes []map[string]any
 	answers := 0
-	for _, line := range strings.Split(strings.TrimSpace(buf.b.String()), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
 		var rec map[string]any
 		if err := json.Unmarshal([]byte(line), &rec); err != nil {
 			t.Fatalf("not a JSON log line: %q", line)

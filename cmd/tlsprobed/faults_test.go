@@ -24,14 +24,14 @@ import (
 type daemon struct {
 	cmd  *exec.Cmd
 	sock string
-	logs *syncBuffer
+	logs *lab.LogBuffer
 	done chan error // the exit, once
 }
 
 // startDaemon runs bin with cfgFile and waits until it answers on sock.
 func startDaemon(t *testing.T, bin, cfgFile, sock string) *daemon {
 	t.Helper()
-	d := &daemon{cmd: exec.Command(bin, "-config", cfgFile, "-log-format", "json"), sock: sock, logs: &syncBuffer{}, done: make(chan error, 1)}
+	d := &daemon{cmd: exec.Command(bin, "-config", cfgFile, "-log-format", "json"), sock: sock, logs: &lab.LogBuffer{}, done: make(chan error, 1)}
 	d.cmd.Stderr = d.logs
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/exim-tlsprobe/exim-tlsprobe/internal/lab"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd"
 )
 
@@ -63,7 +64,7 @@ func TestDefaultsStart(t *testing.T) {
 	}
 	bin := buildDaemon(t)
 	sock := filepath.Join(t.TempDir(), "tlsprobed.sock")
-	var logs bytes.Buffer
+	var logs lab.LogBuffer
 	cmd := exec.Command(bin, "-socket", sock)
 	cmd.Stderr = &logs
 	if err := cmd.Start(); err != nil {

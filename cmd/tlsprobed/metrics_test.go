@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,37 +18,9 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/exim-tlsprobe/exim-tlsprobe/internal/lab"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd"
 )
-
-// syncBuffer is a bytes.Buffer safe to read while the daemon writes to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// freePort returns a loopback TCP port that was free a moment ago.
-func freePort(t *testing.T) int {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
-}
 
 // scrapeText fetches the text exposition format and parses it.
 func scrapeText(ctx context.Context, url string) (map[string]*dto.MetricFamily, error) {
@@ -102,7 +72,7 @@ func TestDaemonMetrics(t *testing.T) {
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "tlsprobed.sock")
 	cfgFile := filepath.Join(dir, "config.toml")
-	port := freePort(t)
+	port := lab.FreePort(t)
 	good := fmt.Sprintf(`
 [listen]
 socket = %q
@@ -118,7 +88,7 @@ tlsexport = ["*.export.example"]
 	if err := os.WriteFile(cfgFile, []byte(good), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &lab.LogBuffer{}
 	cmd := exec.Command(bin, "-config", cfgFile, "-log-format", "json")
 	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {

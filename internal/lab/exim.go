@@ -261,10 +261,10 @@ func listenAddr(t testing.TB, listen string) (netip.Addr, int) {
 }
 
 // pickPort chooses Exim's port (a variable so that a test can hand out a taken one).
-var pickPort = freePort
+var pickPort = FreePort
 
-// freePort returns a port that was free on 127.0.0.1 a moment ago.
-func freePort(t testing.TB) int {
+// FreePort returns a port that was free on 127.0.0.1 a moment ago.
+func FreePort(t testing.TB) int {
 	t.Helper()
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {

@@ -155,9 +155,9 @@ func TestStartEximPortTaken(t *testing.T) {
 		if calls == 1 {
 			return busyPort
 		}
-		return freePort(t)
+		return FreePort(t)
 	}
-	defer func() { pickPort = freePort }()
+	defer func() { pickPort = FreePort }()
 	s := StartExim(t, EximOptions{})
 	if calls != 2 || int(s.Addr.Port()) == busyPort {
 		t.Errorf("port picked %d times, server on %v (busy port %d)", calls, s.Addr, busyPort)

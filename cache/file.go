@@ -1,7 +1,7 @@
 package cache
 
 import (
-	"bytes"
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -119,65 +119,164 @@ func writeAtomic(path string, data []byte) (err error) {
 // unchanged. Only the newest Size entries are kept, an entry the cache holds with a
 // newer stored time is kept, and stored times in the future are taken as now. It
 // returns the number of entries stored.
+//
+// The file is decoded as it is read, entry by entry, into chunks: neither the
+// file's bytes nor one slice of every entry is ever held whole, which keeps a
+// daemon's start-up memory close to what the cache itself needs.
 func (c *Cache[K, V]) LoadFile(path string) (int, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return 0, fmt.Errorf("load cache: %w", err)
 	}
 	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
-	if err != nil {
-		return 0, fmt.Errorf("load cache: %w", err)
+	fr := &fileReader{r: io.LimitReader(f, maxFileSize+1)}
+	chunks, total, err := decodeFile[K, V](bufio.NewReaderSize(fr, 64<<10))
+	switch {
+	case fr.err != nil:
+		return 0, fmt.Errorf("load cache: %w", fr.err)
+	case fr.n > maxFileSize:
+		err = fmt.Errorf("larger than %d bytes", maxFileSize)
 	}
-	doc, err := decodeFile[K, V](data)
 	if err != nil {
 		return 0, fmt.Errorf("load cache %s: %w: %w", path, ErrCorrupt, err)
 	}
-	entries := doc.Entries
-	if len(entries) > c.o.Size {
-		entries = entries[len(entries)-c.o.Size:] // the newest, as LRU order is kept
-	}
+	skip := max(total-c.o.Size, 0) // keep the newest, as LRU order is kept
 	now := c.o.Now()
 	n := 0
-	for _, fe := range entries {
-		stored := fe.Stored
-		if stored.After(now) {
-			stored = now
-		}
-		if e, ok := c.lru.Peek(fe.Key); ok && !e.stored.Before(stored) {
+	for _, chunk := range chunks {
+		if skip >= len(chunk) {
+			skip -= len(chunk)
 			continue
 		}
-		c.lru.Add(fe.Key, c.newEntry(fe.Value, stored))
-		n++
+		for _, fe := range chunk[skip:] {
+			stored := fe.Stored
+			if stored.After(now) {
+				stored = now
+			}
+			if e, ok := c.lru.Peek(fe.Key); ok && !e.stored.Before(stored) {
+				continue
+			}
+			c.lru.Add(fe.Key, c.newEntry(fe.Value, stored))
+			n++
+		}
+		skip = 0
 	}
 	return n, nil
 }
 
-func decodeFile[K comparable, V any](data []byte) (*file[K, V], error) {
-	if len(data) > maxFileSize {
-		return nil, fmt.Errorf("larger than %d bytes", maxFileSize)
+// fileReader counts the bytes read and keeps a read error apart from the
+// JSON errors it causes.
+type fileReader struct {
+	r   io.Reader
+	n   int64
+	err error
+}
+
+func (r *fileReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	r.n += int64(n)
+	if err != nil && err != io.EOF && r.err == nil {
+		r.err = err
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
+	return n, err
+}
+
+// chunkEntries is how many entries a chunk of decodeFile holds.
+const chunkEntries = 4096
+
+// decodeFile decodes a cache file's document from r and checks it; it
+// returns the entries, in file order, in chunks, and their number. Field
+// names match as encoding/json matches them (case-insensitively); unknown
+// fields, in the document or in an entry, are errors.
+func decodeFile[K comparable, V any](r io.Reader) ([][]fileEntry[K, V], int, error) {
+	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields()
-	var doc file[K, V]
-	if err := dec.Decode(&doc); err != nil {
-		return nil, err
+	if err := expectDelim(dec, '{', "document"); err != nil {
+		return nil, 0, err
+	}
+	var (
+		doc     file[K, V] // Version and Saved
+		chunks  [][]fileEntry[K, V]
+		total   int
+		entries bool // an entries array was read
+	)
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, 0, err
+		}
+		key, _ := tok.(string)
+		switch {
+		case strings.EqualFold(key, "version"):
+			err = dec.Decode(&doc.Version)
+		case strings.EqualFold(key, "saved"):
+			err = dec.Decode(&doc.Saved)
+		case strings.EqualFold(key, "entries"):
+			chunks, total, entries, err = decodeEntries[K, V](dec)
+		default:
+			err = fmt.Errorf("unknown field %q", key)
+		}
+		if err != nil {
+			return nil, 0, err
+		}
+	}
+	if err := expectDelim(dec, '}', "document"); err != nil {
+		return nil, 0, err
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return nil, errors.New("data after the JSON document")
+		return nil, 0, errors.New("data after the JSON document")
 	}
 	switch {
 	case doc.Version != FileVersion:
-		return nil, fmt.Errorf("version %d, want %d", doc.Version, FileVersion)
+		return nil, 0, fmt.Errorf("version %d, want %d", doc.Version, FileVersion)
 	case doc.Saved.IsZero():
-		return nil, errors.New("no saved time")
-	case doc.Entries == nil:
-		return nil, errors.New("no entries array")
+		return nil, 0, errors.New("no saved time")
+	case !entries:
+		return nil, 0, errors.New("no entries array")
 	}
-	for i, e := range doc.Entries {
-		if e.Stored.IsZero() {
-			return nil, fmt.Errorf("entry %d: no stored time", i)
+	return chunks, total, nil
+}
+
+// decodeEntries decodes the entries array (or null: ok false), each entry
+// straight into its place in a chunk.
+func decodeEntries[K comparable, V any](dec *json.Decoder) (chunks [][]fileEntry[K, V], total int, ok bool, err error) {
+	tok, err := dec.Token()
+	switch {
+	case err != nil:
+		return nil, 0, false, err
+	case tok == nil:
+		return nil, 0, false, nil
+	case tok != json.Delim('['):
+		return nil, 0, false, fmt.Errorf("entries: %v is not an array", tok)
+	}
+	for dec.More() {
+		if len(chunks) == 0 || len(chunks[len(chunks)-1]) == chunkEntries {
+			chunks = append(chunks, make([]fileEntry[K, V], 0, chunkEntries))
 		}
+		last := &chunks[len(chunks)-1]
+		*last = (*last)[:len(*last)+1]
+		fe := &(*last)[len(*last)-1]
+		if err := dec.Decode(fe); err != nil {
+			return nil, 0, false, fmt.Errorf("entry %d: %w", total, err)
+		}
+		if fe.Stored.IsZero() {
+			return nil, 0, false, fmt.Errorf("entry %d: no stored time", total)
+		}
+		total++
 	}
-	return &doc, nil
+	if err := expectDelim(dec, ']', "entries"); err != nil {
+		return nil, 0, false, err
+	}
+	return chunks, total, true, nil
+}
+
+func expectDelim(dec *json.Decoder, d json.Delim, what string) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if tok != d {
+		return fmt.Errorf("%s: %v where %v belongs", what, tok, d)
+	}
+	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"testing"
 	"time"
 
@@ -26,7 +27,8 @@ import (
 //
 // scripts/bench sets TLSPROBE_BENCH_CACHE_FILE: BenchmarkLoadCache then
 // leaves its 100,000-host, 100,000-domain cache file there for the daemon's
-// start-up and memory figures, and TLSPROBE_BENCH_CACHE_SIZE changes its size.
+// start-up and memory figures; TLSPROBE_BENCH_CACHE_SIZE changes its size and
+// TLSPROBE_BENCH_HEAP_PROFILE names a file for the heap profile once loaded.
 
 // benchDomain and benchHost name the synthetic domains and MX hosts: domain
 // i has MX hosts i (preference 10) and i+1 (20), modulo the host count.
@@ -338,6 +340,17 @@ func BenchmarkLoadCache(b *testing.B) {
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
+	if path := os.Getenv("TLSPROBE_BENCH_HEAP_PROFILE"); path != "" {
+		// What the loaded cache is made of: go tool pprof -sample_index=inuse_space.
+		f, err := os.Create(path)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := pprof.WriteHeapProfile(f); err != nil {
+			b.Fatal(err)
+		}
+		f.Close()
+	}
 	b.ReportMetric(float64(size)/(1<<20), "file-MiB")
 	b.ReportMetric(float64(ms.HeapAlloc)/(1<<20), "live-heap-MiB")
 	runtime.KeepAlive(s)

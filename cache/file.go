@@ -44,20 +44,43 @@ type fileEntry[K comparable, V any] struct {
 func (c *Cache[K, V]) SaveFile(path string) error {
 	c.saveMu.Lock()
 	defer c.saveMu.Unlock()
-	doc := file[K, V]{Version: FileVersion, Saved: c.o.Now().UTC(), Entries: make([]fileEntry[K, V], 0, c.Len())}
-	c.Range(func(k K, v V, stored time.Time) bool {
-		doc.Entries = append(doc.Entries, fileEntry[K, V]{Key: k, Value: v, Stored: stored.UTC()})
-		return true
-	})
-	data, err := json.Marshal(doc)
-	if err != nil {
-		return fmt.Errorf("save cache: encode: %w", err)
-	}
-	if err := writeAtomic(path, append(data, '\n')); err != nil {
+	if err := writeAtomic(path, c.encodeFile); err != nil {
 		return fmt.Errorf("save cache: %w", err)
 	}
 	removeLeftovers(path)
 	return nil
+}
+
+// encodeFile writes the document, the bytes json.Marshal of a file value
+// would give, entry by entry: a save holds one entry's JSON at a time, not
+// the whole cache twice over (as values, then as bytes).
+func (c *Cache[K, V]) encodeFile(w io.Writer) error {
+	bw := bufio.NewWriterSize(w, 64<<10)
+	saved, err := json.Marshal(c.o.Now().UTC())
+	if err != nil {
+		return fmt.Errorf("encode: %w", err)
+	}
+	fmt.Fprintf(bw, `{"version":%d,"saved":%s,"entries":[`, FileVersion, saved)
+	n := 0
+	c.Range(func(k K, v V, stored time.Time) bool {
+		var b []byte
+		b, err = json.Marshal(fileEntry[K, V]{Key: k, Value: v, Stored: stored.UTC()})
+		if err != nil {
+			err = fmt.Errorf("encode: %w", err)
+			return false
+		}
+		if n > 0 {
+			bw.WriteByte(',')
+		}
+		bw.Write(b)
+		n++
+		return true
+	})
+	if err != nil {
+		return err
+	}
+	bw.WriteString("]}\n")
+	return bw.Flush() // the writer's first error, if any
 }
 
 // removeLeftovers deletes the temporary files of earlier saves of path that
@@ -77,7 +100,10 @@ func removeLeftovers(path string) {
 	}
 }
 
-func writeAtomic(path string, data []byte) (err error) {
+// writeAtomic writes path through write: to a temporary file in the same
+// directory, synced, renamed over path, and the directory synced. On error
+// the temporary file goes and path is untouched.
+func writeAtomic(path string, write func(io.Writer) error) (err error) {
 	dir := filepath.Dir(path)
 	tmp, err := os.CreateTemp(dir, filepath.Base(path)+".tmp*")
 	if err != nil {
@@ -89,7 +115,7 @@ func writeAtomic(path string, data []byte) (err error) {
 			os.Remove(tmp.Name())
 		}
 	}()
-	if _, err = tmp.Write(data); err != nil {
+	if err = write(tmp); err != nil {
 		return err
 	}
 	if err = tmp.Sync(); err != nil {

@@ -48,6 +48,7 @@ type Server struct {
 	refusedUnlogged int
 	conns           sync.WaitGroup
 	sem             chan struct{}
+	idle            chan net.Conn // unbuffered: taken only by a worker waiting for it
 	closing         atomic.Bool
 	ctx             context.Context
 	cancel          context.CancelFunc
@@ -82,6 +83,7 @@ func (s *Server) init() {
 		n = 1024
 	}
 	s.sem = make(chan struct{}, n)
+	s.idle = make(chan net.Conn)
 	s.listeners = make(map[net.Listener]struct{})
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 }
@@ -100,8 +102,9 @@ func dur(d, def time.Duration) time.Duration {
 	return d
 }
 
-// Serve accepts connections on ln until Shutdown, serving each in its own
-// goroutine. It returns ErrServerClosed after Shutdown.
+// Serve accepts connections on ln until Shutdown, serving each in a worker
+// goroutine of its own (a worker then serves more, one after another). It
+// returns ErrServerClosed after Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
 	s.init()
 	s.mu.Lock()
@@ -139,10 +142,37 @@ func (s *Server) Serve(ln net.Listener) error {
 		}
 		s.accepted.Add(1)
 		s.conns.Add(1)
-		go func() {
-			defer func() { <-s.sem; s.conns.Done() }()
-			s.serveConn(conn)
-		}()
+		select {
+		case s.idle <- conn: // a worker waiting for its next connection
+		default:
+			go s.worker(conn)
+		}
+	}
+}
+
+// workerIdle is how long a worker waits for another connection before it
+// ends.
+const workerIdle = 5 * time.Second
+
+// worker serves conn, then the connections Serve hands it while it waits,
+// until none comes for workerIdle. A worker's stack has grown to what a
+// request needs by its second connection: a goroutine per connection would
+// grow (copy) its stack every time, a tenth of the daemon's CPU under load.
+func (s *Server) worker(conn net.Conn) {
+	t := time.NewTimer(workerIdle)
+	defer t.Stop()
+	for {
+		s.serveConn(conn)
+		<-s.sem
+		s.conns.Done()
+		t.Reset(workerIdle)
+		select {
+		case conn = <-s.idle:
+		case <-t.C:
+			return
+		case <-s.ctx.Done():
+			return
+		}
 	}
 }
 

@@ -60,17 +60,17 @@ func BenchmarkProbeCost(b *testing.B) {
 	// which the probes' figures include: most visible at concurrency 1.
 	c0, t0 := selfCPU(), time.Now()
 	time.Sleep(time.Second)
-	b.Logf("IDLE this process uses %.3f ms of CPU per second when idle", float64((selfCPU()-c0).Microseconds())/1000/time.Since(t0).Seconds())
+	b.Logf("IDLE this process uses %.3f ms of CPU per second when idle", float64(selfCPU().sub(c0).total().Microseconds())/1000/time.Since(t0).Seconds())
 
 	results := map[string]costResult{}
-	measure := func(name string, ops func(n int) (client time.Duration)) {
+	measure := func(name string, ops func(n int) (client cpuTimes)) {
 		b.Run(name, func(b *testing.B) {
 			m0, srv0 := machineCPU(), grp.usage()
 			start := time.Now()
 			client := ops(b.N)
 			wall := time.Since(start)
 			m1, srv1 := machineCPU(), grp.usage()
-			r := costResult{n: b.N, client: client, wall: wall, busy: m1.busy - m0.busy, server: -1}
+			r := costResult{n: b.N, client: client.total(), wall: wall, busy: m1.busy - m0.busy, server: -1}
 			if grp != nil {
 				r.server = srv1 - srv0
 			}
@@ -82,7 +82,7 @@ func BenchmarkProbeCost(b *testing.B) {
 	// 1: one after another, as the tools below run; 16: the daemon's default
 	// probe.concurrency; 64: a burst, where the servers should be the limit.
 	for _, c := range []int{1, 16, 64} {
-		measure(fmt.Sprintf("probe-c%d", c), func(n int) time.Duration {
+		measure(fmt.Sprintf("probe-c%d", c), func(n int) cpuTimes {
 			var next atomic.Int64
 			var wg sync.WaitGroup
 			errs := make(chan string, c)
@@ -119,7 +119,7 @@ func BenchmarkProbeCost(b *testing.B) {
 				})
 			}
 			wg.Wait()
-			cpu := selfCPU() - r0
+			cpu := selfCPU().sub(r0)
 			close(errs)
 			for e := range errs {
 				b.Fatal(e)
@@ -143,8 +143,8 @@ func BenchmarkProbeCost(b *testing.B) {
 		}},
 	}
 	for _, tool := range tools {
-		measure(tool.name, func(n int) time.Duration {
-			var cpu time.Duration
+		measure(tool.name, func(n int) cpuTimes {
+			var cpu cpuTimes
 			ok := map[string]int{}
 			walls := make([]time.Duration, len(servers))
 			defer func() {
@@ -169,7 +169,8 @@ func BenchmarkProbeCost(b *testing.B) {
 					b.Fatalf("%v: %v", args, err)
 				}
 				walls[i%len(servers)] += time.Since(t0)
-				cpu += cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+				cpu.user += cmd.ProcessState.UserTime()
+				cpu.sys += cmd.ProcessState.SystemTime()
 				if err == nil {
 					ok[s.name]++
 				} else if s.outcome == OK {
@@ -204,7 +205,7 @@ func BenchmarkProbeCost(b *testing.B) {
 // costResult is one sub-benchmark's measure.
 type costResult struct {
 	n                  int
-	client, wall, busy time.Duration
+	client, wall, busy time.Duration // client: user+sys
 	server             time.Duration // -1: not measured
 }
 
@@ -234,13 +235,19 @@ type quietTB struct{ testing.TB }
 func (quietTB) Log(...any)          {}
 func (quietTB) Logf(string, ...any) {}
 
-// selfCPU is this process's user+sys time.
-func selfCPU() time.Duration {
+// cpuTimes is a process's user and system (kernel) CPU time.
+type cpuTimes struct{ user, sys time.Duration }
+
+func (c cpuTimes) total() time.Duration    { return c.user + c.sys }
+func (c cpuTimes) sub(d cpuTimes) cpuTimes { return cpuTimes{c.user - d.user, c.sys - d.sys} }
+
+// selfCPU is this process's CPU time so far.
+func selfCPU() cpuTimes {
 	var ru syscall.Rusage
 	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
+		return cpuTimes{}
 	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	return cpuTimes{time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano())}
 }
 
 type machineTimes struct{ busy time.Duration }

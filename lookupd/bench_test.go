@@ -12,6 +12,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
+	"sync"
 	"testing"
 	"time"
 
@@ -290,26 +291,22 @@ func benchQuery(addr *net.UnixAddr, req, buf []byte) ([]byte, error) {
 	}
 }
 
-// BenchmarkLoadCache is the daemon's start-up with a persisted cache of
-// 100,000 hosts and 100,000 domains: a new Service and LoadCache. It reports
-// the file size and the live heap once loaded.
-func BenchmarkLoadCache(b *testing.B) {
-	n := 100_000
+// benchCacheFile writes the persisted cache of BenchmarkLoadCache and
+// returns its path, its number of hosts (and domains) and its size.
+func benchCacheFile(b *testing.B) (file string, n int, size int64) {
+	n = 100_000
 	if v := os.Getenv("TLSPROBE_BENCH_CACHE_SIZE"); v != "" {
 		if _, err := fmt.Sscan(v, &n); err != nil || n < 1 {
 			b.Fatalf("TLSPROBE_BENCH_CACHE_SIZE=%q", v)
 		}
 	}
-	file := os.Getenv("TLSPROBE_BENCH_CACHE_FILE")
+	file = os.Getenv("TLSPROBE_BENCH_CACHE_FILE")
 	if file == "" {
 		file = filepath.Join(b.TempDir(), "cache.json")
 	}
-	src := benchService(b, n)
-	if err := src.SaveCache(file); err != nil {
+	if err := benchService(b, n).SaveCache(file); err != nil {
 		b.Fatal(err)
 	}
-	src = nil
-	var size int64
 	for _, f := range []string{file, domainsFile(file)} {
 		fi, err := os.Stat(f)
 		if err != nil {
@@ -317,6 +314,43 @@ func BenchmarkLoadCache(b *testing.B) {
 		}
 		size += fi.Size()
 	}
+	return file, n, size
+}
+
+// BenchmarkLoadCacheConcurrent loads the same two files as
+// BenchmarkLoadCache, the hosts and the domains at the same time: what
+// Service.LoadCache would take if it did so.
+func BenchmarkLoadCacheConcurrent(b *testing.B) {
+	file, n, _ := benchCacheFile(b)
+	cfg := benchConfig(b, n, 0)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	runtime.GC()
+	debug.FreeOSMemory()
+	b.ResetTimer()
+	for b.Loop() {
+		s, err := NewService(cfg, log)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var (
+			wg     sync.WaitGroup
+			nd     int
+			errDom error
+		)
+		wg.Go(func() { nd, errDom = s.domains.LoadFile(domainsFile(file)) })
+		nh, err := s.hosts.LoadFile(file)
+		wg.Wait()
+		if err != nil || errDom != nil || nh+nd != 2*n {
+			b.Fatalf("loaded %d+%d entries, %v, %v; want %d", nh, nd, err, errDom, 2*n)
+		}
+	}
+}
+
+// BenchmarkLoadCache is the daemon's start-up with a persisted cache of
+// 100,000 hosts and 100,000 domains: a new Service and LoadCache. It reports
+// the file size and the live heap once loaded.
+func BenchmarkLoadCache(b *testing.B) {
+	file, n, size := benchCacheFile(b)
 	cfg := benchConfig(b, n, 0)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	runtime.GC()

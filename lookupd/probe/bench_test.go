@@ -289,6 +289,13 @@ func newCPUGroup(b *testing.B) *cpuGroup {
 		b.Log("no cpuacct cgroup: servers' CPU not measured")
 		return nil
 	}
+	// Groups left by benchmarks that were killed: rmdir fails on a group
+	// that still holds a process.
+	if old, err := filepath.Glob(filepath.Join(cpuacctRoot, "tlsprobe-bench-*")); err == nil {
+		for _, d := range old {
+			os.Remove(d)
+		}
+	}
 	dir := filepath.Join(cpuacctRoot, fmt.Sprintf("tlsprobe-bench-%d", os.Getpid()))
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		b.Logf("servers' CPU not measured: %v", err)

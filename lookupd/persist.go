@@ -25,13 +25,21 @@ func (s *Service) SaveCache(path string) error {
 // loaded. A missing file is fs.ErrNotExist; a corrupt one is an error and
 // leaves that cache empty: the daemon then probes again, nothing worse.
 func (s *Service) LoadCache(path string) (int, error) {
+	// The two files load at once: start-up takes the longer, not the sum.
+	var m int
+	var derr error
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		m, derr = s.domains.LoadFile(domainsFile(path))
+	}()
 	n, err := s.hosts.LoadFile(path)
+	<-done
 	if err != nil {
-		return 0, fmt.Errorf("load host cache: %w", err)
+		return m, fmt.Errorf("load host cache: %w", err)
 	}
-	m, err := s.domains.LoadFile(domainsFile(path))
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return n, fmt.Errorf("load domain cache: %w", err)
+	if derr != nil && !errors.Is(derr, fs.ErrNotExist) {
+		return n, fmt.Errorf("load domain cache: %w", derr)
 	}
 	return n + m, nil
 }

@@ -38,9 +38,6 @@ type Options struct {
 	// SourceAddr is the local address to connect from; the zero Addr lets
 	// the kernel choose.
 	SourceAddr netip.Addr
-	// Dial connects to addr ("ip:port"). Nil means a net.Dialer bound to
-	// SourceAddr.
-	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Admit, when set, is called once before an address is probed (a probe
 	// makes one to three connections to it); an error skips the address.
 	// The daemon uses it to rate-limit probes per address.
@@ -93,18 +90,9 @@ func (o Options) dhMinBits() int {
 }
 
 func (o Options) dial(ctx context.Context, network, addr string) (net.Conn, error) {
-	if o.Dial != nil {
-		return o.Dial(ctx, network, addr)
-	}
-	return Dial(ctx, o.SourceAddr, network, addr)
-}
-
-// Dial connects to addr from src (the zero Addr lets the kernel choose); it is
-// the dialer used when Options.Dial is nil.
-func Dial(ctx context.Context, src netip.Addr, network, addr string) (net.Conn, error) {
 	var d net.Dialer
-	if src.IsValid() {
-		d.LocalAddr = &net.TCPAddr{IP: src.AsSlice(), Zone: src.Zone()}
+	if o.SourceAddr.IsValid() {
+		d.LocalAddr = &net.TCPAddr{IP: o.SourceAddr.AsSlice(), Zone: o.SourceAddr.Zone()}
 	}
 	return d.DialContext(ctx, network, addr)
 }

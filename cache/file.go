@@ -15,6 +15,10 @@ import (
 // FileVersion is the format version SaveFile writes and LoadFile accepts.
 const FileVersion = 1
 
+// oldestStored is the earliest stored time LoadFile keeps; earlier ones are
+// taken as this. Expired anyway, such entries are answered stale and reloaded.
+var oldestStored = time.Unix(1, 0)
+
 // maxFileSize bounds what LoadFile reads.
 const maxFileSize = 1 << 30
 
@@ -175,11 +179,17 @@ func (c *Cache[K, V]) LoadFile(path string) (int, error) {
 			continue
 		}
 		for _, fe := range chunk[skip:] {
+			// Stored times in the future are taken as now, those before
+			// 1970 (a hand-edited file) as 1970: an entry keeps its time as
+			// int64 nanoseconds, and 0 would mean "never expires".
 			stored := fe.Stored
 			if stored.After(now) {
 				stored = now
 			}
-			if e, ok := c.lru.Peek(fe.Key); ok && !e.stored.Before(stored) {
+			if stored.Before(oldestStored) {
+				stored = oldestStored
+			}
+			if e, ok := c.lru.Peek(fe.Key); ok && e.stored >= stored.UnixNano() {
 				continue
 			}
 			c.lru.Add(fe.Key, c.newEntry(fe.Value, stored))

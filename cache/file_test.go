@@ -150,6 +150,29 @@ func TestLoadFileKeepsNewerEntriesAndClampsFuture(t *testing.T) {
 	}
 }
 
+func TestLoadFileTakesAncientStoredTimesAsStale(t *testing.T) {
+	// A hand-edited file with times before 1970: the entries load, stale
+	// (answered, then reloaded), never as entries that do not expire.
+	path := filepath.Join(t.TempDir(), "cache.json")
+	doc := `{"version":1,"saved":"2024-05-01T12:00:00Z","entries":[` +
+		`{"key":"mx1.example","value":{"outcome":"ok","bits":0},"stored":"1600-01-01T00:00:00Z"},` +
+		`{"key":"mx2.example","value":{"outcome":"ok","bits":0},"stored":"1970-01-01T00:00:00Z"}]}`
+	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := filled(t, newClock())
+	c.Purge()
+	if n, err := c.LoadFile(path); err != nil || n != 2 {
+		t.Fatalf("LoadFile = %d, %v; want 2", n, err)
+	}
+	for _, k := range []string{"mx1.example", "mx2.example"} {
+		_, stored, state, ok := c.Peek(k)
+		if !ok || state != Stale || !stored.Equal(oldestStored) {
+			t.Fatalf("Peek(%s) = stored %v, %v, %v; want stale at %v", k, stored, state, ok, oldestStored)
+		}
+	}
+}
+
 func TestLoadFileRejectsBadFilesAndChangesNothing(t *testing.T) {
 	clk := newClock()
 	src := filled(t, clk)

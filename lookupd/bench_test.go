@@ -71,12 +71,11 @@ func benchResult(i int, now time.Time) probe.Result {
 	return r
 }
 
-// benchEntry is domain i's cached MX set.
+// benchEntry is domain i's cached MX set, as lookupMX stores it.
 func benchEntry(i, hosts int) domainEntry {
 	return domainEntry{Set: mx.Set{
-		Domain: benchDomain(i),
-		Hosts:  []mx.Host{{Name: benchHost(i % hosts), Pref: 10}, {Name: benchHost((i + 1) % hosts), Pref: 20}},
-		TTL:    time.Hour,
+		Hosts: []mx.Host{{Name: benchHost(i % hosts), Pref: 10}, {Name: benchHost((i + 1) % hosts), Pref: 20}},
+		TTL:   time.Hour,
 	}}
 }
 
@@ -118,7 +117,7 @@ func benchService(tb testing.TB, n int) *Service {
 	}
 	now := time.Now()
 	for i := range n {
-		s.hosts.Set(benchHost(i), benchResult(i, now))
+		s.hosts.Set(benchHost(i), newHostRecord(benchResult(i, now)))
 		s.domains.Set(benchDomain(i), benchEntry(i, n))
 	}
 	return s

@@ -71,7 +71,7 @@ func warm(s *Service, domain, host string, o probe.Outcome) {
 	if o == probe.SmallKey {
 		r.KeyBits = 1024
 	}
-	s.hosts.Set(host, r)
+	s.hosts.Set(host, newHostRecord(r))
 }
 
 // TestHostileClients: careless and hostile local clients against the real
@@ -644,7 +644,8 @@ func TestRequestCannotSteerConnections(t *testing.T) {
 	if legit.n.Load() == 0 {
 		t.Error("no connection to the MX host of steer.test: the counters prove nothing")
 	}
-	s.hosts.Range(func(host string, r probe.Result, _ time.Time) bool {
+	s.hosts.Range(func(host string, rec hostRecord, _ time.Time) bool {
+		r := rec.result(host)
 		if r.Time.Before(start) {
 			return true // warmed by the test, not probed
 		}

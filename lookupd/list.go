@@ -65,10 +65,11 @@ func (s *Service) List(which string) (Listed, error) {
 	}
 	l := Listed{Hosts: []ListedHost{}, Domains: []ListedDomain{}}
 
-	s.hosts.Range(func(name string, r probe.Result, stored time.Time) bool {
-		if _, _, ok := st.overrides.Match(name); ok || !want(string(r.Outcome)) {
+	s.hosts.Range(func(name string, rec hostRecord, stored time.Time) bool {
+		if _, _, ok := st.overrides.Match(name); ok || !want(string(rec.outcome())) {
 			return true
 		}
+		r := rec.result(name)
 		_, _, state, _ := s.hosts.Peek(name)
 		l.Hosts = append(l.Hosts, ListedHost{
 			Name: name, Outcome: r.Outcome, Addr: r.Addr, KeyType: r.KeyType, KeyBits: r.KeyBits, DHBits: r.DHBits,
@@ -122,7 +123,8 @@ func (s *Service) listedVerdict(st *settings, e domainEntry, d *ListedDomain) {
 			outcomes[i], patterns[i] = probe.Outcome(overrideAnswer(list)), pat
 			continue
 		}
-		if r, _, _, ok := s.hosts.Peek(h.Name); ok {
+		if rec, _, _, ok := s.hosts.Peek(h.Name); ok {
+			r := rec.result(h.Name)
 			outcomes[i], results[i] = r.Outcome, &r
 		}
 	}

@@ -22,7 +22,7 @@ const dnsErrorTTL = 30 * time.Second
 // the outcome of every MX host, cached. It implements Handler.
 type Service struct {
 	st      atomic.Pointer[settings]
-	hosts   *cache.Cache[string, probe.Result]
+	hosts   *cache.Cache[string, hostRecord]
 	domains *cache.Cache[string, domainEntry]
 	limiter *addrLimiter
 	log     *slog.Logger
@@ -47,7 +47,8 @@ type settings struct {
 	probe     probe.Options
 }
 
-// domainEntry is a cached MX set, or the DNS error that stood in its way.
+// domainEntry is a cached MX set (without its Domain: the key has it), or
+// the DNS error that stood in its way.
 type domainEntry struct {
 	Set mx.Set `json:"set"`
 	Err string `json:"err,omitempty"`
@@ -65,9 +66,9 @@ func NewService(cfg *config.Config, log *slog.Logger) (*Service, error) {
 	}
 	loadTimeout := cfg.Probe.Timeout.Duration + 2*cfg.DNS.Timeout.Duration + 5*time.Second
 	var err error
-	s.hosts, err = cache.New(cache.Options[string, probe.Result]{
+	s.hosts, err = cache.New(cache.Options[string, hostRecord]{
 		Size:        cfg.Cache.Hosts,
-		TTL:         func(r probe.Result) time.Duration { return s.hostTTL(r) },
+		TTL:         func(r hostRecord) time.Duration { return s.hostTTL(r.outcome()) },
 		Load:        s.probeHost,
 		LoadTimeout: loadTimeout,
 		Concurrency: cfg.Probe.Concurrency,
@@ -124,9 +125,9 @@ func (s *Service) Reload(cfg *config.Config) error {
 	return nil
 }
 
-func (s *Service) hostTTL(r probe.Result) time.Duration {
+func (s *Service) hostTTL(o probe.Outcome) time.Duration {
 	c := s.st.Load().cfg
-	if r.Outcome == probe.Error {
+	if o == probe.Error {
 		return c.Cache.ErrorTTL.Duration
 	}
 	return c.Cache.TTL.Duration
@@ -138,14 +139,15 @@ func (s *Service) lookupMX(ctx context.Context, domain string) (domainEntry, err
 	if err != nil {
 		s.log.Warn("dns", "domain", domain, "err", err)
 		s.metrics.dnsError("mx", err)
-		return domainEntry{Set: mx.Set{Domain: domain}, Err: err.Error()}, nil
+		return domainEntry{Err: err.Error()}, nil
 	}
+	set.Domain = "" // the cache key has it; a copy per domain is 2 MiB per 100,000
 	return domainEntry{Set: set}, nil
 }
 
 // probeHost is the host cache's loader: it resolves the host's addresses
 // and probes them, and logs one line.
-func (s *Service) probeHost(ctx context.Context, host string) (probe.Result, error) {
+func (s *Service) probeHost(ctx context.Context, host string) (hostRecord, error) {
 	st := s.st.Load()
 	start := time.Now()
 	s.metrics.probeStarted()
@@ -160,7 +162,7 @@ func (s *Service) probeHost(ctx context.Context, host string) (probe.Result, err
 	s.log.Info("probe", "host", host, "addr", r.Addr, "outcome", r.Outcome, "stage", r.Stage,
 		"tls", r.TLSVersion, "key_bits", r.KeyBits, "dh_bits", r.DHBits, "duration", r.Duration.Round(time.Millisecond), "err", r.Error)
 	s.metrics.probeDone(&r)
-	return r, nil
+	return newHostRecord(r), nil
 }
 
 // HostReport is what is known of one MX host of a domain.
@@ -241,10 +243,10 @@ func (s *Service) decide(ctx context.Context, raw string, details bool) Decision
 	outcomes = outcomes[:len(hosts)]
 	// Look every host up at once, so that the probes of all missing hosts
 	// start together; then wait for those until ctx is done.
-	var fewPending [8]*cache.Pending[string, probe.Result]
+	var fewPending [8]*cache.Pending[string, hostRecord]
 	pending := fewPending[:0]
 	if len(hosts) > len(fewPending) {
-		pending = make([]*cache.Pending[string, probe.Result], 0, len(hosts))
+		pending = make([]*cache.Pending[string, hostRecord], 0, len(hosts))
 	}
 	pending = pending[:len(hosts)]
 	for i, h := range hosts {
@@ -263,9 +265,9 @@ func (s *Service) decide(ctx context.Context, raw string, details bool) Decision
 		case err != nil: // cache.ErrBusy: too many probes queued already
 			rep.Source = "pending"
 		case state == cache.Stale:
-			outcomes[i] = report(rep, r, "stale", details)
+			outcomes[i] = report(rep, &r, "stale", details)
 		default:
-			outcomes[i] = report(rep, r, "cache", details)
+			outcomes[i] = report(rep, &r, "cache", details)
 		}
 	}
 	for i, p := range pending {
@@ -273,7 +275,7 @@ func (s *Service) decide(ctx context.Context, raw string, details bool) Decision
 			continue
 		}
 		if r, err := p.Wait(ctx); err == nil {
-			outcomes[i] = report(&d.MX[i], r, "probe", details)
+			outcomes[i] = report(&d.MX[i], &r, "probe", details)
 		}
 	}
 	d.Verdict = Verdict(outcomes)
@@ -305,15 +307,16 @@ func answerBytes(verdict string) []byte {
 	return []byte(verdict)
 }
 
-// report fills rep from a host's result and returns its outcome.
-func report(rep *HostReport, r probe.Result, source string, details bool) probe.Outcome {
-	rep.Source, rep.Outcome = source, r.Outcome
+// report fills rep (whose Name is set) from the host's record and returns
+// its outcome.
+func report(rep *HostReport, r *hostRecord, source string, details bool) probe.Outcome {
+	rep.Source, rep.Outcome = source, r.outcome()
 	if details {
-		res := r // a copy, so that r stays on the stack when details is false
+		res := r.result(rep.Name)
 		rep.Result = &res
-		rep.Age = time.Since(r.Time).Round(time.Second).String()
+		rep.Age = time.Since(res.Time).Round(time.Second).String()
 	}
-	return r.Outcome
+	return rep.Outcome
 }
 
 func overrideAnswer(list string) string {

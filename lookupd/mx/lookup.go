@@ -24,7 +24,7 @@ type Host struct {
 
 // Set is the answer to "where does mail for Domain go".
 type Set struct {
-	Domain   string        // normalized
+	Domain   string        `json:",omitempty"` // normalized
 	Hosts    []Host        // by preference, then name; each name once (at its lowest preference)
 	Implicit bool          // no MX records: Hosts is the domain itself, which has A or AAAA (RFC 5321 5.1)
 	Null     bool          // null MX, "MX 0 ." (RFC 7505): the domain takes no mail; Hosts is empty

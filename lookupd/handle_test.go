@@ -1,0 +1,55 @@
+package lookupd
+
+import (
+	"testing"
+	"time"
+
+	"github.com/exim-tlsprobe/exim-tlsprobe/config"
+)
+
+// TestSocketAnswers: Exim's request forms over the real socket, answered
+// byte-exactly, first from a probe that may outlast answer.wait, then from
+// the cache.
+func TestSocketAnswers(t *testing.T) {
+	l := startLab(t)
+	s := newService(t, l.config(t, func(c *config.Config) { c.Answer.Wait = config.Duration{Duration: 500 * time.Millisecond} }))
+	path := serveService(t, s)
+
+	// The first request comes back empty within answer.wait; the probe goes on.
+	start := time.Now()
+	if got := rawQuery(t, path, []byte("slow.test\n"), true); got != "" {
+		t.Errorf("first answer %q, want empty while the probe runs", got)
+	}
+	if took := time.Since(start); took > 2500*time.Millisecond {
+		t.Errorf("first answer took %v with answer.wait 500ms", took)
+	}
+	waitAnswer(t, path, "slow.test", "tlsexport", 30*time.Second)
+
+	for _, req := range []string{"slow.test", "slow.test\n", "SLOW.test.", "postmaster@slow.test", "slow.test\r\n"} {
+		start := time.Now()
+		if got := rawQuery(t, path, []byte(req), true); got != "tlsexport" {
+			t.Errorf("request %q: answer %q, want exactly %q", req, got, "tlsexport")
+		}
+		if took := time.Since(start); took > time.Second {
+			t.Errorf("cached answer to %q took %v", req, took)
+		}
+	}
+	if got := rawQuery(t, path, []byte("dh768.test"), true); got != "" && got != "tlsexport" {
+		t.Errorf("answer %q", got)
+	}
+}
+
+func waitAnswer(t *testing.T, path, domain, want string, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		got := rawQuery(t, path, []byte(domain), true)
+		if got == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: answer %q after %v, want %q", domain, got, within, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 )
 
 // These tests hold the load tool's counting and reporting right against the
@@ -152,20 +151,5 @@ func TestBenchUsage(t *testing.T) {
 		if got := run(args, &out, &errb); got != 2 {
 			t.Errorf("%q: exit %d, want 2 (stderr %s)", args, got, errb.String())
 		}
-	}
-}
-
-func TestPercentile(t *testing.T) {
-	var lat []time.Duration
-	for i := 1; i <= 1000; i++ {
-		lat = append(lat, time.Duration(i))
-	}
-	for q, want := range map[float64]time.Duration{0.5: 500, 0.99: 990, 0.999: 999, 1: 1000, 0: 1} {
-		if got := percentile(lat, q); got != want {
-			t.Errorf("percentile(%v) = %v, want %v", q, got, want)
-		}
-	}
-	if got := percentile(nil, 0.5); got != 0 {
-		t.Errorf("percentile of nothing = %v", got)
 	}
 }

@@ -17,6 +17,22 @@ import (
 	"github.com/exim-tlsprobe/exim-tlsprobe/internal/lab"
 )
 
+// fanOut runs clients goroutines that share the indices 0..n-1 between
+// them, each with its own 64-byte answer buffer, and waits for them all.
+func fanOut(clients, n int, do func(i int, buf []byte)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Go(func() {
+			buf := make([]byte, 64)
+			for i := int(next.Add(1)) - 1; i < n; i = int(next.Add(1)) - 1 {
+				do(i, buf)
+			}
+		})
+	}
+	wg.Wait()
+}
+
 // TestOverloadCached: 100,000 requests for cached domains from 256
 // concurrent clients, over the real socket, Exim-style (connect, request,
 // half-close, read to EOF): every one answered, and answered right; no DNS
@@ -29,32 +45,21 @@ func TestOverloadCached(t *testing.T) {
 	addr := &net.UnixAddr{Name: path, Net: "unix"}
 	names, want := benchNames(benchDomains)
 
-	var next, errs, wrong atomic.Int64
+	var errs, wrong atomic.Int64
 	var firstErr atomic.Value
-	var wg sync.WaitGroup
 	start := time.Now()
-	for range clients {
-		wg.Go(func() {
-			buf := make([]byte, 64)
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= requests {
-					return
-				}
-				d := i % len(names)
-				got, err := benchQuery(addr, []byte(names[d]), buf)
-				switch {
-				case err != nil:
-					errs.Add(1)
-					firstErr.CompareAndSwap(nil, err.Error())
-				case string(got) != want[d]:
-					wrong.Add(1)
-					firstErr.CompareAndSwap(nil, fmt.Sprintf("%s: %q, want %q", names[d], got, want[d]))
-				}
-			}
-		})
-	}
-	wg.Wait()
+	fanOut(clients, requests, func(i int, buf []byte) {
+		d := i % len(names)
+		got, err := benchQuery(addr, []byte(names[d]), buf)
+		switch {
+		case err != nil:
+			errs.Add(1)
+			firstErr.CompareAndSwap(nil, err.Error())
+		case string(got) != want[d]:
+			wrong.Add(1)
+			firstErr.CompareAndSwap(nil, fmt.Sprintf("%s: %q, want %q", names[d], got, want[d]))
+		}
+	})
 	took := time.Since(start)
 	hs, ds := s.hosts.Stats(), s.domains.Stats()
 	t.Logf("figure: %d cached requests from %d clients in %v (%.0f/s): %d errors, %d wrong answers; server %+v; probes %d, MX lookups %d",
@@ -257,35 +262,24 @@ func TestOverloadFlood(t *testing.T) {
 		}
 	}()
 
-	var next, errs, nonEmpty atomic.Int64
+	var errs, nonEmpty atomic.Int64
 	var slowest atomic.Int64
 	var firstErr atomic.Value
-	var wg sync.WaitGroup
 	start := time.Now()
-	for range clients {
-		wg.Go(func() {
-			buf := make([]byte, 64)
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= domains {
-					return
-				}
-				t0 := time.Now()
-				got, err := benchQuery(addr, []byte(fmt.Sprintf("f%d.flood.test", i)), buf)
-				took := int64(time.Since(t0))
-				for s := slowest.Load(); took > s && !slowest.CompareAndSwap(s, took); s = slowest.Load() {
-				}
-				switch {
-				case err != nil:
-					errs.Add(1)
-					firstErr.CompareAndSwap(nil, err.Error())
-				case len(got) != 0:
-					nonEmpty.Add(1)
-				}
-			}
-		})
-	}
-	wg.Wait()
+	fanOut(clients, domains, func(i int, buf []byte) {
+		t0 := time.Now()
+		got, err := benchQuery(addr, []byte(fmt.Sprintf("f%d.flood.test", i)), buf)
+		took := int64(time.Since(t0))
+		for s := slowest.Load(); took > s && !slowest.CompareAndSwap(s, took); s = slowest.Load() {
+		}
+		switch {
+		case err != nil:
+			errs.Add(1)
+			firstErr.CompareAndSwap(nil, err.Error())
+		case len(got) != 0:
+			nonEmpty.Add(1)
+		}
+	})
 	answered := time.Since(start)
 	// Every flood request is answered (empty) within answer.wait, long
 	// before the probes it queued are done, and on a fast machine in less

@@ -5,18 +5,19 @@ import (
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/cache"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/mx"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket"
 )
 
 // Stats are the service's counters.
 type Stats struct {
-	Uptime    string       `json:"uptime"`
-	Answers   AnswerStats  `json:"answers"`
-	Invalid   uint64       `json:"invalid"`
-	Pending   uint64       `json:"pending"`
-	Overrides uint64       `json:"overrides"`
-	Hosts     cache.Stats  `json:"hosts"`
-	Domains   cache.Stats  `json:"domains"`
-	Conns     *ServerStats `json:"conns,omitempty"`
+	Uptime    string              `json:"uptime"`
+	Answers   AnswerStats         `json:"answers"`
+	Invalid   uint64              `json:"invalid"`
+	Pending   uint64              `json:"pending"`
+	Overrides uint64              `json:"overrides"`
+	Hosts     cache.Stats         `json:"hosts"`
+	Domains   cache.Stats         `json:"domains"`
+	Conns     *socket.ServerStats `json:"conns,omitempty"`
 }
 
 // AnswerStats counts domain answers by word.

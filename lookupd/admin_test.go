@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket/sockettest"
 )
 
 // TestAdminVerbs: explain, stats and flush over the socket.
@@ -11,7 +13,7 @@ func TestAdminVerbs(t *testing.T) {
 	l := startLab(t)
 	s := newService(t, l.config(t, nil))
 	path := serveService(t, s)
-	out := rawQuery(t, path, []byte("explain mixed.test\n"), true)
+	out := sockettest.Raw(t, path, []byte("explain mixed.test\n"), true)
 	if !strings.HasSuffix(out, "\n") || strings.Count(out, "\n") != 1 {
 		t.Errorf("explain is not one line: %q", out)
 	}
@@ -24,7 +26,7 @@ func TestAdminVerbs(t *testing.T) {
 		t.Errorf("explain mixed.test = %s", out)
 	}
 
-	out = rawQuery(t, path, []byte("stats"), true)
+	out = sockettest.Raw(t, path, []byte("stats"), true)
 	var st Stats
 	if err := json.Unmarshal([]byte(out), &st); err != nil {
 		t.Fatalf("stats: %v in %q", err, out)
@@ -33,17 +35,17 @@ func TestAdminVerbs(t *testing.T) {
 		t.Errorf("stats: %s", out)
 	}
 
-	if got := rawQuery(t, path, []byte("flush mixed.test"), true); got != "ok\n" {
+	if got := sockettest.Raw(t, path, []byte("flush mixed.test"), true); got != "ok\n" {
 		t.Errorf("flush: %q", got)
 	}
 	if n := s.hosts.Len(); n != 0 {
 		t.Errorf("%d hosts cached after flush of the only domain", n)
 	}
-	rawQuery(t, path, []byte("explain dh768.test"), true)
-	if got := rawQuery(t, path, []byte("flush all\n"), true); got != "ok\n" || s.hosts.Len() != 0 || s.domains.Len() != 0 {
+	sockettest.Raw(t, path, []byte("explain dh768.test"), true)
+	if got := sockettest.Raw(t, path, []byte("flush all\n"), true); got != "ok\n" || s.hosts.Len() != 0 || s.domains.Len() != 0 {
 		t.Errorf("flush all: %q, %d hosts, %d domains left", got, s.hosts.Len(), s.domains.Len())
 	}
-	if got := rawQuery(t, path, []byte("flush bad..name"), true); !strings.HasPrefix(got, "error: ") {
+	if got := sockettest.Raw(t, path, []byte("flush bad..name"), true); !strings.HasPrefix(got, "error: ") {
 		t.Errorf("flush of a bad name: %q", got)
 	}
 }

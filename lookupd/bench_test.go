@@ -19,6 +19,7 @@ import (
 	"github.com/exim-tlsprobe/exim-tlsprobe/config"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/mx"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket"
 )
 
 // Benchmarks of the cached request path. The services here are warmed by
@@ -139,7 +140,7 @@ func BenchmarkParseRequest(b *testing.B) {
 		b.Run(line, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if _, err := ParseRequest([]byte(line)); err != nil {
+				if _, err := socket.ParseRequest([]byte(line)); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -176,7 +177,7 @@ func BenchmarkDecide(b *testing.B) {
 
 // BenchmarkHandle is what the server calls for a domain request: the
 // verdict under answer.wait, counted, as bytes. The names are built before
-// the timer runs (the server gets them from ParseRequest).
+// the timer runs (the server gets them from socket.ParseRequest).
 func BenchmarkHandle(b *testing.B) {
 	s := benchService(b, benchDomains)
 	ctx := context.Background()
@@ -186,7 +187,7 @@ func BenchmarkHandle(b *testing.B) {
 		i := 0
 		for b.Loop() {
 			i = (i + 7919) % benchDomains
-			if got := s.Handle(ctx, Request{Verb: VerbDomain, Arg: names[i]}); string(got) != want[i] {
+			if got := s.Handle(ctx, socket.Request{Verb: socket.VerbDomain, Arg: names[i]}); string(got) != want[i] {
 				b.Fatalf("%s: %q, want %q", names[i], got, want[i])
 			}
 		}
@@ -194,7 +195,7 @@ func BenchmarkHandle(b *testing.B) {
 	b.Run("override", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if got := s.Handle(ctx, Request{Verb: VerbDomain, Arg: "o77.override.test"}); string(got) != AnswerSmallKey {
+			if got := s.Handle(ctx, socket.Request{Verb: socket.VerbDomain, Arg: "o77.override.test"}); string(got) != AnswerSmallKey {
 				b.Fatalf("%q", got)
 			}
 		}
@@ -204,7 +205,7 @@ func BenchmarkHandle(b *testing.B) {
 // fixedHandler answers every request with one word, as the floor does.
 type fixedHandler []byte
 
-func (h fixedHandler) Handle(context.Context, Request) []byte { return h }
+func (h fixedHandler) Handle(context.Context, socket.Request) []byte { return h }
 
 // BenchmarkServe is one Exim request over a real Unix socket (connect,
 // write, half-close, read to EOF), one at a time: through the Service for a
@@ -214,7 +215,7 @@ func BenchmarkServe(b *testing.B) {
 	s := benchService(b, benchDomains)
 	for _, tc := range []struct {
 		name    string
-		h       Handler
+		h       socket.Handler
 		domains func(i int) (string, string)
 	}{
 		{"cached", s, func(i int) (string, string) { return benchDomain(i), benchVerdict(i, benchDomains) }},
@@ -222,7 +223,7 @@ func BenchmarkServe(b *testing.B) {
 		{"fixed-handler", fixedHandler(AnswerSmallKey), func(int) (string, string) { return "x.example", AnswerSmallKey }},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
-			path := benchServer(b, &Server{Handler: tc.h})
+			path := benchServer(b, &socket.Server{Handler: tc.h})
 			addr := &net.UnixAddr{Name: path, Net: "unix"}
 			reqs := make([][]byte, 1000)
 			want := make([]string, len(reqs))
@@ -244,10 +245,10 @@ func BenchmarkServe(b *testing.B) {
 	}
 }
 
-func benchServer(b *testing.B, s *Server) string {
+func benchServer(b *testing.B, s *socket.Server) string {
 	b.Helper()
 	path := filepath.Join(b.TempDir(), "b.sock")
-	ln, err := ListenUnix(path, 0o600, "")
+	ln, err := socket.ListenUnix(path, 0o600, "")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -367,7 +368,7 @@ func BenchmarkLoadCache(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	if got := s.Handle(context.Background(), Request{Verb: VerbDomain, Arg: benchDomain(1)}); string(got) != benchVerdict(1, n) {
+	if got := s.Handle(context.Background(), socket.Request{Verb: socket.VerbDomain, Arg: benchDomain(1)}); string(got) != benchVerdict(1, n) {
 		b.Fatalf("answer after load %q", got)
 	}
 	runtime.GC()

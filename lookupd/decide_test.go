@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/config"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket/sockettest"
 )
 
 func TestServiceVerdicts(t *testing.T) {
@@ -62,7 +63,7 @@ func TestServiceTimeoutDNS(t *testing.T) {
 	s := newService(t, l.config(t, func(c *config.Config) { c.Answer.Wait = config.Duration{Duration: 300 * time.Millisecond} }))
 	path := serveService(t, s)
 	start := time.Now()
-	if got := rawQuery(t, path, []byte("silent.test"), true); got != "" {
+	if got := sockettest.Raw(t, path, []byte("silent.test"), true); got != "" {
 		t.Errorf("answer %q, want empty", got)
 	}
 	if took := time.Since(start); took > 3*time.Second {

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket"
 )
 
 // The non-empty domain answers as the server writes them, made once:
@@ -28,10 +30,10 @@ func answerBytes(verdict string) []byte {
 }
 
 // Handle answers one request; it implements Handler.
-func (s *Service) Handle(ctx context.Context, req Request) []byte {
+func (s *Service) Handle(ctx context.Context, req socket.Request) []byte {
 	st := s.st.Load()
 	switch req.Verb {
-	case VerbDomain:
+	case socket.VerbDomain:
 		start := time.Now()
 		ctx, cancel := context.WithTimeout(ctx, st.cfg.Answer.Wait.Duration)
 		defer cancel()
@@ -43,19 +45,19 @@ func (s *Service) Handle(ctx context.Context, req Request) []byte {
 			s.log.Debug("answer", "domain", d.Domain, "answer", d.Verdict, "source", d.Source, "duration", took)
 		}
 		return answerBytes(d.Verdict)
-	case VerbExplain:
+	case socket.VerbExplain:
 		ctx, cancel := context.WithTimeout(ctx, st.cfg.Answer.Wait.Duration)
 		defer cancel()
 		return jsonLine(s.Decide(ctx, req.Arg))
-	case VerbStats:
+	case socket.VerbStats:
 		return jsonLine(s.Stats())
-	case VerbList:
+	case socket.VerbList:
 		l, err := s.List(req.Arg)
 		if err != nil {
 			return []byte("error: " + err.Error() + "\n")
 		}
 		return jsonLine(l)
-	case VerbFlush:
+	case socket.VerbFlush:
 		if err := s.Flush(req.Arg); err != nil {
 			return []byte("error: " + err.Error() + "\n")
 		}

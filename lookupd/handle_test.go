@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/config"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket/sockettest"
 )
 
 // TestSocketAnswers: Exim's request forms over the real socket, answered
@@ -17,7 +18,7 @@ func TestSocketAnswers(t *testing.T) {
 
 	// The first request comes back empty within answer.wait; the probe goes on.
 	start := time.Now()
-	if got := rawQuery(t, path, []byte("slow.test\n"), true); got != "" {
+	if got := sockettest.Raw(t, path, []byte("slow.test\n"), true); got != "" {
 		t.Errorf("first answer %q, want empty while the probe runs", got)
 	}
 	if took := time.Since(start); took > 2500*time.Millisecond {
@@ -27,14 +28,14 @@ func TestSocketAnswers(t *testing.T) {
 
 	for _, req := range []string{"slow.test", "slow.test\n", "SLOW.test.", "postmaster@slow.test", "slow.test\r\n"} {
 		start := time.Now()
-		if got := rawQuery(t, path, []byte(req), true); got != "tlsexport" {
+		if got := sockettest.Raw(t, path, []byte(req), true); got != "tlsexport" {
 			t.Errorf("request %q: answer %q, want exactly %q", req, got, "tlsexport")
 		}
 		if took := time.Since(start); took > time.Second {
 			t.Errorf("cached answer to %q took %v", req, took)
 		}
 	}
-	if got := rawQuery(t, path, []byte("dh768.test"), true); got != "" && got != "tlsexport" {
+	if got := sockettest.Raw(t, path, []byte("dh768.test"), true); got != "" && got != "tlsexport" {
 		t.Errorf("answer %q", got)
 	}
 }
@@ -43,7 +44,7 @@ func waitAnswer(t *testing.T, path, domain, want string, within time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
-		got := rawQuery(t, path, []byte(domain), true)
+		got := sockettest.Raw(t, path, []byte(domain), true)
 		if got == want {
 			return
 		}

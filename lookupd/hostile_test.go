@@ -27,6 +27,8 @@ import (
 	"github.com/exim-tlsprobe/exim-tlsprobe/internal/lab"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/mx"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket/sockettest"
 )
 
 // hostileConfig is a validated config whose DNS server is dns and whose
@@ -81,8 +83,8 @@ func TestHostileClients(t *testing.T) {
 	dns := lab.StartDNS(t, "TIMEOUT silent.test.")
 	sink := &lab.LogBuffer{}
 	s := warmService(t, hostileConfig(t, dns, 9, nil), sink.Logger())
-	srv := &Server{Handler: s, ReadTimeout: 300 * time.Millisecond, Logger: sink.Logger()}
-	path := startServer(t, srv)
+	srv := &socket.Server{Handler: s, ReadTimeout: 300 * time.Millisecond, Logger: sink.Logger()}
+	path := sockettest.Start(t, srv)
 
 	garbage := make([]byte, 4096)
 	rand.Read(garbage)
@@ -152,7 +154,7 @@ func TestHostileClients(t *testing.T) {
 					t.Errorf("no log line with %q; log:\n%s", tc.log, sink)
 				}
 			}
-			if got := rawQuery(t, path, []byte("warm.test"), true); got != "smallkey" {
+			if got := sockettest.Raw(t, path, []byte("warm.test"), true); got != "smallkey" {
 				t.Errorf("next valid request: answer %q, want smallkey", got)
 			}
 			t.Logf("figure: %s: closed after %v", tc.name, took.Round(time.Millisecond))
@@ -196,12 +198,12 @@ func writeRaw(t *testing.T, path string, b []byte, halfClose bool) string {
 // gateHandler holds every request until release is closed, counting how
 // many it holds at once, then lets the real handler answer.
 type gateHandler struct {
-	inner     Handler
+	inner     socket.Handler
 	release   chan struct{}
 	cur, peak atomic.Int64
 }
 
-func (g *gateHandler) Handle(ctx context.Context, req Request) []byte {
+func (g *gateHandler) Handle(ctx context.Context, req socket.Request) []byte {
 	n := g.cur.Add(1)
 	for p := g.peak.Load(); n > p && !g.peak.CompareAndSwap(p, n); p = g.peak.Load() {
 	}
@@ -248,8 +250,8 @@ func TestTenThousandConnections(t *testing.T) {
 	sink := &lab.LogBuffer{}
 	s := warmService(t, hostileConfig(t, "127.0.0.1:9", 9, nil), sink.Logger())
 	gate := &gateHandler{inner: s, release: make(chan struct{})}
-	srv := &Server{Handler: gate, MaxConns: maxConns, ReadTimeout: 30 * time.Second, Logger: sink.Logger()}
-	path := startServer(t, srv)
+	srv := &socket.Server{Handler: gate, MaxConns: maxConns, ReadTimeout: 30 * time.Second, Logger: sink.Logger()}
+	path := sockettest.Start(t, srv)
 	addr := &net.UnixAddr{Name: path, Net: "unix"}
 
 	var answered, closed, wrong, dialFailed, dialed atomic.Int64
@@ -322,7 +324,7 @@ func TestTenThousandConnections(t *testing.T) {
 	if n := sink.Count("connections refused over max_conns"); n == 0 || n > int(took/time.Second)+1 {
 		t.Errorf("%d refusal log lines in %v, want between 1 and one a second", n, took)
 	}
-	if got := rawQuery(t, path, []byte("warm.test"), true); got != "smallkey" {
+	if got := sockettest.Raw(t, path, []byte("warm.test"), true); got != "smallkey" {
 		t.Errorf("after the storm: answer %q, want smallkey", got)
 	}
 }
@@ -412,11 +414,11 @@ func TestSocketPermissions(t *testing.T) {
 	path := filepath.Join(dir, "tlsprobed.sock")
 
 	s := warmService(t, hostileConfig(t, "127.0.0.1:9", 9, nil), slog.New(slog.NewTextHandler(io.Discard, nil)))
-	ln, err := ListenUnix(path, 0o660, group)
+	ln, err := socket.ListenUnix(path, 0o660, group)
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &Server{Handler: s, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	srv := &socket.Server{Handler: s, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
 	t.Cleanup(func() { srv.Shutdown(context.Background()); <-done })
@@ -518,7 +520,7 @@ func startCounting(t testing.TB, addr string) (*countingSMTP, error) {
 // explain asks for a domain's explanation over the socket.
 func explain(t *testing.T, path, domain string) Decision {
 	t.Helper()
-	out := rawQuery(t, path, []byte("explain "+domain+"\n"), true)
+	out := sockettest.Raw(t, path, []byte("explain "+domain+"\n"), true)
 	var d Decision
 	if err := json.Unmarshal([]byte(out), &d); err != nil {
 		t.Fatalf("explain %s: %v in %q", domain, err, out)
@@ -564,7 +566,7 @@ func TestIgnoredNetworksNeverProbed(t *testing.T) {
 	port := int(v4.addr.Port())
 	sink := &lab.LogBuffer{}
 	s := warmService(t, hostileConfig(t, dns, port, nil), sink.Logger()) // default ignore_networks
-	path := startServer(t, &Server{Handler: s, Logger: sink.Logger()})
+	path := sockettest.Start(t, &socket.Server{Handler: s, Logger: sink.Logger()})
 	for _, domain := range []string{"loop.test", "loop6.test", "mapped.test", "zero.test", "rfc1918.test", "cname.test", "implicit.test"} {
 		d := explain(t, path, domain)
 		s.Wait()
@@ -623,7 +625,7 @@ func TestRequestCannotSteerConnections(t *testing.T) {
 	)
 	sink := &lab.LogBuffer{}
 	s := warmService(t, hostileConfig(t, dns, port, func(c *config.Config) { c.Probe.IgnoreNetworks = []string{"10.0.0.0/8"} }), sink.Logger())
-	path := startServer(t, &Server{Handler: s, Logger: sink.Logger()})
+	path := sockettest.Start(t, &socket.Server{Handler: s, Logger: sink.Logger()})
 	start := time.Now()
 	requests := []string{
 		fmt.Sprintf("steer.test:%d", q), fmt.Sprintf("[127.0.0.3]:%d", q), fmt.Sprintf("127.0.0.3:%d", q),
@@ -633,7 +635,7 @@ func TestRequestCannotSteerConnections(t *testing.T) {
 		"steer.test",
 	}
 	for _, r := range requests {
-		rawQuery(t, path, []byte(r), true)
+		sockettest.Raw(t, path, []byte(r), true)
 	}
 	s.Wait()
 	for _, d := range decoys {
@@ -679,9 +681,9 @@ func TestDNSFailuresAnswerEmpty(t *testing.T) {
 	const wait = 500 * time.Millisecond
 	sink := &lab.LogBuffer{}
 	s := warmService(t, hostileConfig(t, dns, 9, nil), sink.Logger())
-	path := startServer(t, &Server{Handler: s, Logger: sink.Logger()})
+	path := sockettest.Start(t, &socket.Server{Handler: s, Logger: sink.Logger()})
 	sMute := warmService(t, hostileConfig(t, mute.LocalAddr().String(), 9, nil), sink.Logger())
-	pathMute := startServer(t, &Server{Handler: sMute, Logger: sink.Logger()})
+	pathMute := sockettest.Start(t, &socket.Server{Handler: sMute, Logger: sink.Logger()})
 	for _, tc := range []struct {
 		path, domain, source string
 		hostStage            string
@@ -694,7 +696,7 @@ func TestDNSFailuresAnswerEmpty(t *testing.T) {
 	} {
 		t.Run(tc.domain, func(t *testing.T) {
 			start := time.Now()
-			got := rawQuery(t, tc.path, []byte(tc.domain), true)
+			got := sockettest.Raw(t, tc.path, []byte(tc.domain), true)
 			took := time.Since(start)
 			if got != "" || took > wait+time.Second {
 				t.Errorf("answer %q after %v, want empty within answer.wait %v (+1s)", got, took, wait)
@@ -702,7 +704,7 @@ func TestDNSFailuresAnswerEmpty(t *testing.T) {
 			s.Wait()
 			sMute.Wait()
 			start = time.Now()
-			got = rawQuery(t, tc.path, []byte(tc.domain), true)
+			got = sockettest.Raw(t, tc.path, []byte(tc.domain), true)
 			again := time.Since(start)
 			if got != "" || again > wait {
 				t.Errorf("second answer %q after %v, want empty at once (the failure is cached)", got, again)

@@ -8,9 +8,10 @@ import (
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/cache"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket"
 )
 
-// listBudget bounds the size of a list answer (well under MaxAnswer): past
+// listBudget bounds the size of a list answer (well under socket.MaxAnswer): past
 // it, entries are left out and Listed.Truncated is set.
 const listBudget = 512 << 10
 
@@ -56,7 +57,7 @@ func (s *Service) List(which string) (Listed, error) {
 	switch which {
 	case "", AnswerSmallKey, AnswerTLSExport:
 	default:
-		return Listed{}, fmt.Errorf("%w: list takes smallkey, tlsexport or nothing, not %q", ErrBadRequest, which)
+		return Listed{}, fmt.Errorf("%w: list takes smallkey, tlsexport or nothing, not %q", socket.ErrBadRequest, which)
 	}
 	st := s.st.Load()
 	now := time.Now()

@@ -9,6 +9,8 @@ import (
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/config"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket/sockettest"
 )
 
 // TestListVerb: after real probes, "list" over the socket names the
@@ -21,7 +23,7 @@ func TestListVerb(t *testing.T) {
 	path := serveService(t, s)
 
 	// Nothing known yet: empty lists, not null.
-	if got := rawQuery(t, path, []byte("list"), true); got != `{"hosts":[],"domains":[]}`+"\n" {
+	if got := sockettest.Raw(t, path, []byte("list"), true); got != `{"hosts":[],"domains":[]}`+"\n" {
 		t.Errorf("list of an empty cache: %q", got)
 	}
 	for _, d := range []string{"dh768.test", "rsa1024.test", "mixed.test", "both.test", "legacy.test", "modern.test", "quiet.test", "nullmx.test", "broken.test"} {
@@ -32,7 +34,7 @@ func TestListVerb(t *testing.T) {
 
 	list := func(req string) Listed {
 		t.Helper()
-		out := rawQuery(t, path, []byte(req), true)
+		out := sockettest.Raw(t, path, []byte(req), true)
 		if !strings.HasSuffix(out, "\n") || strings.Count(out, "\n") != 1 {
 			t.Fatalf("%s: not one line: %q", req, out)
 		}
@@ -97,7 +99,7 @@ func TestListVerb(t *testing.T) {
 	if hosts, domains := names(list("list smallkey")); len(hosts) != 1 || len(domains) != 3 {
 		t.Errorf("list smallkey: %v %v", hosts, domains)
 	}
-	if got := rawQuery(t, path, []byte("list ok"), true); got != "" {
+	if got := sockettest.Raw(t, path, []byte("list ok"), true); got != "" {
 		t.Errorf("list ok: %q, want the empty answer of a malformed request", got)
 	}
 
@@ -125,7 +127,7 @@ func TestListTruncated(t *testing.T) {
 	}
 	ls.truncate()
 	b, _ := json.Marshal(ls)
-	if !ls.Truncated || len(ls.Hosts) == 0 || len(b) > listBudget || len(b) > MaxAnswer {
+	if !ls.Truncated || len(ls.Hosts) == 0 || len(b) > listBudget || len(b) > socket.MaxAnswer {
 		t.Errorf("truncated %v to %d hosts, %d bytes", ls.Truncated, len(ls.Hosts), len(b))
 	}
 }

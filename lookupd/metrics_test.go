@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/config"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket/sockettest"
 )
 
 // scrape fetches url over HTTP and parses the text exposition format.
@@ -158,7 +159,7 @@ func TestMetricsScrape(t *testing.T) {
 		"bad..domain":   "",          // invalid
 	}
 	for _, d := range []string{"dh768.test", "rsa1024.test", "notls.test", "override.test", "broken.test", "silent.test", "bad..domain", "dh768.test"} {
-		if got := rawQuery(t, path, []byte(d), true); got != answers[d] {
+		if got := sockettest.Raw(t, path, []byte(d), true); got != answers[d] {
 			t.Errorf("%s: answer %q, want %q", d, got, answers[d])
 		}
 	}

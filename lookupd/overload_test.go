@@ -15,6 +15,8 @@ import (
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/config"
 	"github.com/exim-tlsprobe/exim-tlsprobe/internal/lab"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket/sockettest"
 )
 
 // fanOut runs clients goroutines that share the indices 0..n-1 between
@@ -40,8 +42,8 @@ func fanOut(clients, n int, do func(i int, buf []byte)) {
 func TestOverloadCached(t *testing.T) {
 	const requests, clients = 100000, 256
 	s := benchService(t, benchDomains)
-	srv := &Server{Handler: s, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	path := startServer(t, srv)
+	srv := &socket.Server{Handler: s, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	path := sockettest.Start(t, srv)
 	addr := &net.UnixAddr{Name: path, Net: "unix"}
 	names, want := benchNames(benchDomains)
 
@@ -229,8 +231,8 @@ func TestOverloadFlood(t *testing.T) {
 		c.Answer.Wait = config.Duration{Duration: wait}
 	})
 	s := warmService(t, cfg, sink.Logger())
-	srv := &Server{Handler: s, MaxConns: 2 * clients, Logger: sink.Logger()}
-	path := startServer(t, srv)
+	srv := &socket.Server{Handler: s, MaxConns: 2 * clients, Logger: sink.Logger()}
+	path := sockettest.Start(t, srv)
 	addr := &net.UnixAddr{Name: path, Net: "unix"}
 
 	// The cached domain, asked every 10 ms while the flood runs.

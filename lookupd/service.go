@@ -11,6 +11,7 @@ import (
 	"github.com/exim-tlsprobe/exim-tlsprobe/config"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/mx"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket"
 )
 
 // dnsErrorTTL is how long a SERVFAIL or a DNS timeout is remembered.
@@ -26,7 +27,7 @@ type Service struct {
 	log     *slog.Logger
 
 	// ConnStats, when set, adds the server's connection counters to stats.
-	ConnStats func() ServerStats
+	ConnStats func() socket.ServerStats
 
 	metrics *Metrics // set by Instrument; nil records nothing
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/internal/lab"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket"
 )
 
 // TestLogLines: in JSON format, many requests for domains sharing one MX
@@ -31,7 +32,7 @@ func TestLogLines(t *testing.T) {
 		wg.Go(func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			s.Handle(ctx, Request{Verb: VerbDomain, Arg: d})
+			s.Handle(ctx, socket.Request{Verb: socket.VerbDomain, Arg: d})
 		})
 	}
 	wg.Wait()

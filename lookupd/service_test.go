@@ -8,6 +8,8 @@ import (
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/config"
 	"github.com/exim-tlsprobe/exim-tlsprobe/internal/lab"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket/sockettest"
 )
 
 // testLab wraps lab.MXLab with the hosts these tests use.
@@ -97,5 +99,5 @@ func (w testWriter) Write(b []byte) (int, error) {
 // serveService serves s on a socket in a temp dir and returns its path.
 func serveService(t *testing.T, s *Service) string {
 	t.Helper()
-	return startServer(t, &Server{Handler: s})
+	return sockettest.Start(t, &socket.Server{Handler: s})
 }

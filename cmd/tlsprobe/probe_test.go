@@ -14,6 +14,7 @@ import (
 	"github.com/exim-tlsprobe/exim-tlsprobe/config"
 	"github.com/exim-tlsprobe/exim-tlsprobe/internal/lab"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket"
 )
 
 var cliHosts = []lab.MXHost{
@@ -195,11 +196,11 @@ func startDaemon(t *testing.T, cfgFile string) string {
 		t.Fatal(err)
 	}
 	sock := filepath.Join(t.TempDir(), "d.sock")
-	ln, err := lookupd.ListenUnix(sock, 0o600, "")
+	ln, err := socket.ListenUnix(sock, 0o600, "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &lookupd.Server{Handler: svc}
+	srv := &socket.Server{Handler: svc}
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Shutdown(context.Background()); svc.Wait() })
 	return sock

@@ -10,6 +10,7 @@ import (
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/config"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket"
 )
 
 // runQuery sends one request to a running daemon and prints the answer:
@@ -19,7 +20,7 @@ import (
 func runQuery(verb string, args []string, stdout, stderr io.Writer) int {
 	fl := flag.NewFlagSet("tlsprobe "+verb, flag.ContinueOnError)
 	fl.SetOutput(stderr)
-	socket := fl.String("socket", config.Default().Listen.Socket, "the daemon's socket `path`, or inet:HOST:PORT")
+	sockPath := fl.String("socket", config.Default().Listen.Socket, "the daemon's socket `path`, or inet:HOST:PORT")
 	timeout := fl.Duration("timeout", 10*time.Second, "give up after this long")
 	asJSON := false
 	if verb == "stats" || verb == "explain" || verb == "list" {
@@ -48,7 +49,7 @@ func runQuery(verb string, args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), *timeout)
 	defer cancel()
-	b, err := lookupd.Query(ctx, *socket, req)
+	b, err := socket.Query(ctx, *sockPath, req)
 	if err != nil {
 		fmt.Fprintf(stderr, "tlsprobe %s: %v\n", verb, err)
 		return 1

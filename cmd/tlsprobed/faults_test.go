@@ -18,6 +18,7 @@ import (
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/internal/lab"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket"
 )
 
 // daemon is a running tlsprobed with its JSON log.
@@ -48,7 +49,7 @@ func startDaemon(t *testing.T, bin, cfgFile, sock string) *daemon {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	for {
-		if _, err := lookupd.Query(ctx, sock, "stats"); err == nil {
+		if _, err := socket.Query(ctx, sock, "stats"); err == nil {
 			return d
 		}
 		if ctx.Err() != nil {
@@ -102,7 +103,7 @@ func query(t *testing.T, sock, req string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	b, err := lookupd.Query(ctx, sock, req)
+	b, err := socket.Query(ctx, sock, req)
 	if err != nil {
 		t.Fatalf("query %q: %v", req, err)
 	}
@@ -308,7 +309,7 @@ file = %q
 		go func() {
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			b, err := lookupd.Query(ctx, sock, "explain slow.test\n")
+			b, err := socket.Query(ctx, sock, "explain slow.test\n")
 			answers <- answer{string(b), err, time.Now()}
 		}()
 	}

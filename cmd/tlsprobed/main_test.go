@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/internal/lab"
-	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket"
 )
 
 func TestFlags(t *testing.T) {
@@ -76,7 +76,7 @@ func TestDefaultsStart(t *testing.T) {
 	var answer []byte
 	var err error
 	for ctx.Err() == nil {
-		if answer, err = lookupd.Query(ctx, sock, "stats"); err == nil {
+		if answer, err = socket.Query(ctx, sock, "stats"); err == nil {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)

@@ -19,7 +19,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/internal/lab"
-	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket"
 )
 
 // scrapeText fetches the text exposition format and parses it.
@@ -100,13 +100,13 @@ tlsexport = ["*.export.example"]
 	url := fmt.Sprintf("http://127.0.0.1:%d/metrics", port)
 
 	for ctx.Err() == nil {
-		if _, err := lookupd.Query(ctx, sock, "stats"); err == nil {
+		if _, err := socket.Query(ctx, sock, "stats"); err == nil {
 			break
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	for domain, want := range map[string]string{"small.example": "smallkey", "a.export.example": "tlsexport", "bad..example": ""} {
-		got, err := lookupd.Query(ctx, sock, domain)
+		got, err := socket.Query(ctx, sock, domain)
 		if err != nil || string(got) != want {
 			t.Errorf("%s: %q, %v; want %q", domain, got, err, want)
 		}

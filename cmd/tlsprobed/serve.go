@@ -14,6 +14,7 @@ import (
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/config"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket"
 )
 
 // saveEvery is how often the cache is written to cache.file.
@@ -44,11 +45,11 @@ func serve(cfg *config.Config, reload func() (*config.Config, error), log *slog.
 		return err
 	}
 	defer stopMetrics()
-	srv := &lookupd.Server{Handler: svc, Logger: log}
+	srv := &socket.Server{Handler: svc, Logger: log}
 	svc.ConnStats = srv.Stats
 
 	mode := cfg.Listen.FileMode()
-	ln, err := lookupd.ListenUnix(cfg.Listen.Socket, mode, cfg.Listen.Group)
+	ln, err := socket.ListenUnix(cfg.Listen.Socket, mode, cfg.Listen.Group)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package lookupd
+package socket
 
 import (
 	"bytes"
@@ -19,6 +19,12 @@ const (
 	// hosts and domains flagged now, from cached data only; the answer is
 	// one JSON line (Listed).
 	VerbList = "list"
+)
+
+// The lists the list verb takes: the two non-empty answers.
+const (
+	ListSmallKey  = "smallkey"
+	ListTLSExport = "tlsexport"
 )
 
 // ErrBadRequest is wrapped by every error of ParseRequest.
@@ -56,7 +62,7 @@ func ParseRequest(line []byte) (Request, error) {
 		return Request{Verb: VerbStats}, nil
 	case VerbList:
 		switch string(rest) {
-		case "", AnswerSmallKey, AnswerTLSExport:
+		case "", ListSmallKey, ListTLSExport:
 			return Request{Verb: VerbList, Arg: string(rest)}, nil
 		}
 		return Request{}, fmt.Errorf("%w: list takes smallkey, tlsexport or nothing", ErrBadRequest)

@@ -1,4 +1,4 @@
-package lookupd
+package socket
 
 import (
 	"bytes"
@@ -58,7 +58,7 @@ type Server struct {
 }
 
 // ErrServerClosed is returned by Serve after Shutdown.
-var ErrServerClosed = errors.New("lookupd: server closed")
+var ErrServerClosed = errors.New("socket: server closed")
 
 // ServerStats are the connection counters of a Server.
 type ServerStats struct {

@@ -1,4 +1,4 @@
-package lookupd
+package socket_test
 
 import (
 	"context"
@@ -11,6 +11,9 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket/sockettest"
 )
 
 // echoHandler answers a domain with a word derived from it, and the admin
@@ -18,10 +21,10 @@ import (
 type echoHandler struct {
 	block chan struct{}
 	mu    sync.Mutex
-	reqs  []Request
+	reqs  []socket.Request
 }
 
-func (h *echoHandler) Handle(ctx context.Context, req Request) []byte {
+func (h *echoHandler) Handle(ctx context.Context, req socket.Request) []byte {
 	h.mu.Lock()
 	h.reqs = append(h.reqs, req)
 	h.mu.Unlock()
@@ -32,7 +35,7 @@ func (h *echoHandler) Handle(ctx context.Context, req Request) []byte {
 			return nil
 		}
 	}
-	if req.Verb == VerbDomain {
+	if req.Verb == socket.VerbDomain {
 		if strings.HasPrefix(req.Arg, "weak") {
 			return []byte("tlsexport")
 		}
@@ -41,49 +44,15 @@ func (h *echoHandler) Handle(ctx context.Context, req Request) []byte {
 	return []byte(req.Verb + " " + req.Arg + "\n")
 }
 
-func startServer(t *testing.T, s *Server) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "t.sock")
-	ln, err := ListenUnix(path, 0o660, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(ln) }()
-	t.Cleanup(func() {
-		s.Shutdown(context.Background())
-		if err := <-done; !errors.Is(err, ErrServerClosed) {
-			t.Errorf("Serve returned %v, want ErrServerClosed", err)
-		}
-	})
-	return path
-}
+func startServer(t *testing.T, s *socket.Server) string { return sockettest.Start(t, s) }
 
-// rawQuery writes b, half-closes if asked, and reads the whole answer.
 func rawQuery(t *testing.T, path string, b []byte, halfClose bool) string {
-	t.Helper()
-	c, err := net.Dial("unix", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := c.Write(b); err != nil {
-		t.Fatal(err)
-	}
-	if halfClose {
-		c.(*net.UnixConn).CloseWrite()
-	}
-	out, err := io.ReadAll(c)
-	if err != nil {
-		t.Fatalf("read answer: %v", err)
-	}
-	return string(out)
+	return sockettest.Raw(t, path, b, halfClose)
 }
 
 func TestServerEximForms(t *testing.T) {
 	h := &echoHandler{}
-	path := startServer(t, &Server{Handler: h})
+	path := startServer(t, &socket.Server{Handler: h})
 	for _, tc := range []struct {
 		req       string
 		halfClose bool
@@ -96,7 +65,7 @@ func TestServerEximForms(t *testing.T) {
 		{"explain weak.example\n", true, "explain weak.example\n"},
 		{"stats", true, "stats \n"},
 		{"exa\x00mple\n", true, ""},
-		{strings.Repeat("a", MaxRequest+1), true, ""},
+		{strings.Repeat("a", socket.MaxRequest+1), true, ""},
 		{"", true, ""},
 	} {
 		if got := rawQuery(t, path, []byte(tc.req), tc.halfClose); got != tc.want {
@@ -107,7 +76,7 @@ func TestServerEximForms(t *testing.T) {
 
 func TestServerBoundsRequests(t *testing.T) {
 	h := &echoHandler{}
-	s := &Server{Handler: h, ReadTimeout: 200 * time.Millisecond}
+	s := &socket.Server{Handler: h, ReadTimeout: 200 * time.Millisecond}
 	path := startServer(t, s)
 
 	// 10 MB without a newline: the server reads at most a line and closes.
@@ -152,7 +121,7 @@ func TestServerBoundsRequests(t *testing.T) {
 
 func TestServerConnCap(t *testing.T) {
 	h := &echoHandler{block: make(chan struct{})}
-	s := &Server{Handler: h, MaxConns: 2}
+	s := &socket.Server{Handler: h, MaxConns: 2}
 	path := startServer(t, s)
 	var held []net.Conn
 	for range 2 {
@@ -200,9 +169,9 @@ func TestServerConnCap(t *testing.T) {
 
 func TestServerShutdownDrains(t *testing.T) {
 	h := &echoHandler{block: make(chan struct{})}
-	s := &Server{Handler: h}
+	s := &socket.Server{Handler: h}
 	path := filepath.Join(t.TempDir(), "d.sock")
-	ln, err := ListenUnix(path, 0o600, "")
+	ln, err := socket.ListenUnix(path, 0o600, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,7 +210,7 @@ func TestServerShutdownDrains(t *testing.T) {
 func TestListenUnix(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "l.sock")
-	ln, err := ListenUnix(path, 0o640, "0")
+	ln, err := socket.ListenUnix(path, 0o640, "0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +222,7 @@ func TestListenUnix(t *testing.T) {
 		t.Errorf("mode %v, want socket 0640", fi.Mode())
 	}
 	// A live socket is not taken over.
-	if _, err := ListenUnix(path, 0o660, ""); !errors.Is(err, ErrSocketInUse) {
+	if _, err := socket.ListenUnix(path, 0o660, ""); !errors.Is(err, socket.ErrSocketInUse) {
 		t.Errorf("second listen: %v, want ErrSocketInUse", err)
 	}
 	// A stale socket (its listener gone, the file left) is replaced.
@@ -262,7 +231,7 @@ func TestListenUnix(t *testing.T) {
 	if _, err := os.Stat(path); err != nil {
 		t.Fatalf("stale socket vanished: %v", err)
 	}
-	ln2, err := ListenUnix(path, 0o660, "")
+	ln2, err := socket.ListenUnix(path, 0o660, "")
 	if err != nil {
 		t.Fatalf("listen over a stale socket: %v", err)
 	}
@@ -270,13 +239,13 @@ func TestListenUnix(t *testing.T) {
 	// Any other file is left alone.
 	file := filepath.Join(dir, "file")
 	os.WriteFile(file, []byte("keep"), 0o644)
-	if _, err := ListenUnix(file, 0o660, ""); err == nil || !strings.Contains(err.Error(), "not a socket") {
+	if _, err := socket.ListenUnix(file, 0o660, ""); err == nil || !strings.Contains(err.Error(), "not a socket") {
 		t.Errorf("listen on a regular file: %v", err)
 	}
 	if b, _ := os.ReadFile(file); string(b) != "keep" {
 		t.Error("regular file was changed")
 	}
-	if _, err := ListenUnix(filepath.Join(dir, "x.sock"), 0o660, "no-such-group-xyz"); err == nil {
+	if _, err := socket.ListenUnix(filepath.Join(dir, "x.sock"), 0o660, "no-such-group-xyz"); err == nil {
 		t.Error("unknown group accepted")
 	}
 }

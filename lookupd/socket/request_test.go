@@ -1,4 +1,4 @@
-package lookupd
+package socket
 
 import (
 	"errors"

@@ -69,6 +69,7 @@ type ProbeConfig struct {
 	Timeout        Duration `toml:"timeout"`          // whole probe of one host
 	Concurrency    int      `toml:"concurrency"`      // probes at once
 	MaxMX          int      `toml:"max_mx"`           // MX hosts looked at per domain
+	MaxAddresses   int      `toml:"max_addresses"`    // addresses looked at per MX host (IPv6 first)
 	SourceAddress  string   `toml:"source_address"`   // local IP to connect from; "" = chosen by the kernel
 	Client         string   `toml:"client"`           // ClientGnuTLS or ClientOpenSSL
 	TLS13          bool     `toml:"tls13"`            // a host that speaks TLS 1.3 is fine for the client (not tlsexport)
@@ -147,6 +148,7 @@ func Default() Config {
 			Timeout:        Duration{30 * time.Second},
 			Concurrency:    16,
 			MaxMX:          5,
+			MaxAddresses:   8,
 			Client:         ClientGnuTLS,
 			TLS13:          true,
 			KeyMinBits:     2048,

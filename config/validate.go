@@ -81,6 +81,7 @@ func (c *Config) Validate() error {
 	v.duration("probe.timeout", p.Timeout, time.Second, 10*time.Minute)
 	v.intRange("probe.concurrency", p.Concurrency, 1, 1024)
 	v.intRange("probe.max_mx", p.MaxMX, 1, 100)
+	v.intRange("probe.max_addresses", p.MaxAddresses, 1, 32)
 	var source netip.Addr
 	if p.SourceAddress != "" {
 		source, err = netip.ParseAddr(p.SourceAddress)

@@ -39,6 +39,7 @@ func TestValidateRejects(t *testing.T) {
 		{"probe timeout negative", func(c *Config) { c.Probe.Timeout = Duration{-time.Second} }, "probe.timeout: must be between 1s and 10m (got -1s)"},
 		{"concurrency", func(c *Config) { c.Probe.Concurrency = 0 }, "probe.concurrency: must be between 1 and 1024 (got 0)"},
 		{"max_mx", func(c *Config) { c.Probe.MaxMX = 101 }, "probe.max_mx: must be between 1 and 100 (got 101)"},
+		{"max_addresses", func(c *Config) { c.Probe.MaxAddresses = 33 }, "probe.max_addresses: must be between 1 and 32 (got 33)"},
 		{"source", func(c *Config) { c.Probe.SourceAddress = "192.0.2.300" }, `probe.source_address: not an IP address: "192.0.2.300"`},
 		{"client", func(c *Config) { c.Probe.Client = "nss" }, `probe.client: must be "gnutls" or "openssl" (got "nss")`},
 		{"client empty", func(c *Config) { c.Probe.Client = "" }, `probe.client: must be "gnutls" or "openssl" (got "")`},

@@ -7,12 +7,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +20,7 @@ import (
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/mx"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/verdict"
 )
 
 // Benchmarks of the cached request path. The services here are warmed by
@@ -37,13 +38,19 @@ import (
 func benchDomain(i int) string { return fmt.Sprintf("d%d.bench.test", i) }
 func benchHost(i int) string   { return fmt.Sprintf("mx%d.bench.test", i) }
 
-// benchResult is a realistic probe result for host i: mostly modern
+// benchAddr is host i's one address (port 9 of benchConfig).
+func benchAddr(i int) netip.AddrPort {
+	return netip.AddrPortFrom(netip.AddrFrom4([4]byte{198, 51, byte(i / 250 % 250), byte(i%250 + 1)}), 9)
+}
+
+// benchFacts are realistic facts for host i's address: mostly modern
 // servers, one in 20 with a small key, one in 20 with a weak DH prime, some
 // without STARTTLS, some that failed.
-func benchResult(i int, now time.Time) probe.Result {
-	r := probe.Result{
-		Host:       benchHost(i),
-		Addr:       fmt.Sprintf("198.51.%d.%d:25", i/250%250, i%250+1),
+func benchFacts(i int, now time.Time) probe.Facts {
+	ap := benchAddr(i)
+	f := probe.Facts{
+		Addr:       ap,
+		Client:     "gnutls",
 		Outcome:    probe.OK,
 		TLSVersion: "TLS1.2",
 		Cipher:     "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384",
@@ -51,25 +58,22 @@ func benchResult(i int, now time.Time) probe.Result {
 		KeyBits:    2048,
 		Time:       now.Add(-time.Duration(i%3600) * time.Second),
 		Duration:   time.Duration(80+i%400) * time.Millisecond,
-		KeyMinBits: 2048,
-		DHMinBits:  1024,
 	}
 	switch {
 	case i%20 == 0:
-		r.Outcome, r.KeyBits, r.Cipher = probe.SmallKey, 1024, "TLS_RSA_WITH_AES_128_GCM_SHA256"
+		f.KeyBits, f.Cipher = 1024, "TLS_RSA_WITH_AES_128_GCM_SHA256"
 	case i%20 == 1:
-		r.Outcome, r.DHBits, r.Cipher = probe.TLSExport, 768, "TLS_DHE_RSA_WITH_AES_128_GCM_SHA256"
+		f.DHBits, f.Cipher = 768, "TLS_DHE_RSA_WITH_AES_128_GCM_SHA256"
 	case i%20 == 2:
-		r = probe.Result{Host: r.Host, Addr: r.Addr, Outcome: probe.NoTLS, Stage: "ehlo",
-			Error: "STARTTLS not advertised", Time: r.Time, Duration: r.Duration, KeyMinBits: 2048, DHMinBits: 1024}
+		f = probe.Facts{Addr: ap, Client: "gnutls", Outcome: probe.NoTLS, Stage: "ehlo",
+			Error: "STARTTLS not advertised", Time: f.Time, Duration: f.Duration}
 	case i%50 == 3:
-		r = probe.Result{Host: r.Host, Addr: r.Addr, Outcome: probe.Error, Stage: "connect",
-			Error: "connect to " + r.Addr + ": dial tcp " + r.Addr + ": i/o timeout", Time: r.Time, Duration: 30 * time.Second,
-			KeyMinBits: 2048, DHMinBits: 1024}
+		f = probe.Facts{Addr: ap, Client: "gnutls", Outcome: probe.Error, Stage: "connect",
+			Error: "connect to " + ap.String() + ": dial tcp " + ap.String() + ": i/o timeout", Time: f.Time, Duration: 30 * time.Second}
 	case i%4 == 0:
-		r.TLS13, r.TLSVersion, r.Cipher, r.KeyType, r.KeyBits = true, "TLS1.3", "TLS_AES_256_GCM_SHA384", "ECDSA", 256
+		f.TLS13, f.TLSVersion, f.Cipher, f.KeyType, f.KeyBits = true, "TLS1.3", "TLS_AES_256_GCM_SHA384", "ECDSA", 256
 	}
-	return r
+	return f
 }
 
 // benchEntry is domain i's cached MX set, as lookupMX stores it.
@@ -82,13 +86,14 @@ func benchEntry(i, hosts int) domainEntry {
 
 // benchVerdict is the answer benchService gives for domain i.
 func benchVerdict(i, hosts int) string {
-	var o []probe.Outcome
+	v := verdict.None
 	for _, h := range benchEntry(i, hosts).Set.Hosts {
 		var n int
 		fmt.Sscanf(h.Name, "mx%d.", &n)
-		o = append(o, benchResult(n, time.Time{}).Outcome)
+		f := benchFacts(n, time.Time{})
+		v = verdict.Max(v, verdict.Policy{}.Of(&f))
 	}
-	return Verdict(o)
+	return v.String()
 }
 
 // benchConfig is a valid config whose DNS and probes lead nowhere, with
@@ -109,7 +114,8 @@ func benchConfig(tb testing.TB, n, nOverrides int) *config.Config {
 	return &cfg
 }
 
-// benchService returns a service whose caches hold n domains and n hosts.
+// benchService returns a service whose caches hold n domains, n host
+// names and n addresses.
 func benchService(tb testing.TB, n int) *Service {
 	tb.Helper()
 	s, err := NewService(benchConfig(tb, n, 1000), slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -118,7 +124,9 @@ func benchService(tb testing.TB, n int) *Service {
 	}
 	now := time.Now()
 	for i := range n {
-		s.hosts.Set(benchHost(i), newHostRecord(benchResult(i, now)))
+		f := benchFacts(i, now)
+		s.facts.Set(addrKey{AP: f.Addr, Client: symOf(f.Client)}, newFactsRecord(&f))
+		s.names.Set(benchHost(i), nameEntry{Addrs: []netip.Addr{f.Addr.Addr()}, TTL: time.Hour})
 		s.domains.Set(benchDomain(i), benchEntry(i, n))
 	}
 	return s
@@ -160,7 +168,7 @@ func BenchmarkDecide(b *testing.B) {
 		i := 0
 		for b.Loop() {
 			i = (i + 7919) % benchDomains
-			if d := s.Decide(ctx, names[i]); d.Source != "mx" || d.Verdict != want[i] {
+			if d := s.Decide(ctx, names[i]); d.Source != SourceMX || d.Verdict.String() != want[i] {
 				b.Fatalf("%s: %+v", names[i], d)
 			}
 		}
@@ -168,7 +176,7 @@ func BenchmarkDecide(b *testing.B) {
 	b.Run("override", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if d := s.Decide(ctx, "o77.override.test"); d.Source != "override" {
+			if d := s.Decide(ctx, "o77.override.test"); d.Source != SourceOverride {
 				b.Fatalf("%+v", d)
 			}
 		}
@@ -195,7 +203,7 @@ func BenchmarkHandle(b *testing.B) {
 	b.Run("override", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if got := s.Handle(ctx, socket.Request{Verb: socket.VerbDomain, Arg: "o77.override.test"}); string(got) != AnswerSmallKey {
+			if got := s.Handle(ctx, socket.Request{Verb: socket.VerbDomain, Arg: "o77.override.test"}); string(got) != "smallkey" {
 				b.Fatalf("%q", got)
 			}
 		}
@@ -219,8 +227,8 @@ func BenchmarkServe(b *testing.B) {
 		domains func(i int) (string, string)
 	}{
 		{"cached", s, func(i int) (string, string) { return benchDomain(i), benchVerdict(i, benchDomains) }},
-		{"override", s, func(int) (string, string) { return "o77.override.test", AnswerSmallKey }},
-		{"fixed-handler", fixedHandler(AnswerSmallKey), func(int) (string, string) { return "x.example", AnswerSmallKey }},
+		{"override", s, func(int) (string, string) { return "o77.override.test", "smallkey" }},
+		{"fixed-handler", fixedHandler("smallkey"), func(int) (string, string) { return "x.example", "smallkey" }},
 	} {
 		b.Run(tc.name, func(b *testing.B) {
 			path := benchServer(b, &socket.Server{Handler: tc.h})
@@ -318,36 +326,9 @@ func benchCacheFile(b *testing.B) (file string, n int, size int64) {
 }
 
 // BenchmarkLoadCacheConcurrent loads the same two files as
-// BenchmarkLoadCache, the hosts and the domains at the same time: what
-// Service.LoadCache would take if it did so.
-func BenchmarkLoadCacheConcurrent(b *testing.B) {
-	file, n, _ := benchCacheFile(b)
-	cfg := benchConfig(b, n, 0)
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	runtime.GC()
-	debug.FreeOSMemory()
-	b.ResetTimer()
-	for b.Loop() {
-		s, err := NewService(cfg, log)
-		if err != nil {
-			b.Fatal(err)
-		}
-		var (
-			wg     sync.WaitGroup
-			nd     int
-			errDom error
-		)
-		wg.Go(func() { nd, errDom = s.domains.LoadFile(domainsFile(file)) })
-		nh, err := s.hosts.LoadFile(file)
-		wg.Wait()
-		if err != nil || errDom != nil || nh+nd != 2*n {
-			b.Fatalf("loaded %d+%d entries, %v, %v; want %d", nh, nd, err, errDom, 2*n)
-		}
-	}
-}
-
 // BenchmarkLoadCache is the daemon's start-up with a persisted cache of
-// 100,000 hosts and 100,000 domains: a new Service and LoadCache. It reports
+// 100,000 addresses, 100,000 host names and 100,000 domains: a new Service
+// and LoadCache (which loads the three files at once). It reports
 // the file size and the live heap once loaded.
 func BenchmarkLoadCache(b *testing.B) {
 	file, n, size := benchCacheFile(b)
@@ -363,8 +344,8 @@ func BenchmarkLoadCache(b *testing.B) {
 		if s, err = NewService(cfg, log); err != nil {
 			b.Fatal(err)
 		}
-		if got, err := s.LoadCache(file); err != nil || got != 2*n {
-			b.Fatalf("loaded %d entries, %v; want %d", got, err, 2*n)
+		if got, err := s.LoadCache(file); err != nil || got != 3*n {
+			b.Fatalf("loaded %d entries, %v; want %d", got, err, 3*n)
 		}
 	}
 	b.StopTimer()
@@ -390,8 +371,8 @@ func BenchmarkLoadCache(b *testing.B) {
 	runtime.KeepAlive(s)
 }
 
-// BenchmarkSaveCache is the periodic (and shutdown) save of 100,000 hosts
-// and 100,000 domains; B/op is what a save adds to the daemon's heap.
+// BenchmarkSaveCache is the periodic (and shutdown) save of 100,000
+// addresses, names and domains; B/op is what a save adds to the daemon's heap.
 func BenchmarkSaveCache(b *testing.B) {
 	s := benchService(b, 100_000)
 	file := filepath.Join(b.TempDir(), "cache.json")

@@ -2,76 +2,73 @@ package lookupd
 
 import (
 	"context"
+	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/cache"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/mx"
-	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/verdict"
 )
-
-// HostReport is what is known of one MX host of a domain.
-type HostReport struct {
-	Name    string        `json:"name"`
-	Pref    uint16        `json:"pref"`
-	Source  string        `json:"source"` // "override", "cache", "stale", "probe", "pending"
-	Pattern string        `json:"override,omitempty"`
-	Age     string        `json:"age,omitempty"`
-	Outcome probe.Outcome `json:"outcome,omitempty"`
-	Result  *probe.Result `json:"result,omitempty"`
-}
-
-// Decision is a domain's verdict with where it came from.
-type Decision struct {
-	Domain  string       `json:"domain"`
-	Verdict string       `json:"verdict"`
-	Source  string       `json:"source"` // "override", "mx", "dns", "dns-error", "pending", "invalid"
-	Pattern string       `json:"override,omitempty"`
-	Note    string       `json:"note,omitempty"`
-	MX      []HostReport `json:"mx"`
-
-	domainState cache.State // of the MX set's lookup, for Metrics
-}
 
 // Decide finds the verdict for a domain (or local@domain), waiting for DNS
 // and probes until ctx is done; what is not ready by then keeps loading in
-// the background and is reported as pending.
+// the background and is reported as pending. Every detail is filled in
+// (explain's view).
 func (s *Service) Decide(ctx context.Context, raw string) Decision {
-	return s.decide(ctx, raw, true)
+	return s.decide(ctx, s.st.Load(), raw, modeLive, true)
 }
 
-// decide is Decide; without details it leaves out what only explain shows
-// (each host's Result and Age), which a domain answer does not need: the
-// cached answer then allocates next to nothing.
-func (s *Service) decide(ctx context.Context, raw string, details bool) Decision {
-	st := s.st.Load()
-	d := Decision{Domain: raw, MX: []HostReport{}}
+// mode says how decide asks the caches.
+type mode uint8
+
+const (
+	modeLive   mode = iota // look up, start what is missing, wait for it until ctx ends
+	modeCached             // what the caches hold now: nothing is looked up or probed (list)
+)
+
+// decide is the one path from a domain to its verdict, for answers,
+// explain and list alike: overrides, the MX set, each host's addresses,
+// each address's facts, then verdict.Policy.Of and verdict.Max. Without
+// details it leaves out what only explain shows (facts, ages, reasons).
+func (s *Service) decide(ctx context.Context, st *settings, raw string, m mode, details bool) Decision {
+	d := Decision{Domain: raw}
 	name, err := mx.Normalize(raw)
 	if err != nil {
-		d.Source, d.Note = "invalid", err.Error()
+		d.Source, d.Note = SourceInvalid, err.Error()
 		return d
 	}
 	d.Domain = name
 	if list, pat, ok := st.overrides.Match(name); ok {
-		d.Source, d.Pattern, d.Verdict = "override", pat, overrideAnswer(list)
+		d.Source, d.Pattern, d.Verdict, d.overridden = SourceOverride, pat, overrideVerdict(list), true
 		return d
 	}
-	e, state, err := s.domains.Get(ctx, name)
-	d.domainState = state
-	if err != nil {
-		d.Source, d.Note = "pending", "MX lookup not finished: "+err.Error()
-		return d
+	var e domainEntry
+	switch m {
+	case modeCached:
+		var ok bool
+		if e, _, _, ok = s.domains.Peek(name); !ok {
+			d.Source, d.Note, d.pending = SourcePending, "MX set not cached", true
+			return d
+		}
+	default:
+		e, d.domainState, err = s.domains.Get(ctx, name)
+		if err != nil {
+			d.Source, d.Note, d.pending = SourcePending, "MX lookup not finished: "+err.Error(), true
+			return d
+		}
 	}
-	d.Source = "mx"
+	d.Source = SourceMX
 	switch {
 	case e.Err != "":
-		d.Source, d.Note = "dns-error", e.Err
+		d.Source, d.Note = SourceDNSError, e.Err
 	case e.Set.NXDomain:
-		d.Source, d.Note = "dns", "domain does not exist"
+		d.Source, d.Note = SourceDNS, "domain does not exist"
 	case e.Set.Null:
-		d.Source, d.Note = "dns", "null MX: the domain accepts no mail"
+		d.Source, d.Note = SourceDNS, "null MX: the domain accepts no mail"
 	case len(e.Set.Hosts) == 0:
-		d.Source, d.Note = "dns", "no MX and no address"
+		d.Source, d.Note = SourceDNS, "no MX and no address"
 	case e.Set.Implicit:
 		d.Note = "no MX record: implicit MX on the domain's own address"
 	}
@@ -80,74 +77,193 @@ func (s *Service) decide(ctx context.Context, raw string, details bool) Decision
 		hosts = hosts[:n]
 	}
 	d.MX = make([]HostReport, len(hosts))
-	var few [8]probe.Outcome // max_mx is 5 unless configured otherwise
-	outcomes := few[:0]
-	if len(hosts) > len(few) {
-		outcomes = make([]probe.Outcome, 0, len(hosts))
+	s.gatherAddrs(ctx, st, d.MX, hosts, m, &d)
+	s.gatherFacts(ctx, st, d.MX, m, details, &d)
+	for i := range d.MX {
+		d.Verdict = verdict.Max(d.Verdict, d.MX[i].Verdict)
 	}
-	outcomes = outcomes[:len(hosts)]
-	// Look every host up at once, so that the probes of all missing hosts
-	// start together; then wait for those until ctx is done.
-	var fewPending [8]*cache.Pending[string, hostRecord]
-	pending := fewPending[:0]
-	if len(hosts) > len(fewPending) {
-		pending = make([]*cache.Pending[string, hostRecord], 0, len(hosts))
+	if d.pending && d.Verdict == verdict.None {
+		d.Note = strings.TrimPrefix(d.Note+"; lookups or probes still running, answer empty for now", "; ")
+	}
+	return d
+}
+
+// gatherAddrs fills in each host's override or addresses (those considered:
+// probe.max_addresses of them, IPv6 first; ignored networks marked), looking
+// up every missing host at once and then waiting for them until ctx ends.
+func (s *Service) gatherAddrs(ctx context.Context, st *settings, reps []HostReport, hosts []mx.Host, m mode, d *Decision) {
+	var few [8]*cache.Pending[string, nameEntry]
+	pending := few[:0]
+	if len(hosts) > len(few) {
+		pending = make([]*cache.Pending[string, nameEntry], 0, len(hosts))
 	}
 	pending = pending[:len(hosts)]
+	entries := make([]nameEntry, len(hosts))
 	for i, h := range hosts {
-		rep := &d.MX[i]
+		rep := &reps[i]
 		rep.Name, rep.Pref = h.Name, h.Pref
 		if list, pat, ok := st.overrides.Match(h.Name); ok {
-			rep.Source, rep.Pattern = "override", pat
-			rep.Outcome = probe.Outcome(overrideAnswer(list))
-			outcomes[i] = rep.Outcome
+			rep.Source, rep.Pattern, rep.Verdict = SourceOverride, pat, overrideVerdict(list)
+			d.overridden = true
 			continue
 		}
-		r, state, p, err := s.hosts.Lookup(h.Name)
+		if m == modeCached {
+			e, _, state, ok := s.names.Peek(h.Name)
+			switch {
+			case !ok:
+				rep.Source = SourcePending
+			case state == cache.Stale:
+				entries[i], rep.Source = e, SourceStale
+			default:
+				entries[i], rep.Source = e, SourceCache
+			}
+			continue
+		}
+		e, state, p, err := s.names.Lookup(h.Name)
 		switch {
 		case p != nil:
-			pending[i], rep.Source = p, "pending"
-		case err != nil: // cache.ErrBusy: too many probes queued already
-			rep.Source = "pending"
+			pending[i], rep.Source = p, SourcePending
+		case err != nil: // cache.ErrBusy: too many lookups queued already
+			rep.Source = SourcePending
 		case state == cache.Stale:
-			outcomes[i] = report(rep, &r, "stale", details)
+			entries[i], rep.Source = e, SourceStale
 		default:
-			outcomes[i] = report(rep, &r, "cache", details)
+			entries[i], rep.Source = e, SourceCache
 		}
 	}
 	for i, p := range pending {
 		if p == nil {
 			continue
 		}
-		if r, err := p.Wait(ctx); err == nil {
-			outcomes[i] = report(&d.MX[i], &r, "probe", details)
+		if e, err := p.Wait(ctx); err == nil {
+			entries[i], reps[i].Source = e, SourceLookup
 		}
 	}
-	d.Verdict = Verdict(outcomes)
-	for _, rep := range d.MX {
-		if rep.Source == "pending" && d.Verdict == "" {
-			d.Note = strings.TrimPrefix(d.Note+"; probes still running, answer empty for now", "; ")
+	for i := range reps {
+		rep := &reps[i]
+		switch rep.Source {
+		case SourceOverride:
+			continue
+		case SourcePending:
+			d.pending = true
+			rep.Note = "address lookup not finished"
+			continue
+		}
+		e := &entries[i]
+		if e.Err != "" {
+			rep.Source, rep.Note = SourceDNSError, e.Err
+			continue
+		}
+		rep.Addrs = considered(st, e.Addrs)
+		if len(rep.Addrs) == 0 {
+			rep.Note = "no address"
+		}
+	}
+}
+
+// considered are the AddrReports of the addresses Exim may try, as
+// configured: the first probe.max_addresses (IPv6 first, as DNS gave them),
+// those in probe.ignore_networks marked ignored and left out of the count,
+// as Exim's ignore_target_hosts drops them.
+func considered(st *settings, addrs []netip.Addr) []AddrReport {
+	var out []AddrReport
+	n := 0
+	for _, a := range addrs {
+		if n == st.cfg.Probe.MaxAddresses {
 			break
 		}
+		ap := netip.AddrPortFrom(a, uint16(st.cfg.Probe.Port))
+		if slices.ContainsFunc(st.ignore, func(p netip.Prefix) bool { return p.Contains(a) }) {
+			out = append(out, AddrReport{Addr: ap, Source: SourceIgnored})
+			continue
+		}
+		out = append(out, AddrReport{Addr: ap})
+		n++
 	}
-	return d
+	return out
 }
 
-// report fills rep (whose Name is set) from the host's record and returns
-// its outcome.
-func report(rep *HostReport, r *hostRecord, source string, details bool) probe.Outcome {
-	rep.Source, rep.Outcome = source, r.outcome()
+// gatherFacts fills in the facts and verdict of every considered address,
+// probing every missing one at once and then waiting for them until ctx
+// ends; each host's verdict is the largest of its addresses'.
+func (s *Service) gatherFacts(ctx context.Context, st *settings, reps []HostReport, m mode, details bool, d *Decision) {
+	type wait struct {
+		rep *AddrReport
+		key addrKey
+		p   *cache.Pending[addrKey, factsRecord]
+	}
+	var waits []wait
+	client := symOf(st.probe.Client)
+	now := time.Now()
+	for i := range reps {
+		for j := range reps[i].Addrs {
+			a := &reps[i].Addrs[j]
+			if a.Source == SourceIgnored {
+				continue
+			}
+			k := addrKey{AP: a.Addr, Client: client}
+			if m == modeCached {
+				r, _, state, ok := s.facts.Peek(k)
+				switch {
+				case !ok:
+					a.Source = SourcePending
+				case state == cache.Stale:
+					s.judgeAddr(st, a, k, &r, SourceStale, details, now)
+				default:
+					s.judgeAddr(st, a, k, &r, SourceCache, details, now)
+				}
+				continue
+			}
+			r, state, p, err := s.facts.Lookup(k)
+			switch {
+			case p != nil:
+				a.Source = SourcePending
+				waits = append(waits, wait{a, k, p})
+			case err != nil: // cache.ErrBusy
+				a.Source = SourcePending
+			case state == cache.Stale:
+				s.judgeAddr(st, a, k, &r, SourceStale, details, now)
+			default:
+				s.judgeAddr(st, a, k, &r, SourceCache, details, now)
+			}
+		}
+	}
+	for _, w := range waits {
+		if r, err := w.p.Wait(ctx); err == nil {
+			s.judgeAddr(st, w.rep, w.key, &r, SourceProbe, details, time.Now())
+		}
+	}
+	for i := range reps {
+		for j := range reps[i].Addrs {
+			a := &reps[i].Addrs[j]
+			if a.Source == SourcePending {
+				d.pending = true
+			}
+			reps[i].Verdict = verdict.Max(reps[i].Verdict, a.Verdict)
+		}
+	}
+}
+
+// judgeAddr fills in an address's verdict under the policy in force, and
+// with details its facts, age and reason.
+func (s *Service) judgeAddr(st *settings, a *AddrReport, k addrKey, r *factsRecord, src Source, details bool, now time.Time) {
+	f := r.facts(k)
+	a.Source, a.Verdict = src, st.policy.Of(&f)
 	if details {
-		res := r.result(rep.Name)
-		rep.Result = &res
-		rep.Age = time.Since(res.Time).Round(time.Second).String()
+		a.Facts = &f
+		a.Age = age(now, f.Time)
+		a.Reason = st.policy.Reason(&f)
 	}
-	return rep.Outcome
 }
 
-func overrideAnswer(list string) string {
-	if list == "none" {
+func overrideVerdict(list string) verdict.Verdict {
+	v, _ := verdict.Parse(list) // the lists are named smallkey, tlsexport and none
+	return v
+}
+
+func age(now, t time.Time) string {
+	if t.IsZero() {
 		return ""
 	}
-	return list
+	return now.Sub(t).Round(time.Second).String()
 }

@@ -15,7 +15,7 @@ import (
 
 func TestServiceVerdicts(t *testing.T) {
 	l := startLab(t)
-	s := newService(t, l.config(t, nil))
+	s := newTestService(t, l.config(t, nil))
 	for _, tc := range []struct {
 		domain, verdict, source string
 	}{
@@ -44,14 +44,14 @@ func TestServiceVerdicts(t *testing.T) {
 			d := s.Decide(ctx, tc.domain)
 			b, _ := json.Marshal(d)
 			t.Logf("%s", b)
-			if d.Verdict != tc.verdict || d.Source != tc.source {
+			if d.Verdict.String() != tc.verdict || string(d.Source) != tc.source {
 				t.Errorf("verdict %q from %q, want %q from %q", d.Verdict, d.Source, tc.verdict, tc.source)
 			}
 		})
 	}
 	t.Run("no-probe-for-overrides", func(t *testing.T) {
-		if _, _, _, ok := s.hosts.Peek("mx-legacy.test"); ok {
-			t.Error("mx-legacy.test was probed although [overrides] names it")
+		if _, _, _, ok := s.names.Peek("mx-legacy.test"); ok {
+			t.Error("mx-legacy.test was looked up although [overrides] names it")
 		}
 	})
 }
@@ -60,7 +60,7 @@ func TestServiceVerdicts(t *testing.T) {
 // answer.wait, and the answer is empty.
 func TestServiceTimeoutDNS(t *testing.T) {
 	l := startLab(t)
-	s := newService(t, l.config(t, func(c *config.Config) { c.Answer.Wait = config.Duration{Duration: 300 * time.Millisecond} }))
+	s := newTestService(t, l.config(t, func(c *config.Config) { c.Answer.Wait = config.Duration{Duration: 300 * time.Millisecond} }))
 	path := serveService(t, s)
 	start := time.Now()
 	if got := sockettest.Raw(t, path, []byte("silent.test"), true); got != "" {
@@ -82,7 +82,7 @@ func TestBurstSharedMX(t *testing.T) {
 	}
 	zone = append(zone, "burst-a.test. 60 IN A 127.0.0.2", "burst-b.test. 60 IN A 127.0.0.3", "burst-c.test. 60 IN A 127.0.0.4")
 	l := startLab(t, zone...)
-	s := newService(t, l.config(t, func(c *config.Config) { c.Answer.Wait = config.Duration{Duration: 200 * time.Millisecond} }))
+	s := newTestService(t, l.config(t, func(c *config.Config) { c.Answer.Wait = config.Duration{Duration: 200 * time.Millisecond} }))
 	path := serveService(t, s)
 	var wg sync.WaitGroup
 	errs := make(chan string, 1000)
@@ -112,8 +112,11 @@ func TestBurstSharedMX(t *testing.T) {
 	}
 	s.Wait()
 	waitAnswer(t, path, "d999.burst.test", "smallkey", 10*time.Second)
-	if st := s.hosts.Stats(); st.Loads != 3 {
+	if st := s.facts.Stats(); st.Loads != 3 {
 		t.Errorf("%d probes for 1000 domains over 3 MX hosts, want 3 (stats %+v)", st.Loads, st)
+	}
+	if st := s.names.Stats(); st.Loads != 3 {
+		t.Errorf("%d address lookups for 3 MX hosts, want 3 (stats %+v)", st.Loads, st)
 	}
 	if st := s.domains.Stats(); st.Loads != 1000 {
 		t.Errorf("%d MX lookups, want 1000", st.Loads)

@@ -8,28 +8,27 @@ import (
 	"time"
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/verdict"
 )
 
 // The non-empty domain answers as the server writes them, made once:
 // shared, so never to be modified.
 var (
-	smallKeyBytes  = []byte(AnswerSmallKey)
-	tlsExportBytes = []byte(AnswerTLSExport)
+	smallKeyBytes  = []byte(verdict.SmallKey.String())
+	tlsExportBytes = []byte(verdict.TLSExport.String())
 )
 
-func answerBytes(verdict string) []byte {
-	switch verdict {
-	case "":
-		return nil
-	case AnswerSmallKey:
+func answerBytes(v verdict.Verdict) []byte {
+	switch v {
+	case verdict.SmallKey:
 		return smallKeyBytes
-	case AnswerTLSExport:
+	case verdict.TLSExport:
 		return tlsExportBytes
 	}
-	return []byte(verdict)
+	return nil
 }
 
-// Handle answers one request; it implements Handler.
+// Handle answers one request; it implements socket.Handler.
 func (s *Service) Handle(ctx context.Context, req socket.Request) []byte {
 	st := s.st.Load()
 	switch req.Verb {
@@ -37,18 +36,18 @@ func (s *Service) Handle(ctx context.Context, req socket.Request) []byte {
 		start := time.Now()
 		ctx, cancel := context.WithTimeout(ctx, st.cfg.Answer.Wait.Duration)
 		defer cancel()
-		d := s.decide(ctx, req.Arg, false)
+		d := s.decide(ctx, st, req.Arg, modeLive, false)
 		took := time.Since(start)
-		s.count(d)
+		s.count(&d)
 		s.metrics.answered(&d, took)
 		if s.log.Enabled(ctx, slog.LevelDebug) {
-			s.log.Debug("answer", "domain", d.Domain, "answer", d.Verdict, "source", d.Source, "duration", took)
+			s.log.Debug("answer", "domain", d.Domain, "answer", d.Verdict.String(), "source", d.Source, "duration", took)
 		}
 		return answerBytes(d.Verdict)
 	case socket.VerbExplain:
 		ctx, cancel := context.WithTimeout(ctx, st.cfg.Answer.Wait.Duration)
 		defer cancel()
-		return jsonLine(s.Decide(ctx, req.Arg))
+		return jsonLine(s.decide(ctx, st, req.Arg, modeLive, true))
 	case socket.VerbStats:
 		return jsonLine(s.Stats())
 	case socket.VerbList:
@@ -66,29 +65,18 @@ func (s *Service) Handle(ctx context.Context, req socket.Request) []byte {
 	return nil
 }
 
-func (s *Service) count(d Decision) {
-	switch d.Verdict {
-	case AnswerSmallKey:
-		s.answers[1].Add(1)
-	case AnswerTLSExport:
-		s.answers[2].Add(1)
-	default:
-		s.answers[0].Add(1)
-	}
-	switch d.Source {
-	case "invalid":
+// count adds a domain answer to the counters of Stats.
+func (s *Service) count(d *Decision) {
+	s.answers[d.Verdict].Add(1)
+	switch {
+	case d.Source == SourceInvalid:
 		s.invalid.Add(1)
 		s.log.Warn("answer", "domain", d.Domain, "err", d.Note)
-	case "pending":
+	case d.pending:
 		s.pending.Add(1)
-	case "override":
-		s.overrid.Add(1)
 	}
-	for _, h := range d.MX {
-		if h.Source == "pending" {
-			s.pending.Add(1)
-			break
-		}
+	if d.overridden {
+		s.overrides.Add(1)
 	}
 }
 

@@ -13,7 +13,7 @@ import (
 // the cache.
 func TestSocketAnswers(t *testing.T) {
 	l := startLab(t)
-	s := newService(t, l.config(t, func(c *config.Config) { c.Answer.Wait = config.Duration{Duration: 500 * time.Millisecond} }))
+	s := newTestService(t, l.config(t, func(c *config.Config) { c.Answer.Wait = config.Duration{Duration: 500 * time.Millisecond} }))
 	path := serveService(t, s)
 
 	// The first request comes back empty within answer.wait; the probe goes on.

@@ -29,6 +29,7 @@ import (
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket/sockettest"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/verdict"
 )
 
 // hostileConfig is a validated config whose DNS server is dns and whose
@@ -61,19 +62,20 @@ func warmService(t testing.TB, cfg *config.Config, log *slog.Logger) *Service {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Wait)
-	warm(s, "warm.test", "mx.warm.test", probe.SmallKey)
+	warm(s, "warm.test", "mx.warm.test", 1024)
 	return s
 }
 
-// warm stores a domain with one MX host and that host's outcome.
-func warm(s *Service, domain, host string, o probe.Outcome) {
+// warm stores a domain with one MX host, its address 192.0.2.1 and that
+// address's facts: TLS 1.2 with an RSA key of keyBits.
+func warm(s *Service, domain, host string, keyBits int) {
 	now := time.Now()
-	s.domains.Set(domain, domainEntry{Set: mx.Set{Domain: domain, Hosts: []mx.Host{{Name: host, Pref: 10}}, TTL: time.Hour}})
-	r := probe.Result{Host: host, Addr: "192.0.2.1:25", Outcome: o, TLSVersion: "TLS1.2", KeyType: "RSA", KeyBits: 2048, Time: now, KeyMinBits: 2048, DHMinBits: 1024}
-	if o == probe.SmallKey {
-		r.KeyBits = 1024
-	}
-	s.hosts.Set(host, newHostRecord(r))
+	st := s.st.Load()
+	ap := netip.AddrPortFrom(netip.MustParseAddr("192.0.2.1"), uint16(st.cfg.Probe.Port))
+	s.domains.Set(domain, domainEntry{Set: mx.Set{Hosts: []mx.Host{{Name: host, Pref: 10}}, TTL: time.Hour}})
+	s.names.Set(host, nameEntry{Addrs: []netip.Addr{ap.Addr()}, TTL: time.Hour})
+	f := probe.Facts{Outcome: probe.OK, TLSVersion: "TLS1.2", KeyType: "RSA", KeyBits: keyBits, Time: now}
+	s.facts.Set(addrKey{AP: ap, Client: symOf(st.probe.Client)}, newFactsRecord(&f))
 }
 
 // TestHostileClients: careless and hostile local clients against the real
@@ -571,16 +573,19 @@ func TestIgnoredNetworksNeverProbed(t *testing.T) {
 		d := explain(t, path, domain)
 		s.Wait()
 		d = explain(t, path, domain) // now with every probe result
-		if d.Verdict != "" || len(d.MX) == 0 {
+		if d.Verdict != verdict.None || len(d.MX) == 0 {
 			t.Errorf("%s: verdict %q with %d MX hosts", domain, d.Verdict, len(d.MX))
 		}
 		for _, h := range d.MX {
-			if h.Result == nil || h.Result.Outcome != probe.Error || h.Result.Stage != probe.StageAddress ||
-				!strings.Contains(h.Result.Error, "ignored network") {
-				t.Errorf("%s: MX %s: %+v, want an error at stage address (ignored network)", domain, h.Name, h.Result)
-				continue
+			if len(h.Addrs) == 0 {
+				t.Errorf("%s: MX %s: no address (%s %s), want its ignored ones", domain, h.Name, h.Source, h.Note)
 			}
-			t.Logf("figure: %s MX %s: %s", domain, h.Name, h.Result.Error)
+			for _, a := range h.Addrs {
+				if a.Source != SourceIgnored || a.Facts != nil || a.Verdict != verdict.None {
+					t.Errorf("%s: MX %s: %+v, want ignored", domain, h.Name, a)
+				}
+			}
+			t.Logf("figure: %s MX %s: %d addresses, all ignored", domain, h.Name, len(h.Addrs))
 		}
 	}
 	if n := v4.n.Load() + v6.n.Load(); n != 0 {
@@ -646,14 +651,14 @@ func TestRequestCannotSteerConnections(t *testing.T) {
 	if legit.n.Load() == 0 {
 		t.Error("no connection to the MX host of steer.test: the counters prove nothing")
 	}
-	s.hosts.Range(func(host string, rec hostRecord, _ time.Time) bool {
-		r := rec.result(host)
-		if r.Time.Before(start) {
+	s.facts.Range(func(k addrKey, rec factsRecord, _ time.Time) bool {
+		f := rec.facts(k)
+		if f.Time.Before(start) {
 			return true // warmed by the test, not probed
 		}
-		t.Logf("figure: probed %s at %q: %s %s", host, r.Addr, r.Outcome, r.Error)
-		if r.Addr != "" && !strings.HasSuffix(r.Addr, fmt.Sprintf(":%d", port)) {
-			t.Errorf("%s probed at %s, not port %d", host, r.Addr, port)
+		t.Logf("figure: probed %s: %s %s", k, f.Outcome, f.Error)
+		if int(k.AP.Port()) != port {
+			t.Errorf("%s probed, not at port %d", k, port)
 		}
 		return true
 	})
@@ -686,12 +691,12 @@ func TestDNSFailuresAnswerEmpty(t *testing.T) {
 	pathMute := sockettest.Start(t, &socket.Server{Handler: sMute, Logger: sink.Logger()})
 	for _, tc := range []struct {
 		path, domain, source string
-		hostStage            string
+		hostSource           string
 	}{
 		{path, "servfail.test", "dns-error", ""},
 		{path, "silent.test", "dns-error", ""},
-		{path, "hosttimeout.test", "mx", "dns"},
-		{path, "hostservfail.test", "mx", "dns"},
+		{path, "hosttimeout.test", "mx", "dns-error"},
+		{path, "hostservfail.test", "mx", "dns-error"},
 		{pathMute, "anything.test", "dns-error", ""},
 	} {
 		t.Run(tc.domain, func(t *testing.T) {
@@ -712,11 +717,11 @@ func TestDNSFailuresAnswerEmpty(t *testing.T) {
 			d := explain(t, tc.path, tc.domain)
 			t.Logf("figure: %s: first answer after %v, second after %v; explain: source %s, note %q", tc.domain,
 				took.Round(time.Millisecond), again.Round(time.Millisecond), d.Source, d.Note)
-			if d.Source != tc.source {
+			if string(d.Source) != tc.source {
 				t.Errorf("explain source %q, want %q (%+v)", d.Source, tc.source, d)
 			}
-			if tc.hostStage != "" && (len(d.MX) != 1 || d.MX[0].Result == nil || d.MX[0].Result.Stage != tc.hostStage) {
-				t.Errorf("explain MX %+v, want one host that failed at stage %q", d.MX, tc.hostStage)
+			if tc.hostSource != "" && (len(d.MX) != 1 || string(d.MX[0].Source) != tc.hostSource || d.MX[0].Note == "") {
+				t.Errorf("explain MX %+v, want one host whose address lookup failed (%s)", d.MX, tc.hostSource)
 			}
 		})
 	}

@@ -2,183 +2,202 @@ package lookupd
 
 import (
 	"cmp"
+	"context"
 	"fmt"
+	"net/netip"
 	"slices"
 	"time"
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/cache"
-	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/verdict"
 )
 
-// listBudget bounds the size of a list answer (well under socket.MaxAnswer): past
-// it, entries are left out and Listed.Truncated is set.
+// listBudget bounds the size of a list answer (well under socket.MaxAnswer):
+// past it, entries are left out and Listed.Truncated is set.
 const listBudget = 512 << 10
 
+// maxListedLeads bounds the names and domains listed per address.
+const maxListedLeads = 20
+
 // Listed answers the list verb: what the daemon knows to be flagged now,
-// from cached data only (nothing is looked up or probed), so that an admin
-// can write to those postmasters.
+// from cached data only (nothing is looked up or probed), under the policy
+// in force, so that an admin can write to those postmasters: one entry per
+// server (address), with the names and domains that lead to it.
 type Listed struct {
-	Hosts     []ListedHost   `json:"hosts"`
-	Domains   []ListedDomain `json:"domains"`
-	Truncated bool           `json:"truncated,omitempty"` // entries were left out to bound the answer
+	Addrs     []ListedAddr     `json:"addresses"`
+	Domains   []ListedDomain   `json:"domains"`
+	Overrides []ListedOverride `json:"overrides"`
+	Truncated bool             `json:"truncated,omitempty"` // entries were left out to bound the answer
 }
 
-// ListedHost is an MX host whose cached probe outcome is smallkey or
-// tlsexport (hosts that [overrides] names are left to the config).
-type ListedHost struct {
-	Name    string        `json:"name"`
-	Outcome probe.Outcome `json:"outcome"`
-	Addr    string        `json:"addr,omitempty"`
-	KeyType string        `json:"key_type,omitempty"`
-	KeyBits int           `json:"key_bits,omitempty"`
-	DHBits  int           `json:"dh_bits,omitempty"`
-	Probed  time.Time     `json:"probed"`
-	Age     string        `json:"age"`
-	Stale   bool          `json:"stale,omitempty"` // past its TTL: the next request re-probes it
+// ListedAddr is an address whose cached facts are flagged.
+type ListedAddr struct {
+	Addr    netip.AddrPort  `json:"addr"`
+	Verdict verdict.Verdict `json:"verdict"`
+	Reason  string          `json:"reason"`
+	KeyType string          `json:"key_type,omitempty"`
+	KeyBits int             `json:"key_bits,omitempty"`
+	DHBits  int             `json:"dh_bits,omitempty"`
+	Probed  time.Time       `json:"probed"`
+	Age     string          `json:"age"`
+	Stale   bool            `json:"stale,omitempty"` // past its TTL: the next request re-probes it
+	Names   []string        `json:"names"`           // cached MX host names that lead to it
+	Domains []string        `json:"domains"`         // cached domains whose answer it flags
+	More    int             `json:"more,omitempty"`  // names and domains left out past maxListedLeads each
 }
 
-// ListedDomain is a cached domain whose verdict, from its cached MX set and
-// the cached outcomes and overrides of its MX hosts, is smallkey or
-// tlsexport.
+// ListedDomain is a cached domain whose verdict, from the cached data and
+// the overrides, is flagged.
 type ListedDomain struct {
-	Domain  string    `json:"domain"`
-	Verdict string    `json:"verdict"`
-	Hosts   []string  `json:"hosts"`              // the MX hosts that give the verdict
-	Source  string    `json:"source"`             // "probe" or "override" (of a host)
-	Pattern string    `json:"override,omitempty"` // the override item, when one decides
-	Probed  time.Time `json:"probed,omitzero"`    // the newest probe behind the verdict
-	Age     string    `json:"age,omitempty"`      // its age
+	Domain  string          `json:"domain"`
+	Verdict verdict.Verdict `json:"verdict"`
+	Source  Source          `json:"source"`             // "mx" (facts) or "override"
+	Pattern string          `json:"override,omitempty"` // the override item, when one decides
+	Hosts   []string        `json:"hosts"`              // the MX hosts that give the verdict
 }
 
-// List returns the flagged hosts and domains, smallkey first, then by name.
-// which is "smallkey" or "tlsexport" for one list, "" for both.
+// ListedOverride is an item of [overrides] smallkey or tlsexport: it flags
+// every domain and MX host it matches, without DNS or probe.
+type ListedOverride struct {
+	Item    string          `json:"item"`
+	Verdict verdict.Verdict `json:"verdict"`
+}
+
+// List returns the flagged addresses, domains and override items, smallkey
+// first, then by name. which is "smallkey" or "tlsexport" for one list, ""
+// for both.
 func (s *Service) List(which string) (Listed, error) {
+	want := func(v verdict.Verdict) bool { return v != verdict.None }
 	switch which {
-	case "", AnswerSmallKey, AnswerTLSExport:
+	case "":
+	case socket.ListSmallKey, socket.ListTLSExport:
+		w, _ := verdict.Parse(which)
+		want = func(v verdict.Verdict) bool { return v == w }
 	default:
 		return Listed{}, fmt.Errorf("%w: list takes smallkey, tlsexport or nothing, not %q", socket.ErrBadRequest, which)
 	}
 	st := s.st.Load()
 	now := time.Now()
-	want := func(v string) bool {
-		return (v == AnswerSmallKey || v == AnswerTLSExport) && (which == "" || v == which)
-	}
-	l := Listed{Hosts: []ListedHost{}, Domains: []ListedDomain{}}
+	client := symOf(st.probe.Client)
+	l := Listed{Addrs: []ListedAddr{}, Domains: []ListedDomain{}, Overrides: []ListedOverride{}}
 
-	s.hosts.Range(func(name string, rec hostRecord, stored time.Time) bool {
-		if _, _, ok := st.overrides.Match(name); ok || !want(string(rec.outcome())) {
+	byAddr := map[netip.AddrPort]*ListedAddr{}
+	s.facts.Range(func(k addrKey, r factsRecord, _ time.Time) bool {
+		if k.Client != client {
+			return true // another client's: not what answers are made of now
+		}
+		f := r.facts(k)
+		v := st.policy.Of(&f)
+		if !want(v) {
 			return true
 		}
-		r := rec.result(name)
-		_, _, state, _ := s.hosts.Peek(name)
-		l.Hosts = append(l.Hosts, ListedHost{
-			Name: name, Outcome: r.Outcome, Addr: r.Addr, KeyType: r.KeyType, KeyBits: r.KeyBits, DHBits: r.DHBits,
-			Probed: r.Time, Age: age(now, r.Time), Stale: state == cache.Stale,
-		})
+		_, _, state, _ := s.facts.Peek(k)
+		la := &ListedAddr{Addr: k.AP, Verdict: v, Reason: st.policy.Reason(&f), KeyType: f.KeyType, KeyBits: f.KeyBits,
+			DHBits: f.DHBits, Probed: f.Time, Age: age(now, f.Time), Stale: state == cache.Stale, Names: []string{}, Domains: []string{}}
+		byAddr[k.AP] = la
 		return true
 	})
-
-	s.domains.Range(func(name string, e domainEntry, _ time.Time) bool {
-		d := ListedDomain{Domain: name, Hosts: []string{}}
-		if list, pat, ok := st.overrides.Match(name); ok {
-			// Overrides changed since the MX set was cached: they decide.
-			d.Verdict, d.Source, d.Pattern = overrideAnswer(list), "override", pat
-		} else {
-			s.listedVerdict(st, e, &d)
+	s.names.Range(func(name string, e nameEntry, _ time.Time) bool {
+		if _, _, ok := st.overrides.Match(name); ok {
+			return true // the override decides this name, not its addresses
 		}
-		if want(d.Verdict) {
-			l.Domains = append(l.Domains, d)
+		for _, a := range considered(st, e.Addrs) {
+			if la := byAddr[a.Addr]; la != nil {
+				la.Names = appendLead(la, la.Names, name)
+			}
 		}
 		return true
 	})
-
-	rank := func(v string) int {
-		if v == AnswerSmallKey {
-			return 0
+	s.domains.Range(func(name string, _ domainEntry, _ time.Time) bool {
+		d := s.decide(context.Background(), st, name, modeCached, false)
+		if !want(d.Verdict) {
+			return true
 		}
-		return 1
+		ld := ListedDomain{Domain: name, Verdict: d.Verdict, Source: d.Source, Pattern: d.Pattern, Hosts: []string{}}
+		for _, h := range d.MX {
+			if h.Verdict != d.Verdict {
+				continue
+			}
+			ld.Hosts = append(ld.Hosts, h.Name)
+			if h.Source == SourceOverride && ld.Pattern == "" {
+				ld.Source, ld.Pattern = SourceOverride, h.Pattern
+			}
+			for _, a := range h.Addrs {
+				if la := byAddr[a.Addr]; la != nil && a.Verdict == d.Verdict && !slices.Contains(la.Domains, name) {
+					la.Domains = appendLead(la, la.Domains, name)
+				}
+			}
+		}
+		l.Domains = append(l.Domains, ld)
+		return true
+	})
+	for _, la := range byAddr {
+		slices.Sort(la.Names)
+		slices.Sort(la.Domains)
+		l.Addrs = append(l.Addrs, *la)
 	}
-	slices.SortFunc(l.Hosts, func(a, b ListedHost) int {
-		return cmp.Or(cmp.Compare(rank(string(a.Outcome)), rank(string(b.Outcome))), cmp.Compare(a.Name, b.Name))
+	for v, items := range map[verdict.Verdict][]string{
+		verdict.SmallKey: st.cfg.OverrideLists.SmallKey, verdict.TLSExport: st.cfg.OverrideLists.TLSExport} {
+		if want(v) {
+			for _, item := range items {
+				l.Overrides = append(l.Overrides, ListedOverride{Item: item, Verdict: v})
+			}
+		}
+	}
+
+	slices.SortFunc(l.Addrs, func(a, b ListedAddr) int {
+		return cmp.Or(cmp.Compare(b.Verdict, a.Verdict), a.Addr.Compare(b.Addr))
 	})
 	slices.SortFunc(l.Domains, func(a, b ListedDomain) int {
-		return cmp.Or(cmp.Compare(rank(a.Verdict), rank(b.Verdict)), cmp.Compare(a.Domain, b.Domain))
+		return cmp.Or(cmp.Compare(b.Verdict, a.Verdict), cmp.Compare(a.Domain, b.Domain))
+	})
+	slices.SortFunc(l.Overrides, func(a, b ListedOverride) int {
+		return cmp.Or(cmp.Compare(b.Verdict, a.Verdict), cmp.Compare(a.Item, b.Item))
 	})
 	l.truncate()
 	return l, nil
 }
 
-// listedVerdict fills in d's verdict from the cached outcomes and the
-// overrides of the MX hosts of e, as Decide would find them (max_mx hosts).
-func (s *Service) listedVerdict(st *settings, e domainEntry, d *ListedDomain) {
-	hosts := e.Set.Hosts
-	if n := st.cfg.Probe.MaxMX; len(hosts) > n {
-		hosts = hosts[:n]
+// appendLead appends a name or domain to list, at most maxListedLeads; past
+// that it counts it in la.More.
+func appendLead(la *ListedAddr, list []string, name string) []string {
+	if len(list) >= maxListedLeads {
+		la.More++
+		return list
 	}
-	outcomes := make([]probe.Outcome, len(hosts))
-	results := make([]*probe.Result, len(hosts))
-	patterns := make([]string, len(hosts))
-	for i, h := range hosts {
-		if list, pat, ok := st.overrides.Match(h.Name); ok {
-			outcomes[i], patterns[i] = probe.Outcome(overrideAnswer(list)), pat
-			continue
-		}
-		if rec, _, _, ok := s.hosts.Peek(h.Name); ok {
-			r := rec.result(h.Name)
-			outcomes[i], results[i] = r.Outcome, &r
-		}
-	}
-	d.Verdict = Verdict(outcomes)
-	if d.Verdict == "" {
-		return
-	}
-	d.Source = "probe"
-	var newest time.Time
-	for i, h := range hosts {
-		if string(outcomes[i]) != d.Verdict {
-			continue
-		}
-		d.Hosts = append(d.Hosts, h.Name)
-		switch r := results[i]; {
-		case r == nil:
-			if d.Pattern == "" {
-				d.Source, d.Pattern = "override", patterns[i]
-			}
-		case r.Time.After(newest):
-			newest = r.Time
-		}
-	}
-	if !newest.IsZero() {
-		d.Source, d.Pattern = "probe", ""
-		d.Probed, d.Age = newest, age(time.Now(), newest)
-	}
-}
-
-func age(now, t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return now.Sub(t).Round(time.Second).String()
+	return append(list, name)
 }
 
 // truncate drops entries past listBudget (estimated bytes of JSON).
 func (l *Listed) truncate() {
 	budget := listBudget
-	for i, h := range l.Hosts {
-		budget -= 200 + len(h.Name) + len(h.Addr)
+	for i, a := range l.Addrs {
+		budget -= 300 + len(a.Reason)
+		for _, n := range a.Names {
+			budget -= 3 + len(n)
+		}
+		for _, n := range a.Domains {
+			budget -= 3 + len(n)
+		}
 		if budget < 0 {
-			l.Hosts, l.Truncated = l.Hosts[:i], true
+			l.Addrs, l.Truncated = l.Addrs[:i], true
 			break
 		}
 	}
 	for i, d := range l.Domains {
-		budget -= 150 + len(d.Domain) + len(d.Pattern)
+		budget -= 100 + len(d.Domain) + len(d.Pattern)
 		for _, h := range d.Hosts {
 			budget -= 3 + len(h)
 		}
 		if budget < 0 {
 			l.Domains, l.Truncated = l.Domains[:i], true
+			break
+		}
+	}
+	for i, o := range l.Overrides {
+		if budget -= 40 + len(o.Item); budget < 0 {
+			l.Overrides, l.Truncated = l.Overrides[:i], true
 			break
 		}
 	}

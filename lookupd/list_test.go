@@ -3,14 +3,16 @@ package lookupd
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/config"
-	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket/sockettest"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/verdict"
 )
 
 // TestListVerb: after real probes, "list" over the socket names the
@@ -19,11 +21,13 @@ import (
 func TestListVerb(t *testing.T) {
 	l := startLab(t)
 	cfg := l.config(t, nil)
-	s := newService(t, cfg)
+	s := newTestService(t, cfg)
 	path := serveService(t, s)
 
-	// Nothing known yet: empty lists, not null.
-	if got := sockettest.Raw(t, path, []byte("list"), true); got != `{"hosts":[],"domains":[]}`+"\n" {
+	// Nothing known yet: empty lists, not null; the override items.
+	if got := sockettest.Raw(t, path, []byte("list"), true); got != `{"addresses":[],"domains":[],"overrides":[`+
+		`{"item":"mx-legacy.test","verdict":"smallkey"},{"item":"*.override-wild.test","verdict":"tlsexport"},`+
+		`{"item":"override.test","verdict":"tlsexport"}]}`+"\n" {
 		t.Errorf("list of an empty cache: %q", got)
 	}
 	for _, d := range []string{"dh768.test", "rsa1024.test", "mixed.test", "both.test", "legacy.test", "modern.test", "quiet.test", "nullmx.test", "broken.test"} {
@@ -45,65 +49,71 @@ func TestListVerb(t *testing.T) {
 		t.Logf("%s: %s", req, out)
 		return ls
 	}
-	names := func(ls Listed) (hosts, domains []string) {
-		for _, h := range ls.Hosts {
-			hosts = append(hosts, h.Name+"="+string(h.Outcome))
+	// The lab's hosts: 127.0.0.2 mx-dh768.test, 127.0.0.3 mx-rsa1024.test.
+	weak := fmt.Sprintf("127.0.0.2:%d", l.Port)
+	small := fmt.Sprintf("127.0.0.3:%d", l.Port)
+	names := func(ls Listed) (addrs, domains []string) {
+		for _, a := range ls.Addrs {
+			addrs = append(addrs, fmt.Sprintf("%s=%s[%s|%s]", a.Addr, a.Verdict, strings.Join(a.Names, ","), strings.Join(a.Domains, ",")))
 		}
 		for _, d := range ls.Domains {
-			domains = append(domains, d.Domain+"="+d.Verdict+"("+strings.Join(d.Hosts, ",")+")")
+			domains = append(domains, d.Domain+"="+d.Verdict.String()+"("+strings.Join(d.Hosts, ",")+")")
 		}
-		return hosts, domains
+		return addrs, domains
 	}
 
 	ls := list("list")
-	hosts, domains := names(ls)
-	wantHosts := "mx-rsa1024.test=smallkey mx-dh768.test=tlsexport"
+	addrs, domains := names(ls)
+	wantAddrs := small + "=smallkey[mx-rsa1024.test|both.test,rsa1024.test] " + weak + "=tlsexport[mx-dh768.test|dh768.test,mixed.test]"
 	wantDomains := "both.test=smallkey(mx-rsa1024.test) legacy.test=smallkey(mx-legacy.test) rsa1024.test=smallkey(mx-rsa1024.test) " +
 		"dh768.test=tlsexport(mx-dh768.test) mixed.test=tlsexport(mx-dh768.test)"
-	if got := strings.Join(hosts, " "); got != wantHosts {
-		t.Errorf("hosts: %s\nwant:  %s", got, wantHosts)
+	if got := strings.Join(addrs, " "); got != wantAddrs {
+		t.Errorf("addresses: %s\nwant:      %s", got, wantAddrs)
 	}
 	if got := strings.Join(domains, " "); got != wantDomains {
 		t.Errorf("domains: %s\nwant:    %s", got, wantDomains)
 	}
-	for _, h := range ls.Hosts {
-		if age, err := time.ParseDuration(h.Age); err != nil || age < 0 || age > time.Minute || h.Probed.IsZero() || h.Stale {
-			t.Errorf("host %s: age %q probed %v stale %v", h.Name, h.Age, h.Probed, h.Stale)
+	for _, a := range ls.Addrs {
+		if age, err := time.ParseDuration(a.Age); err != nil || age < 0 || age > time.Minute || a.Probed.IsZero() || a.Stale || a.Reason == "" {
+			t.Errorf("address %s: age %q probed %v stale %v reason %q", a.Addr, a.Age, a.Probed, a.Stale, a.Reason)
 		}
-		switch h.Name {
-		case "mx-rsa1024.test":
-			if h.KeyType != "RSA" || h.KeyBits != 1024 {
-				t.Errorf("%s: key %s-%d", h.Name, h.KeyType, h.KeyBits)
+		switch a.Addr.String() {
+		case small:
+			if a.KeyType != "RSA" || a.KeyBits != 1024 {
+				t.Errorf("%s: key %s-%d", a.Addr, a.KeyType, a.KeyBits)
 			}
-		case "mx-dh768.test":
-			if h.DHBits != 768 || h.Addr == "" {
-				t.Errorf("%s: DH %d, addr %q", h.Name, h.DHBits, h.Addr)
+		case weak:
+			if a.DHBits != 768 {
+				t.Errorf("%s: DH %d", a.Addr, a.DHBits)
 			}
 		}
 	}
 	for _, d := range ls.Domains {
 		switch {
 		case d.Domain == "legacy.test":
-			if d.Source != "override" || d.Pattern != "mx-legacy.test" || d.Age != "" {
-				t.Errorf("legacy.test: %+v, want the host override and no age", d)
+			if d.Source != SourceOverride || d.Pattern != "mx-legacy.test" {
+				t.Errorf("legacy.test: %+v, want the host override", d)
 			}
-		case d.Source != "probe" || d.Probed.IsZero() || d.Age == "":
-			t.Errorf("%s: %+v, want a probe with its age", d.Domain, d)
+		case d.Source != SourceMX:
+			t.Errorf("%s: %+v, want facts", d.Domain, d)
 		}
 	}
 
-	if hosts, domains := names(list("list tlsexport")); strings.Join(hosts, " ") != "mx-dh768.test=tlsexport" ||
+	if addrs, domains := names(list("list tlsexport")); strings.Join(addrs, " ") != weak+"=tlsexport[mx-dh768.test|dh768.test,mixed.test]" ||
 		strings.Join(domains, " ") != "dh768.test=tlsexport(mx-dh768.test) mixed.test=tlsexport(mx-dh768.test)" {
-		t.Errorf("list tlsexport: %v %v", hosts, domains)
+		t.Errorf("list tlsexport: %v %v", addrs, domains)
 	}
-	if hosts, domains := names(list("list smallkey")); len(hosts) != 1 || len(domains) != 3 {
-		t.Errorf("list smallkey: %v %v", hosts, domains)
+	if ls := list("list smallkey"); len(ls.Addrs) != 1 || len(ls.Domains) != 3 || len(ls.Overrides) != 1 {
+		t.Errorf("list smallkey: %+v", ls)
 	}
 	if got := sockettest.Raw(t, path, []byte("list ok"), true); got != "" {
 		t.Errorf("list ok: %q, want the empty answer of a malformed request", got)
 	}
 
-	// Overrides reloaded since: they decide, without a probe.
+	// Overrides reloaded since: they decide, without a probe. The weak
+	// server stays listed (its facts have not changed), but no name or
+	// domain leads to it any more.
+	probes := s.Stats().Probes
 	ncfg := l.config(t, func(c *config.Config) {
 		c.OverrideLists.None = append(c.OverrideLists.None, "mx-dh768.test")
 		c.OverrideLists.TLSExport = append(c.OverrideLists.TLSExport, "modern.test")
@@ -111,23 +121,28 @@ func TestListVerb(t *testing.T) {
 	if err := s.Reload(ncfg); err != nil {
 		t.Fatal(err)
 	}
-	hosts, domains = names(list("list"))
+	addrs, domains = names(list("list"))
+	wantAddrs = small + "=smallkey[mx-rsa1024.test|both.test,rsa1024.test] " + weak + "=tlsexport[|]"
 	wantDomains = "both.test=smallkey(mx-rsa1024.test) legacy.test=smallkey(mx-legacy.test) rsa1024.test=smallkey(mx-rsa1024.test) " +
 		"modern.test=tlsexport()"
-	if strings.Join(hosts, " ") != "mx-rsa1024.test=smallkey" || strings.Join(domains, " ") != wantDomains {
-		t.Errorf("after reload: %v %v\nwant domains %s", hosts, domains, wantDomains)
+	if strings.Join(addrs, " ") != wantAddrs || strings.Join(domains, " ") != wantDomains {
+		t.Errorf("after reload: %v %v\nwant %s\nand  %s", addrs, domains, wantAddrs, wantDomains)
+	}
+	if n := s.Stats().Probes; n != probes {
+		t.Errorf("%d probes after the reload, want none", n-probes)
 	}
 }
 
 // TestListTruncated: a list bigger than the budget is cut and says so.
 func TestListTruncated(t *testing.T) {
 	ls := Listed{}
-	for range 10000 {
-		ls.Hosts = append(ls.Hosts, ListedHost{Name: strings.Repeat("h", 60) + ".test", Outcome: probe.SmallKey})
+	for i := range 10000 {
+		ls.Addrs = append(ls.Addrs, ListedAddr{Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}), 25),
+			Verdict: verdict.SmallKey, Reason: strings.Repeat("r", 80), Names: []string{strings.Repeat("h", 60) + ".test"}})
 	}
 	ls.truncate()
 	b, _ := json.Marshal(ls)
-	if !ls.Truncated || len(ls.Hosts) == 0 || len(b) > listBudget || len(b) > socket.MaxAnswer {
-		t.Errorf("truncated %v to %d hosts, %d bytes", ls.Truncated, len(ls.Hosts), len(b))
+	if !ls.Truncated || len(ls.Addrs) == 0 || len(b) > listBudget || len(b) > socket.MaxAnswer {
+		t.Errorf("truncated %v to %d addresses, %d bytes", ls.Truncated, len(ls.Addrs), len(b))
 	}
 }

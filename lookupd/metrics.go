@@ -2,6 +2,7 @@ package lookupd
 
 import (
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -9,6 +10,7 @@ import (
 	"github.com/exim-tlsprobe/exim-tlsprobe/cache"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/mx"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/verdict"
 )
 
 // Metrics are the service's Prometheus metrics, all named tlsprobed_*:
@@ -18,12 +20,14 @@ import (
 //	                                               where the verdict came from (Decision.Source)
 //	tlsprobed_answer_duration_seconds              time to answer a domain request
 //	tlsprobed_cache_lookups_total{cache,result}    cache lookups made to answer domain requests:
-//	                                               cache "hosts" or "domains", result "hit",
-//	                                               "stale" (served, reloading) or "miss"
-//	tlsprobed_probes_total{outcome,stage}          finished probes of MX hosts
-//	tlsprobed_probe_duration_seconds{outcome}      time a probe took (address lookup included)
+//	                                               cache "domains", "names" or "addresses",
+//	                                               result "hit", "stale" (served, reloading)
+//	                                               or "miss"
+//	tlsprobed_probes_total{outcome,stage}          finished probes of addresses
+//	tlsprobed_probe_duration_seconds{outcome}      time a probe took
 //	tlsprobed_probes_in_flight                     probes running now
-//	tlsprobed_hosts_cached, tlsprobed_domains_cached  entries in the caches, fresh and stale
+//	tlsprobed_domains_cached, tlsprobed_names_cached, tlsprobed_addresses_cached
+//	                                               entries in the caches, fresh and stale
 //	tlsprobed_dns_errors_total{lookup,error}       failed lookups: lookup "mx" or "address",
 //	                                               error "servfail", "timeout" or "other"
 //	tlsprobed_config_reloads_total{result}         SIGHUP reloads: "success" or "failure"
@@ -35,7 +39,7 @@ type Metrics struct {
 	requests     *prometheus.CounterVec
 	requestsBy   [len(answerLabels)][len(sourceLabels)]prometheus.Counter
 	answerTime   prometheus.Histogram
-	lookups      [2][3]prometheus.Counter // [hosts, domains][hit, stale, miss]
+	lookups      [3][3]prometheus.Counter // [domains, names, addresses][hit, stale, miss]
 	probes       *prometheus.CounterVec
 	probesBy     map[probeKey]prometheus.Counter
 	probeTime    map[probe.Outcome]prometheus.Observer
@@ -51,16 +55,15 @@ type probeKey struct {
 }
 
 var (
-	answerLabels = [...]string{"empty", AnswerSmallKey, AnswerTLSExport}
+	// answerLabels are indexed by verdict.Verdict.
+	answerLabels = [...]string{verdict.None: "empty", verdict.TLSExport: "tlsexport", verdict.SmallKey: "smallkey"}
 	// sourceLabels are the values of Decision.Source.
-	sourceLabels = [...]string{"override", "mx", "dns", "dns-error", "pending", "invalid"}
+	sourceLabels = [...]Source{SourceOverride, SourceMX, SourceDNS, SourceDNSError, SourcePending, SourceInvalid}
 	// probeStages are the stages a probe reports with its outcome.
 	probeStages = map[probe.Outcome][]string{
-		probe.OK:        {""},
-		probe.SmallKey:  {""},
-		probe.TLSExport: {""},
-		probe.NoTLS:     {"ehlo", "starttls"},
-		probe.Error: {"dns", probe.StageAddress, probe.StageConnect, "banner", "ehlo", "starttls",
+		probe.OK:    {""},
+		probe.NoTLS: {"ehlo", "starttls"},
+		probe.Error: {probe.StageAddress, probe.StageConnect, "banner", "ehlo", "starttls",
 			probe.StageTLSWrite, "tls-record", "server-hello", "certificate", "key-exchange",
 			"server-hello-done", probe.StageNegotiate, probe.StageTLS13, "timeout", "unknown"},
 	}
@@ -87,23 +90,23 @@ func (s *Service) Instrument(reg prometheus.Registerer) (*Metrics, error) {
 		}),
 		probes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tlsprobed_probes_total",
-			Help: "Probes of MX hosts finished, by outcome and, for notls and error, the stage reached.",
+			Help: "Probes of addresses finished, by outcome and, for notls and error, the stage reached.",
 		}, []string{"outcome", "stage"}),
 		probeTimeVec: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "tlsprobed_probe_duration_seconds",
-			Help:    "Time taken by a probe of one MX host, by outcome.",
+			Help:    "Time taken by a probe of one address, by outcome.",
 			Buckets: probeBuckets,
 		}, []string{"outcome"}),
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "tlsprobed_probes_in_flight",
-			Help: "Probes of MX hosts running now.",
+			Help: "Probes of addresses running now.",
 		}),
 		probesBy:  map[probeKey]prometheus.Counter{},
 		probeTime: map[probe.Outcome]prometheus.Observer{},
 	}
 	lookups := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tlsprobed_cache_lookups_total",
-		Help: "Cache lookups made to answer domain requests, by cache (hosts, domains) and result (hit, stale, miss).",
+		Help: "Cache lookups made to answer domain requests, by cache (domains, names, addresses) and result (hit, stale, miss).",
 	}, []string{"cache", "result"})
 	dnsErrors := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "tlsprobed_dns_errors_total",
@@ -113,10 +116,14 @@ func (s *Service) Instrument(reg prometheus.Registerer) (*Metrics, error) {
 		Name: "tlsprobed_config_reloads_total",
 		Help: "Configuration reloads, by result (success, failure).",
 	}, []string{"result"})
-	hosts := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "tlsprobed_hosts_cached",
-		Help: "MX host outcomes in the cache, fresh and stale.",
-	}, func() float64 { return float64(s.hosts.Len()) })
+	names := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "tlsprobed_names_cached",
+		Help: "MX host names' address sets in the cache, fresh and stale.",
+	}, func() float64 { return float64(s.names.Len()) })
+	addrs := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "tlsprobed_addresses_cached",
+		Help: "Addresses' facts in the cache, fresh and stale.",
+	}, func() float64 { return float64(s.facts.Len()) })
 	domains := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "tlsprobed_domains_cached",
 		Help: "Domain MX sets in the cache, fresh and stale.",
@@ -124,10 +131,10 @@ func (s *Service) Instrument(reg prometheus.Registerer) (*Metrics, error) {
 
 	for i, a := range answerLabels {
 		for j, src := range sourceLabels {
-			m.requestsBy[i][j] = m.requests.WithLabelValues(a, src)
+			m.requestsBy[i][j] = m.requests.WithLabelValues(a, string(src))
 		}
 	}
-	for i, c := range [...]string{"hosts", "domains"} {
+	for i, c := range [...]string{"domains", "names", "addresses"} {
 		for j, r := range [...]string{"hit", "stale", "miss"} {
 			m.lookups[i][j] = lookups.WithLabelValues(c, r)
 		}
@@ -147,7 +154,7 @@ func (s *Service) Instrument(reg prometheus.Registerer) (*Metrics, error) {
 	m.reloads[1] = reloads.WithLabelValues("failure")
 
 	for _, c := range []prometheus.Collector{m.requests, m.answerTime, lookups, m.probes, m.probeTimeVec,
-		m.inFlight, hosts, domains, dnsErrors, reloads} {
+		m.inFlight, domains, names, addrs, dnsErrors, reloads} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -174,36 +181,39 @@ func (m *Metrics) answered(d *Decision, took time.Duration) {
 	if m == nil {
 		return
 	}
-	a := 0
-	switch d.Verdict {
-	case AnswerSmallKey:
-		a = 1
-	case AnswerTLSExport:
-		a = 2
-	}
-	if i := index(sourceLabels[:], d.Source); i >= 0 {
-		m.requestsBy[a][i].Inc()
+	if i := slices.Index(sourceLabels[:], d.Source); i >= 0 {
+		m.requestsBy[d.Verdict][i].Inc()
 	} else {
-		m.requests.WithLabelValues(answerLabels[a], d.Source).Inc()
+		m.requests.WithLabelValues(answerLabels[d.Verdict], string(d.Source)).Inc()
 	}
 	m.answerTime.Observe(took.Seconds())
 	switch d.Source {
-	case "override", "invalid":
+	case SourceOverride, SourceInvalid:
 		return // no DNS, no cache
-	case "pending":
-		m.lookups[1][2].Inc()
+	case SourcePending:
+		m.lookups[0][2].Inc()
 		return
 	}
-	m.lookups[1][lookupResult(d.domainState)].Inc()
+	m.lookups[0][lookupResult(d.domainState)].Inc()
 	for i := range d.MX {
-		switch d.MX[i].Source {
-		case "cache":
-			m.lookups[0][0].Inc()
-		case "stale":
-			m.lookups[0][1].Inc()
-		case "probe", "pending":
-			m.lookups[0][2].Inc()
+		h := &d.MX[i]
+		m.countLookup(1, h.Source)
+		for j := range h.Addrs {
+			m.countLookup(2, h.Addrs[j].Source)
 		}
+	}
+}
+
+// countLookup counts a lookup of cache c (1 names, 2 addresses) by where
+// its answer came from.
+func (m *Metrics) countLookup(c int, src Source) {
+	switch src {
+	case SourceCache:
+		m.lookups[c][0].Inc()
+	case SourceStale:
+		m.lookups[c][1].Inc()
+	case SourceLookup, SourceProbe, SourcePending:
+		m.lookups[c][2].Inc()
 	}
 }
 
@@ -217,15 +227,6 @@ func lookupResult(st cache.State) int {
 	return 2
 }
 
-func index(labels []string, v string) int {
-	for i, l := range labels {
-		if l == v {
-			return i
-		}
-	}
-	return -1
-}
-
 // probeStarted counts a probe in flight until probeDone.
 func (m *Metrics) probeStarted() {
 	if m != nil {
@@ -234,7 +235,7 @@ func (m *Metrics) probeStarted() {
 }
 
 // probeDone records a finished probe.
-func (m *Metrics) probeDone(r *probe.Result) {
+func (m *Metrics) probeDone(r *probe.Facts) {
 	if m == nil {
 		return
 	}

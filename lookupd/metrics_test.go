@@ -18,6 +18,7 @@ import (
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/config"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket/sockettest"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/verdict"
 )
 
 // scrape fetches url over HTTP and parses the text exposition format.
@@ -113,7 +114,7 @@ func dumpFamilies(fams map[string]*dto.MetricFamily) string {
 // metrics are scraped over HTTP and read from the exposition format.
 func TestMetricsScrape(t *testing.T) {
 	l := startLab(t)
-	s := newService(t, l.config(t, nil))
+	s := newTestService(t, l.config(t, nil))
 	reg := prometheus.NewRegistry()
 	m, err := s.Instrument(reg)
 	if err != nil {
@@ -132,7 +133,8 @@ func TestMetricsScrape(t *testing.T) {
 		labels []string
 	}{
 		{"tlsprobed_requests_total", []string{"answer", "empty", "source", "invalid"}},
-		{"tlsprobed_cache_lookups_total", []string{"cache", "hosts", "result", "stale"}},
+		{"tlsprobed_cache_lookups_total", []string{"cache", "names", "result", "stale"}},
+		{"tlsprobed_cache_lookups_total", []string{"cache", "addresses", "result", "stale"}},
 		{"tlsprobed_probes_total", []string{"outcome", "error", "stage", "banner"}},
 		{"tlsprobed_probe_duration_seconds", []string{"outcome", "ok"}},
 		{"tlsprobed_dns_errors_total", []string{"lookup", "address", "error", "timeout"}},
@@ -186,17 +188,19 @@ func TestMetricsScrape(t *testing.T) {
 		// dh768.test twice, the second time from the cache.
 		{"tlsprobed_cache_lookups_total", []string{"cache", "domains", "result", "miss"}, 5},
 		{"tlsprobed_cache_lookups_total", []string{"cache", "domains", "result", "hit"}, 1},
-		{"tlsprobed_cache_lookups_total", []string{"cache", "hosts", "result", "miss"}, 3},
-		{"tlsprobed_cache_lookups_total", []string{"cache", "hosts", "result", "hit"}, 1},
-		{"tlsprobed_cache_lookups_total", []string{"cache", "hosts", "result", "stale"}, 0},
-		{"tlsprobed_probes_total", []string{"outcome", "tlsexport", "stage", ""}, 1},
-		{"tlsprobed_probes_total", []string{"outcome", "smallkey", "stage", ""}, 1},
+		{"tlsprobed_cache_lookups_total", []string{"cache", "names", "result", "miss"}, 3},
+		{"tlsprobed_cache_lookups_total", []string{"cache", "names", "result", "hit"}, 1},
+		{"tlsprobed_cache_lookups_total", []string{"cache", "names", "result", "stale"}, 0},
+		{"tlsprobed_cache_lookups_total", []string{"cache", "addresses", "result", "miss"}, 3},
+		{"tlsprobed_cache_lookups_total", []string{"cache", "addresses", "result", "hit"}, 1},
+		// Facts, not verdicts: dh768 and rsa1024 reached TLS (ok).
+		{"tlsprobed_probes_total", []string{"outcome", "ok", "stage", ""}, 2},
 		{"tlsprobed_probes_total", []string{"outcome", "notls", "stage", "ehlo"}, 1},
-		{"tlsprobed_probes_total", []string{"outcome", "ok", "stage", ""}, 0},
-		{"tlsprobed_probe_duration_seconds", []string{"outcome", "tlsexport"}, 1},
+		{"tlsprobed_probe_duration_seconds", []string{"outcome", "ok"}, 2},
 		{"tlsprobed_probe_duration_seconds", []string{"outcome", "notls"}, 1},
 		{"tlsprobed_probes_in_flight", nil, 0},
-		{"tlsprobed_hosts_cached", nil, 3},
+		{"tlsprobed_names_cached", nil, 3},
+		{"tlsprobed_addresses_cached", nil, 3},
 		{"tlsprobed_domains_cached", nil, 5},
 		{"tlsprobed_dns_errors_total", []string{"lookup", "mx", "error", "servfail"}, 1},
 		{"tlsprobed_dns_errors_total", []string{"lookup", "mx", "error", "timeout"}, 1},
@@ -233,12 +237,14 @@ func TestMetricsNil(t *testing.T) {
 // TestAnswerAllocs: recording an answer allocates nothing.
 func TestAnswerAllocs(t *testing.T) {
 	cfg := config.Default()
-	s := newService(t, &cfg)
+	s := newTestService(t, &cfg)
 	m, err := s.Instrument(prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := Decision{Domain: "a.test", Verdict: "smallkey", Source: "mx", MX: []HostReport{{Source: "cache"}, {Source: "probe"}}}
+	d := Decision{Domain: "a.test", Verdict: verdict.SmallKey, Source: SourceMX, MX: []HostReport{
+		{Source: SourceCache, Addrs: []AddrReport{{Source: SourceCache}, {Source: SourceIgnored}}},
+		{Source: SourceLookup, Addrs: []AddrReport{{Source: SourceProbe}}}}}
 	if n := testing.AllocsPerRun(100, func() { m.answered(&d, time.Millisecond) }); n != 0 {
 		t.Errorf("answered allocates %v times", n)
 	}

@@ -2,6 +2,7 @@ package lookupd
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/config"
 	"github.com/exim-tlsprobe/exim-tlsprobe/internal/lab"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket/sockettest"
 )
@@ -63,14 +65,14 @@ func TestOverloadCached(t *testing.T) {
 		}
 	})
 	took := time.Since(start)
-	hs, ds := s.hosts.Stats(), s.domains.Stats()
-	t.Logf("figure: %d cached requests from %d clients in %v (%.0f/s): %d errors, %d wrong answers; server %+v; probes %d, MX lookups %d",
-		requests, clients, took.Round(time.Millisecond), float64(requests)/took.Seconds(), errs.Load(), wrong.Load(), srv.Stats(), hs.Loads, ds.Loads)
+	fs, ns, ds := s.facts.Stats(), s.names.Stats(), s.domains.Stats()
+	t.Logf("figure: %d cached requests from %d clients in %v (%.0f/s): %d errors, %d wrong answers; server %+v; probes %d, address lookups %d, MX lookups %d",
+		requests, clients, took.Round(time.Millisecond), float64(requests)/took.Seconds(), errs.Load(), wrong.Load(), srv.Stats(), fs.Loads, ns.Loads, ds.Loads)
 	if errs.Load() != 0 || wrong.Load() != 0 {
 		t.Errorf("%d errors and %d wrong answers; first: %v", errs.Load(), wrong.Load(), firstErr.Load())
 	}
-	if hs.Loads != 0 || ds.Loads != 0 {
-		t.Errorf("%d probes and %d MX lookups for cached domains, want none", hs.Loads, ds.Loads)
+	if fs.Loads != 0 || ns.Loads != 0 || ds.Loads != 0 {
+		t.Errorf("%d probes, %d address and %d MX lookups for cached domains, want none", fs.Loads, ns.Loads, ds.Loads)
 	}
 	if st := srv.Stats(); st.Accepted != requests || st.Refused != 0 || st.Malformed != 0 {
 		t.Errorf("server stats %+v, want %d accepted and nothing else", st, requests)
@@ -79,7 +81,8 @@ func TestOverloadCached(t *testing.T) {
 
 // floodServer is a lab MX at one address: banner, EHLO with STARTTLS, and
 // after hold, "454 TLS not available" (outcome notls, one connection per
-// probe). It notes when each connection came; open counts the connections of
+// probe); with a negative hold it greets with "421 busy" (outcome error at
+// the banner, kept for cache.error_ttl). It notes when each connection came; open counts the connections of
 // every floodServer sharing it that have not been answered yet.
 type floodServer struct {
 	addr string
@@ -123,6 +126,12 @@ func startFlood(t *testing.T, addr string, hold time.Duration, open *openCount) 
 				}()
 				c.SetDeadline(time.Now().Add(10 * time.Second))
 				r := bufio.NewReader(c)
+				if hold < 0 {
+					open.cur.Add(-1)
+					answered = true
+					io.WriteString(c, "421 4.3.2 flood.test busy\r\n")
+					return
+				}
 				io.WriteString(c, "220 flood.test ESMTP\r\n")
 				r.ReadString('\n')
 				io.WriteString(c, "250-flood.test\r\n250 STARTTLS\r\n")
@@ -169,47 +178,25 @@ func worstWindow(at []time.Time, perSecond float64, burst int) (excess float64, 
 }
 
 // TestOverloadFlood: requests for 10,000 unknown domains, each with its own
-// MX host, all pointing at a few lab servers, sent by 1,000 clients at once.
-// probe.concurrency holds (the servers count the connections open at once),
-// rate_per_address holds (each server notes when connections came), every
-// flood request is answered (empty) within answer.wait, and a cached domain
-// keeps answering right within answer.wait throughout.
+// MX host name, all pointing at 9 lab servers, sent by 1,000 clients at
+// once. One probe per address (9 in all), probe.concurrency holds (the
+// servers count the connections open at once), every flood request is
+// answered (empty) within answer.wait, a cached domain keeps answering
+// right within answer.wait throughout, and once the probes are done every
+// flooded domain answers from the real outcome of its server.
 func TestOverloadFlood(t *testing.T) {
 	const (
 		domains    = 10000
 		clients    = 1000
 		concurrent = 4
-		perSecond  = 5.0
-		burst      = 2
 		wait       = 500 * time.Millisecond
 		slowHold   = 800 * time.Millisecond
 		slowAddrs  = 8
 	)
-	// One fast server (answers at once: only the rate limit holds it back)
-	// at 127.0.0.10 and slow ones (800 ms: they fill the probe slots) at
-	// 127.0.0.11-18, all on one port.
+	// One fast server at 127.0.0.10 and slow ones (800 ms: they fill the
+	// probe slots) at 127.0.0.11-18, all on one port.
 	var open openCount
-	var servers []*floodServer
-	var port string
-	for try := 0; len(servers) < 1+slowAddrs; try++ {
-		if try == 20 {
-			t.Fatal("no port free on 127.0.0.10-18")
-		}
-		servers = servers[:0]
-		fast, err := startFlood(t, "127.0.0.10:0", 0, &open)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, port, _ = net.SplitHostPort(fast.addr)
-		servers = append(servers, fast)
-		for i := range slowAddrs {
-			fs, err := startFlood(t, fmt.Sprintf("127.0.0.%d:%s", 11+i, port), slowHold, &open)
-			if err != nil {
-				break
-			}
-			servers = append(servers, fs)
-		}
-	}
+	servers, port := startFloodServers(t, 0, slowHold, slowAddrs, &open)
 	zone := make([]string, 0, 2*domains)
 	for i := range domains {
 		ip := "127.0.0.10" // even domains: the fast server
@@ -220,17 +207,18 @@ func TestOverloadFlood(t *testing.T) {
 			fmt.Sprintf("mx%d.flood.test. 300 IN A %s", i, ip))
 	}
 	dns := lab.StartDNS(t, zone...)
-	var p int
-	fmt.Sscan(port, &p)
 	sink := &lab.LogBuffer{}
-	cfg := hostileConfig(t, dns, p, func(c *config.Config) {
+	cfg := hostileConfig(t, dns, port, func(c *config.Config) {
 		c.Probe.IgnoreNetworks = []string{"10.0.0.0/8"}
 		c.Probe.Concurrency = concurrent
-		c.Probe.RatePerAddress = config.RateEvery(time.Duration(float64(time.Second) / perSecond))
-		c.Probe.RateBurst = burst
 		c.Answer.Wait = config.Duration{Duration: wait}
+		// 10,000 address lookups at once on a shared 2-core machine: a
+		// DNS timeout would be remembered as a failure (30 s), which is
+		// not what this test is about.
+		c.DNS.Timeout = config.Duration{Duration: 5 * time.Second}
 	})
 	s := warmService(t, cfg, sink.Logger())
+	t.Cleanup(s.Close)
 	srv := &socket.Server{Handler: s, MaxConns: 2 * clients, Logger: sink.Logger()}
 	path := sockettest.Start(t, srv)
 	addr := &net.UnixAddr{Name: path, Net: "unix"}
@@ -283,26 +271,15 @@ func TestOverloadFlood(t *testing.T) {
 		}
 	})
 	answered := time.Since(start)
-	// Every flood request is answered (empty) within answer.wait, long
-	// before the probes it queued are done, and on a fast machine in less
-	// than a second: too short for the rate limit to show. Let the queued
-	// probes run, the cached domain still asked, until the fast server has
-	// seen two connections more than the burst allows at once (5 s at most;
-	// the check below fails if it has not).
-	for deadline := time.Now().Add(5 * time.Second); len(servers[0].times()) < burst+2 && time.Now().Before(deadline); {
-		time.Sleep(20 * time.Millisecond)
-	}
-	flood := time.Since(start)
+	// Let the probes the flood queued finish (the cached domain still asked).
+	s.Wait()
 	close(stopWatch)
 	<-watchDone
-	// The flood is over: stop the probes still queued.
-	s.hosts.Close()
-	s.domains.Close()
-	s.Wait()
 
-	hs := s.hosts.Stats()
-	t.Logf("figure: %d unknown domains from %d clients in %v: %d errors, %d non-empty answers, slowest answer %v; probes started %d; server %+v",
-		domains, clients, answered.Round(time.Millisecond), errs.Load(), nonEmpty.Load(), time.Duration(slowest.Load()).Round(time.Millisecond), hs.Loads, srv.Stats())
+	fs := s.facts.Stats()
+	t.Logf("figure: %d unknown domains from %d clients in %v: %d errors, %d non-empty answers, slowest answer %v; probes %d; address lookups %d; server %+v",
+		domains, clients, answered.Round(time.Millisecond), errs.Load(), nonEmpty.Load(), time.Duration(slowest.Load()).Round(time.Millisecond),
+		fs.Loads, s.names.Stats().Loads, srv.Stats())
 	if errs.Load() != 0 {
 		t.Errorf("%d flood requests failed; first: %v", errs.Load(), firstErr.Load())
 	}
@@ -313,27 +290,37 @@ func TestOverloadFlood(t *testing.T) {
 	if d := time.Duration(slowest.Load()); d > wait+5*time.Second {
 		t.Errorf("slowest flood answer %v, answer.wait %v", d, wait)
 	}
+	if fs.Loads != 1+slowAddrs {
+		t.Errorf("%d probes for %d domains over %d addresses, want one per address", fs.Loads, domains, 1+slowAddrs)
+	}
+	for i, srv := range servers {
+		if n := len(srv.times()); n != 1 {
+			t.Errorf("server %d (%s) saw %d connections, want 1", i, srv.addr, n)
+		}
+	}
+	// Every flooded domain now has the real outcome of its server (notls),
+	// from the cache: no answer is left pending, none is an error.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	outcomes := map[probe.Outcome]int{}
+	for i := range domains {
+		d := s.Decide(ctx, fmt.Sprintf("f%d.flood.test", i))
+		if len(d.MX) != 1 || len(d.MX[0].Addrs) != 1 || d.MX[0].Addrs[0].Facts == nil {
+			t.Fatalf("f%d.flood.test: %+v, want one MX host with the facts of its address", i, d)
+		}
+		a := d.MX[0].Addrs[0]
+		outcomes[a.Facts.Outcome]++
+		if a.Source != SourceCache || a.Facts.Outcome != probe.NoTLS {
+			t.Errorf("f%d.flood.test: %s %s (%s), want notls from the cache", i, a.Source, a.Facts.Outcome, a.Facts.Error)
+		}
+	}
+	t.Logf("figure: after the probes, outcomes of the %d flooded domains: %v", domains, outcomes)
 
 	peak := open.peak.Load()
 	t.Logf("figure: connections open at once: at most %d (probe.concurrency %d)", peak, concurrent)
 	if peak > concurrent {
 		t.Errorf("%d probe connections open at once, probe.concurrency is %d", peak, concurrent)
 	}
-	for _, fs := range servers {
-		at := fs.times()
-		excess, n, window := worstWindow(at, perSecond, burst)
-		t.Logf("figure: %s: %d connections in %v; worst window %d connections in %v (excess %.1f over %v/s burst %d)",
-			fs.addr, len(at), flood.Round(time.Millisecond), n, window.Round(time.Millisecond), excess, perSecond, burst)
-		// Connections reach the server a little after their token: allow
-		// one more token and a second's jitter.
-		if excess > 1+perSecond {
-			t.Errorf("%s: %d connections within %v, over rate_per_address %v/s burst %d", fs.addr, n, window, perSecond, burst)
-		}
-	}
-	if len(servers[0].times()) < burst+2 {
-		t.Errorf("the fast server saw %d connections in %v: the rate limit was not reached, the test proves little", len(servers[0].times()), flood)
-	}
-
 	watchMu.Lock()
 	defer watchMu.Unlock()
 	slices.Sort(latencies)
@@ -348,5 +335,117 @@ func TestOverloadFlood(t *testing.T) {
 	}
 	if worst > wait+2*time.Second {
 		t.Errorf("cached domain took up to %v, answer.wait is %v", worst, wait)
+	}
+}
+
+// startFloodServers starts a fast floodServer (hold fast) at 127.0.0.10 and
+// n slow ones (hold slow) at 127.0.0.11 and up, all on one port, and
+// returns them (the fast one first) and the port.
+func startFloodServers(t *testing.T, fast, slow time.Duration, n int, open *openCount) ([]*floodServer, int) {
+	t.Helper()
+	var servers []*floodServer
+	var port string
+	for try := 0; len(servers) < 1+n; try++ {
+		if try == 20 {
+			t.Fatalf("no port free on 127.0.0.10-%d", 10+n)
+		}
+		servers = servers[:0]
+		first, err := startFlood(t, "127.0.0.10:0", fast, open)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, port, _ = net.SplitHostPort(first.addr)
+		servers = append(servers, first)
+		for i := range n {
+			fs, err := startFlood(t, fmt.Sprintf("127.0.0.%d:%s", 11+i, port), slow, open)
+			if err != nil {
+				break
+			}
+			servers = append(servers, fs)
+		}
+	}
+	var p int
+	fmt.Sscan(port, &p)
+	return servers, p
+}
+
+// TestRateLimitIsNotAFact: one address behind many names, whose facts
+// expire every second (a server that greets with 421: error_ttl 1s), asked
+// without pause for 4 s while rate_per_address allows one probe every
+// 400 ms. The server sees no more probes than the rate allows; the answers
+// stay within answer.wait; and no fact the daemon keeps is "wait for the
+// rate limit": the refused refreshes wait their turn instead.
+func TestRateLimitIsNotAFact(t *testing.T) {
+	const (
+		names     = 50
+		every     = 400 * time.Millisecond
+		burst     = 1
+		wait      = 300 * time.Millisecond
+		askingFor = 4 * time.Second
+	)
+	var open openCount
+	servers, port := startFloodServers(t, -1, 0, 0, &open)
+	srv := servers[0]
+	zone := []string{}
+	for i := range names {
+		zone = append(zone, fmt.Sprintf("r%d.rate.test. 300 IN MX 10 mx%d.rate.test.", i, i),
+			fmt.Sprintf("mx%d.rate.test. 300 IN A 127.0.0.10", i))
+	}
+	dns := lab.StartDNS(t, zone...)
+	sink := &lab.LogBuffer{}
+	cfg := hostileConfig(t, dns, port, func(c *config.Config) {
+		c.Probe.IgnoreNetworks = []string{"10.0.0.0/8"}
+		c.Probe.RatePerAddress = config.RateEvery(every)
+		c.Probe.RateBurst = burst
+		c.Cache.ErrorTTL = config.Duration{Duration: time.Second}
+		c.Answer.Wait = config.Duration{Duration: wait}
+	})
+	s := newTestService(t, cfg)
+	s.log = sink.Logger()
+	t.Cleanup(s.Close)
+	path := serveService(t, s)
+	addr := &net.UnixAddr{Name: path, Net: "unix"}
+
+	start := time.Now()
+	var asked, slow atomic.Int64
+	fanOut(8, 1<<30, func(i int, buf []byte) {
+		if time.Since(start) > askingFor {
+			return
+		}
+		t0 := time.Now()
+		benchQuery(addr, []byte(fmt.Sprintf("r%d.rate.test", i%names)), buf)
+		if time.Since(t0) > wait+2*time.Second {
+			slow.Add(1)
+		}
+		asked.Add(1)
+	})
+	took := time.Since(start)
+	s.Wait()
+	at := srv.times()
+	perSecond := float64(time.Second) / float64(every)
+	excess, n, window := worstWindow(at, perSecond, burst)
+	t.Logf("figure: %d requests in %v over %d names of one address: %d probes (connections); worst window %d in %v (excess %.1f over %.1f/s burst %d); %d answers slower than answer.wait+2s",
+		asked.Load(), took.Round(time.Millisecond), names, len(at), n, window.Round(time.Millisecond), excess, perSecond, burst, slow.Load())
+	// Connections reach the server a little after their token: allow one more.
+	if excess > 1 {
+		t.Errorf("%d connections within %v, over rate_per_address %v/s burst %d", n, window, perSecond, burst)
+	}
+	if len(at) < 4 {
+		t.Errorf("the server saw %d connections in %v: the facts did not expire and refresh, the test proves little", len(at), took)
+	}
+	if slow.Load() != 0 {
+		t.Errorf("%d answers took longer than answer.wait + 2s", slow.Load())
+	}
+	s.facts.Range(func(k addrKey, r factsRecord, _ time.Time) bool {
+		if strings.Contains(r.Error, "rate limit") || r.Stage.String() != "banner" {
+			t.Errorf("%s: facts %+v, want the server's 421 at the banner", k, r)
+		}
+		return true
+	})
+	if n := sink.Count("rate limit"); n != 0 {
+		t.Errorf("%d log lines name the rate limit: waiting for it is not an event", n)
+	}
+	if st := s.facts.Stats(); st.Len != 1 {
+		t.Errorf("%d addresses cached, want 1", st.Len)
 	}
 }

@@ -5,14 +5,16 @@ import (
 	"fmt"
 	"net/netip"
 	"sync"
+	"time"
 
 	lru "github.com/hashicorp/golang-lru/v2"
 	"golang.org/x/time/rate"
 )
 
-// addrLimiter limits probes per remote address, so that no domain request,
-// however many MX names point at one address, makes the daemon hammer one
-// server. The set of limiters is bounded by an LRU.
+// addrLimiter limits probes per remote IP address (whatever the port), so
+// that no burst of requests, however many names and domains lead to one
+// server, makes the daemon hammer it. The set of limiters is bounded by an
+// LRU.
 type addrLimiter struct {
 	limit rate.Limit
 	burst int
@@ -38,6 +40,8 @@ func (a *addrLimiter) setRate(limit rate.Limit, burst int) {
 	}
 }
 
+// wait waits for addr's turn, however long the rate makes it; it fails
+// only when ctx ends first (and then gives the turn back).
 func (a *addrLimiter) wait(ctx context.Context, addr netip.Addr) error {
 	a.mu.Lock()
 	l, ok := a.lims.Get(addr)
@@ -46,8 +50,18 @@ func (a *addrLimiter) wait(ctx context.Context, addr netip.Addr) error {
 		a.lims.Add(addr, l)
 	}
 	a.mu.Unlock()
-	if err := l.Wait(ctx); err != nil {
-		return fmt.Errorf("wait for the rate limit of %s: %w", addr, err)
+	r := l.Reserve()
+	d := r.Delay()
+	if d == 0 {
+		return nil
 	}
-	return nil
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		r.Cancel()
+		return fmt.Errorf("wait for the rate limit of %s: %w", addr, context.Cause(ctx))
+	}
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -12,38 +14,69 @@ import (
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/mx"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/verdict"
 )
 
 // dnsErrorTTL is how long a SERVFAIL or a DNS timeout is remembered.
 const dnsErrorTTL = 30 * time.Second
 
-// Service turns a domain into a verdict: overrides, then the MX set, then
-// the outcome of every MX host, cached. It implements Handler.
+// maxStoredAddrs bounds the addresses kept per host name, whatever DNS
+// says; probe.max_addresses of them are considered when answering.
+const maxStoredAddrs = 32
+
+// loadCeiling bounds one load of the caches: a probe may first wait for
+// its address's rate-limit turn and for a probe slot; the probe and the DNS
+// lookups bound themselves with the timeouts in force.
+const loadCeiling = time.Hour
+
+// Resolver is what the service asks of DNS; *mx.Resolver is the real one.
+type Resolver interface {
+	LookupMX(ctx context.Context, domain string) (mx.Set, error)
+	LookupAddrs(ctx context.Context, host string) ([]netip.Addr, time.Duration, error)
+}
+
+// Prober probes one address; probe.Addr is the real one.
+type Prober func(ctx context.Context, ap netip.AddrPort, o probe.Options) probe.Facts
+
+// Service turns a domain into a verdict. It keeps facts, not verdicts, in
+// three caches: domain -> MX set, host name -> addresses, address -> what a
+// probe observed there (DESIGN.md sections 3 and 5); it computes the verdict
+// when it answers, with the policy in force. It implements socket.Handler.
 type Service struct {
 	st      atomic.Pointer[settings]
-	hosts   *cache.Cache[string, hostRecord]
 	domains *cache.Cache[string, domainEntry]
+	names   *cache.Cache[string, nameEntry]
+	facts   *cache.Cache[addrKey, factsRecord]
 	limiter *addrLimiter
+	slots   atomic.Pointer[chan struct{}] // a token per running probe; replaced on reload
 	log     *slog.Logger
+
+	newResolver func(*config.Config) Resolver
+	prober      Prober
 
 	// ConnStats, when set, adds the server's connection counters to stats.
 	ConnStats func() socket.ServerStats
 
 	metrics *Metrics // set by Instrument; nil records nothing
 
-	answers [3]atomic.Uint64 // "", smallkey, tlsexport
-	invalid atomic.Uint64
-	pending atomic.Uint64
-	overrid atomic.Uint64
-	started time.Time
+	answers   [3]atomic.Uint64 // by verdict
+	invalid   atomic.Uint64
+	pending   atomic.Uint64
+	overrides atomic.Uint64
+	probes    atomic.Uint64
+	started   time.Time
+
+	closeOnce sync.Once
 }
 
 // settings is everything derived from a config; replaced whole on reload.
 type settings struct {
 	cfg       *config.Config
 	overrides *config.Overrides
-	resolver  *mx.Resolver
+	resolver  Resolver
 	probe     probe.Options
+	policy    verdict.Policy
+	ignore    []netip.Prefix
 }
 
 // domainEntry is a cached MX set (without its Domain: the key has it), or
@@ -53,27 +86,70 @@ type domainEntry struct {
 	Err string `json:"err,omitempty"`
 }
 
-// NewService builds a service from a validated config. Cache sizes and
-// TTLs are taken once; Reload changes the rest.
+// nameEntry is a cached host name's addresses, IPv6 first (the order Exim
+// tries them), all of them up to maxStoredAddrs (the networks ignored and
+// the number considered are applied when answering), or the DNS error.
+type nameEntry struct {
+	Addrs []netip.Addr  `json:"addrs"`
+	TTL   time.Duration `json:"ttl_ns,omitempty"`
+	Err   string        `json:"err,omitempty"`
+}
+
+// NewService builds a service from a validated config. Cache sizes and the
+// bound on queued probes are taken once; Reload changes the rest.
 func NewService(cfg *config.Config, log *slog.Logger) (*Service, error) {
+	return newService(cfg, log, nil, nil)
+}
+
+// newService is NewService with a resolver and a prober of the caller's
+// (tests); nil means the real ones.
+func newService(cfg *config.Config, log *slog.Logger, res Resolver, prober Prober) (*Service, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Service{log: log, started: time.Now(), limiter: newAddrLimiter(cfg.Cache.Hosts)}
+	s := &Service{log: log, started: time.Now(), limiter: newAddrLimiter(cfg.Cache.Hosts), prober: prober}
+	s.newResolver = func(c *config.Config) Resolver {
+		return &mx.Resolver{Servers: c.DNS.ServerAddrs(), Timeout: c.DNS.Timeout.Duration}
+	}
+	if res != nil {
+		s.newResolver = func(*config.Config) Resolver { return res }
+	}
+	if s.prober == nil {
+		s.prober = probe.Addr
+	}
 	if err := s.Reload(cfg); err != nil {
 		return nil, err
 	}
-	loadTimeout := cfg.Probe.Timeout.Duration + 2*cfg.DNS.Timeout.Duration + 5*time.Second
+	// Loads in flight are bounded by MaxPending: probes waiting for their
+	// rate-limit turn or a probe slot hold no cache slot (Concurrency is as
+	// large), so a slow address never blocks the others.
+	pending := 64 * cfg.Probe.Concurrency
 	var err error
-	s.hosts, err = cache.New(cache.Options[string, hostRecord]{
+	s.facts, err = cache.New(cache.Options[addrKey, factsRecord]{
 		Size:        cfg.Cache.Hosts,
-		TTL:         func(r hostRecord) time.Duration { return s.hostTTL(r.outcome()) },
-		Load:        s.probeHost,
-		LoadTimeout: loadTimeout,
-		Concurrency: cfg.Probe.Concurrency,
+		TTL:         s.factsTTL,
+		Load:        s.loadFacts,
+		LoadTimeout: loadCeiling,
+		Concurrency: pending,
+		MaxPending:  pending,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("create host cache: %w", err)
+		return nil, fmt.Errorf("create address cache: %w", err)
+	}
+	s.names, err = cache.New(cache.Options[string, nameEntry]{
+		Size: cfg.Cache.Hosts,
+		TTL: func(e nameEntry) time.Duration {
+			if e.Err != "" {
+				return dnsErrorTTL
+			}
+			return e.TTL
+		},
+		Load:        s.lookupNames,
+		LoadTimeout: loadCeiling,
+		Concurrency: 64,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create name cache: %w", err)
 	}
 	s.domains, err = cache.New(cache.Options[string, domainEntry]{
 		Size: cfg.Cache.Domains,
@@ -84,7 +160,7 @@ func NewService(cfg *config.Config, log *slog.Logger) (*Service, error) {
 			return e.Set.TTL
 		},
 		Load:        s.lookupMX,
-		LoadTimeout: 4*cfg.DNS.Timeout.Duration + time.Second,
+		LoadTimeout: loadCeiling,
 		Concurrency: 64,
 	})
 	if err != nil {
@@ -93,7 +169,10 @@ func NewService(cfg *config.Config, log *slog.Logger) (*Service, error) {
 	return s, nil
 }
 
-// Reload replaces the settings taken from cfg; the caches are kept.
+// Reload replaces the settings taken from cfg; the caches are kept, and
+// answers follow the new policy at once, with no probe. A new
+// probe.concurrency applies to the probes that start after it; what takes
+// effect only on restart is named by RestartOnly.
 func (s *Service) Reload(cfg *config.Config) error {
 	ov, err := cfg.Overrides()
 	if err != nil {
@@ -102,70 +181,72 @@ func (s *Service) Reload(cfg *config.Config) error {
 	st := &settings{
 		cfg:       cfg,
 		overrides: ov,
-		resolver: &mx.Resolver{
-			Servers: cfg.DNS.ServerAddrs(),
-			Timeout: cfg.DNS.Timeout.Duration,
-		},
+		resolver:  s.newResolver(cfg),
 		probe: probe.Options{
-			Port:         cfg.Probe.Port,
-			HELO:         cfg.Probe.HELO,
-			Timeout:      cfg.Probe.Timeout.Duration,
-			Client:       cfg.Probe.Client,
-			DisableTLS13: !cfg.Probe.TLS13,
-			KeyMinBits:   cfg.Probe.KeyMinBits,
-			DHMinBits:    cfg.Probe.DHMinBits,
-			Ignore:       cfg.Probe.Networks(),
-			SourceAddr:   cfg.Probe.SourceAddr(),
+			Port:       cfg.Probe.Port,
+			HELO:       cfg.Probe.HELO,
+			Timeout:    cfg.Probe.Timeout.Duration,
+			Client:     cfg.Probe.Client,
+			Ignore:     cfg.Probe.Networks(),
+			SourceAddr: cfg.Probe.SourceAddr(),
 		},
+		policy: verdict.Policy{
+			KeyMinBits: cfg.Probe.KeyMinBits,
+			DHMinBits:  cfg.Probe.DHMinBits,
+			NoTLS13:    !cfg.Probe.TLS13,
+		},
+		ignore: cfg.Probe.Networks(),
 	}
-	st.probe.Admit = s.limiter.wait
 	s.limiter.setRate(cfg.Probe.RatePerAddress.Limit(), cfg.Probe.RateBurst)
+	if old := s.slots.Load(); old == nil || cap(*old) != cfg.Probe.Concurrency {
+		// Probes running keep the slot they hold in the old set; new ones
+		// take the new set's.
+		slots := make(chan struct{}, max(cfg.Probe.Concurrency, 1))
+		s.slots.Store(&slots)
+	}
 	s.st.Store(st)
 	return nil
 }
 
-func (s *Service) hostTTL(o probe.Outcome) time.Duration {
+// RestartOnly names the settings of next that differ from the running
+// ones but take effect only on restart; empty when there are none.
+func (s *Service) RestartOnly(next *config.Config) []string {
+	cur := s.st.Load().cfg
+	var out []string
+	if next.Cache.Hosts != cur.Cache.Hosts {
+		out = append(out, "cache.hosts")
+	}
+	if next.Cache.Domains != cur.Cache.Domains {
+		out = append(out, "cache.domains")
+	}
+	return out
+}
+
+// factsTTL is how long facts stay fresh: cache.ttl, or cache.error_ttl for
+// a failed probe, from when they were stored (facts learnt earlier are
+// stored with their probe's time: cache.SetStored).
+func (s *Service) factsTTL(r factsRecord) time.Duration {
 	c := s.st.Load().cfg
-	if o == probe.Error {
+	if r.isError() {
 		return c.Cache.ErrorTTL.Duration
 	}
 	return c.Cache.TTL.Duration
 }
 
-// lookupMX is the domain cache's loader.
-func (s *Service) lookupMX(ctx context.Context, domain string) (domainEntry, error) {
-	set, err := s.st.Load().resolver.LookupMX(ctx, domain)
-	if err != nil {
-		s.log.Warn("dns", "domain", domain, "err", err)
-		s.metrics.dnsError("mx", err)
-		return domainEntry{Err: err.Error()}, nil
-	}
-	set.Domain = "" // the cache key has it; a copy per domain is 2 MiB per 100,000
-	return domainEntry{Set: set}, nil
-}
-
-// probeHost is the host cache's loader: it resolves the host's addresses
-// and probes them, and logs one line.
-func (s *Service) probeHost(ctx context.Context, host string) (hostRecord, error) {
-	st := s.st.Load()
-	start := time.Now()
-	s.metrics.probeStarted()
-	var r probe.Result
-	addrs, _, err := st.resolver.LookupAddrs(ctx, host)
-	if err != nil {
-		s.metrics.dnsError("address", err)
-		r = probe.Result{Host: host, Outcome: probe.Error, Stage: "dns", Error: err.Error(), Time: start, Duration: time.Since(start)}
-	} else {
-		r = probe.Host(ctx, host, addrs, st.probe)
-	}
-	s.log.Info("probe", "host", host, "addr", r.Addr, "outcome", r.Outcome, "stage", r.Stage,
-		"tls", r.TLSVersion, "key_bits", r.KeyBits, "dh_bits", r.DHBits, "duration", r.Duration.Round(time.Millisecond), "err", r.Error)
-	s.metrics.probeDone(&r)
-	return newHostRecord(r), nil
+// Close stops the service: it cancels the probes and DNS lookups in flight
+// and waits for them. The caches stay readable (for a final save).
+func (s *Service) Close() {
+	s.closeOnce.Do(func() {
+		s.facts.Close()
+		s.names.Close()
+		s.domains.Close()
+	})
+	s.Wait()
 }
 
 // Wait waits for background DNS lookups and probes to finish.
 func (s *Service) Wait() {
-	s.hosts.Wait()
 	s.domains.Wait()
+	s.names.Wait()
+	s.facts.Wait()
 }

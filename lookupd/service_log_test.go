@@ -3,6 +3,7 @@ package lookupd
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ import (
 // constant words a postmaster greps for.
 func TestLogLines(t *testing.T) {
 	l := startLab(t)
+	weak := fmt.Sprintf("127.0.0.2:%d", l.Port) // mx-dh768.test
 	var buf lab.LogBuffer
 	log := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s, err := NewService(l.config(t, nil), log)
@@ -69,13 +71,13 @@ func TestLogLines(t *testing.T) {
 		t.Errorf("%d debug answer lines for 20 answers", answers)
 	}
 	if len(probes) != 2 {
-		t.Fatalf("%d probe lines, want 2 (mx-dh768.test and mx-modern.test, once each): %v", len(probes), probes)
+		t.Fatalf("%d probe lines, want 2 (the addresses of mx-dh768.test and mx-modern.test, once each): %v", len(probes), probes)
 	}
 	for _, p := range probes {
 		if p["level"] != "INFO" {
 			t.Errorf("probe line at level %v", p["level"])
 		}
-		for _, k := range []string{"host", "addr", "outcome", "stage", "tls", "key_bits", "dh_bits", "duration", "err"} {
+		for _, k := range []string{"addr", "client", "outcome", "stage", "tls", "key_type", "key_bits", "dh_bits", "tls13", "verdict", "duration", "err"} {
 			if _, ok := p[k]; !ok {
 				t.Errorf("probe line without %q: %v", k, p)
 			}
@@ -83,8 +85,8 @@ func TestLogLines(t *testing.T) {
 		if d, ok := p["duration"].(float64); !ok || d <= 0 {
 			t.Errorf("probe duration %v, want nanoseconds > 0", p["duration"])
 		}
-		if p["host"] == "mx-dh768.test" && (p["outcome"] != "tlsexport" || p["dh_bits"] != float64(768)) {
-			t.Errorf("probe line of mx-dh768.test: %v", p)
+		if p["addr"] == weak && (p["outcome"] != "ok" || p["verdict"] != "tlsexport" || p["dh_bits"] != float64(768)) {
+			t.Errorf("probe line of mx-dh768.test's address: %v", p)
 		}
 	}
 }

@@ -79,7 +79,7 @@ func (l *testLab) config(t *testing.T, edit func(*config.Config)) *config.Config
 	return &cfg
 }
 
-func newService(t *testing.T, cfg *config.Config) *Service {
+func newTestService(t *testing.T, cfg *config.Config) *Service {
 	t.Helper()
 	s, err := NewService(cfg, slog.New(slog.NewTextHandler(testWriter{t}, nil)))
 	if err != nil {

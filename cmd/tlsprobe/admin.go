@@ -9,7 +9,6 @@ import (
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/cache"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd"
-	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
 )
 
 // printAdmin writes the daemon's JSON answer to stats, explain or list as
@@ -59,42 +58,46 @@ func printStats(w io.Writer, st lookupd.Stats) {
 	for _, c := range []struct {
 		name string
 		s    cache.Stats
-	}{{"hosts", st.Hosts}, {"domains", st.Domains}} {
+	}{{"domains", st.Domains}, {"names", st.Names}, {"addresses", st.Addrs}} {
 		fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%d\t\n", c.name, c.s.Len, c.s.Hits, c.s.Stale, c.s.Misses, c.s.Loads, c.s.LoadErrors, c.s.InFlight)
 	}
 	tw.Flush()
 }
 
 func printList(w io.Writer, l lookupd.Listed) {
-	fmt.Fprintf(w, "MX hosts flagged: %d\n", len(l.Hosts))
-	if len(l.Hosts) > 0 {
-		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "  host\toutcome\tage\tkey\tDH\taddress")
-		for _, h := range l.Hosts {
-			age := h.Age
-			if h.Stale {
-				age += " (stale)"
-			}
-			r := probe.Result{KeyType: h.KeyType, KeyBits: h.KeyBits}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\n", h.Name, h.Outcome, age, keyText(&r), bitsText(h.DHBits), dash(h.Addr))
+	fmt.Fprintf(w, "servers flagged: %d\n", len(l.Addrs))
+	for _, a := range l.Addrs {
+		age := a.Age
+		if a.Stale {
+			age += ", stale"
 		}
-		tw.Flush()
+		fmt.Fprintf(w, "  %s  %s  key %s  DH %s  probed %s ago\n", a.Addr, a.Verdict, keyText(a.KeyType, a.KeyBits), bitsText(a.DHBits), age)
+		fmt.Fprintf(w, "    why: %s\n", a.Reason)
+		fmt.Fprintf(w, "    names: %s\n", dash(strings.Join(a.Names, ", ")))
+		fmt.Fprintf(w, "    domains: %s\n", dash(strings.Join(a.Domains, ", ")))
+		if a.More > 0 {
+			fmt.Fprintf(w, "    (and %d more names and domains)\n", a.More)
+		}
 	}
 	fmt.Fprintf(w, "domains flagged: %d\n", len(l.Domains))
 	if len(l.Domains) > 0 {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "  domain\tverdict\tage\tvia")
+		fmt.Fprintln(tw, "  domain\tverdict\tvia")
 		for _, d := range l.Domains {
 			via := strings.Join(d.Hosts, ", ")
 			switch {
-			case d.Source == "override" && len(d.Hosts) == 0:
+			case d.Source == lookupd.SourceOverride && len(d.Hosts) == 0:
 				via = "the domain" + overrideText(d.Pattern)
-			case d.Source == "override":
+			case d.Source == lookupd.SourceOverride:
 				via += overrideText(d.Pattern)
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", d.Domain, d.Verdict, dash(d.Age), via)
+			fmt.Fprintf(tw, "  %s\t%s\t%s\n", d.Domain, d.Verdict, via)
 		}
 		tw.Flush()
+	}
+	fmt.Fprintf(w, "override items flagging: %d\n", len(l.Overrides))
+	for _, o := range l.Overrides {
+		fmt.Fprintf(w, "  %s  %s\n", o.Item, o.Verdict)
 	}
 	if l.Truncated {
 		fmt.Fprintln(w, "(truncated: more entries than one answer holds; use \"list smallkey\" or \"list tlsexport\")")

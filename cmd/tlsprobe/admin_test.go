@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/verdict"
 )
 
 // TestAdminView: stats, explain and list against a daemon core on a
@@ -29,22 +30,22 @@ func TestAdminView(t *testing.T) {
 	for _, re := range []string{
 		`(?m)^example\.test: tlsexport$`,
 		`(?m)^  source: mx$`,
-		`(?m)^  MX host +pref +source +age +address +TLS +outcome +key +DH +time +cipher$`,
-		`(?m)^  mx-modern\.test +10 +cache +\d+s +127\.0\.0\.\d+:\d+ +TLS1\.\d +ok `,
-		`(?m)^  mx-weak\.test +20 +cache +\d+s +127\.0\.0\.\d+:\d+ +TLS1\.2 +tlsexport +RSA-2048 +768 `,
-		`(?m)^  why: mx-weak\.test sends a 768-bit DH prime`,
+		`(?m)^  MX host +pref +address +source +age +verdict +TLS +key +DH +time +cipher$`,
+		`(?m)^  mx-modern\.test +10 +127\.0\.0\.\d+:\d+ +cache +\d+s +- +TLS1\.3 +RSA-2048 +- `,
+		`(?m)^  mx-weak\.test +20 +127\.0\.0\.\d+:\d+ +cache +\d+s +tlsexport +TLS1\.2 +RSA-2048 +768 `,
+		`(?m)^  why: 127\.0\.0\.\d+:\d+ sends a 768-bit DH prime to the gnutls client, under dh_min_bits 1024`,
 	} {
 		if !regexp.MustCompile(re).MatchString(out) {
 			t.Errorf("explain text does not match %s", re)
 		}
 	}
-	checkColumns(t, out, "MX host", "source", "address", "outcome")
+	checkColumns(t, out, "MX host", "address", "source", "verdict", "key")
 	if _, out, _ := runCLI("explain", "-socket", sock, "weak.test"); !strings.Contains(out, `source: override (override "weak.test")`) {
 		t.Errorf("explain of an override:\n%s", out)
 	}
 	code, out, _ = runCLI("explain", "-json", "-socket", sock, "example.test")
 	var d lookupd.Decision
-	if err := json.Unmarshal([]byte(out), &d); code != 0 || err != nil || d.Verdict != "tlsexport" || len(d.MX) != 2 || strings.Count(out, "\n") != 1 {
+	if err := json.Unmarshal([]byte(out), &d); code != 0 || err != nil || d.Verdict != verdict.TLSExport || len(d.MX) != 2 || strings.Count(out, "\n") != 1 {
 		t.Errorf("explain -json: exit %d, %v: %q", code, err, out)
 	}
 
@@ -58,8 +59,9 @@ func TestAdminView(t *testing.T) {
 		`(?m)^answers +4 +\(2 smallkey|(?m)^answers +4 +\(1 smallkey, 2 tlsexport, 1 empty\)$`,
 		`(?m)^from overrides +1$`,
 		`(?m)^ *cache +entries +hits +stale +misses +loads +errors +in flight$`,
-		`(?m)^ *hosts +3 +\d+ +0 +\d+ +3 +0 +0$`,
 		`(?m)^ *domains +3 +\d+ +0 +3 +3 +0 +0$`,
+		`(?m)^ *names +3 +\d+ +0 +3 +3 +0 +0$`,
+		`(?m)^ *addresses +3 +\d+ +0 +3 +3 +0 +0$`,
 	} {
 		if !regexp.MustCompile(re).MatchString(out) {
 			t.Errorf("stats text does not match %s", re)
@@ -68,11 +70,11 @@ func TestAdminView(t *testing.T) {
 	// The cache table is right-aligned: its rows end in the same column.
 	var ends []int
 	for _, l := range strings.Split(out, "\n") {
-		if f := strings.Fields(l); len(f) > 0 && (f[0] == "cache" || f[0] == "hosts" || f[0] == "domains") {
+		if f := strings.Fields(l); len(f) > 0 && (f[0] == "cache" || f[0] == "domains" || f[0] == "names" || f[0] == "addresses") {
 			ends = append(ends, len(l))
 		}
 	}
-	if len(ends) != 3 || ends[0] != ends[1] || ends[1] != ends[2] {
+	if len(ends) != 4 || ends[0] != ends[1] || ends[1] != ends[2] || ends[2] != ends[3] {
 		t.Errorf("cache table rows end at %v", ends)
 	}
 	code, out, _ = runCLI("stats", "-json", "-socket", sock)
@@ -84,14 +86,14 @@ func TestAdminView(t *testing.T) {
 	code, out, _ = runCLI("list", "-socket", sock)
 	t.Logf("list:\n%s", out)
 	for _, re := range []string{
-		`(?m)^MX hosts flagged: 2$`,
-		`(?m)^  host +outcome +age +key +DH +address$`,
-		`(?m)^  mx-small\.test +smallkey +\d+s +RSA-1024 +- +127\.0\.0\.\d+:\d+$`,
-		`(?m)^  mx-weak\.test +tlsexport +\d+s +RSA-2048 +768 +127\.0\.0\.\d+:\d+$`,
+		`(?m)^servers flagged: 2$`,
+		`(?m)^  127\.0\.0\.\d+:\d+  smallkey  key RSA-1024  DH -  probed \d+s ago\n    why: 127\.0\.0\.\d+:\d+ presents a 1024-bit RSA certificate key, under key_min_bits 2048\n    names: mx-small\.test\n    domains: small\.test$`,
+		`(?m)^  127\.0\.0\.\d+:\d+  tlsexport  key RSA-2048  DH 768  probed \d+s ago\n    why: .* sends a 768-bit DH prime .*\n    names: mx-weak\.test\n    domains: example\.test$`,
 		`(?m)^domains flagged: 2$`,
-		`(?m)^  domain +verdict +age +via$`,
-		`(?m)^  small\.test +smallkey +\d+s +mx-small\.test$`,
-		`(?m)^  example\.test +tlsexport +\d+s +mx-weak\.test$`,
+		`(?m)^  domain +verdict +via$`,
+		`(?m)^  small\.test +smallkey +mx-small\.test$`,
+		`(?m)^  example\.test +tlsexport +mx-weak\.test$`,
+		`(?m)^override items flagging: 1\n  weak\.test  tlsexport$`,
 	} {
 		if !regexp.MustCompile(re).MatchString(out) {
 			t.Errorf("list text does not match %s", re)
@@ -100,10 +102,10 @@ func TestAdminView(t *testing.T) {
 	if code != 0 || strings.Contains(out, "modern") {
 		t.Errorf("list: exit %d", code)
 	}
-	checkColumns(t, out, "host", "outcome", "age", "key")
+	checkColumns(t, out, "domain", "verdict", "via")
 	code, out, _ = runCLI("list", "-json", "-socket", sock, "smallkey")
 	var l lookupd.Listed
-	if err := json.Unmarshal([]byte(out), &l); code != 0 || err != nil || len(l.Hosts) != 1 || len(l.Domains) != 1 || l.Domains[0].Domain != "small.test" {
+	if err := json.Unmarshal([]byte(out), &l); code != 0 || err != nil || len(l.Addrs) != 1 || len(l.Domains) != 1 || l.Domains[0].Domain != "small.test" {
 		t.Errorf("list -json smallkey: exit %d, %v: %q", code, err, out)
 	}
 	if _, out, _ := runCLI("list", "-socket", sock, "tlsexport"); strings.Contains(out, "small") || !strings.Contains(out, "mx-weak.test") {
@@ -135,7 +137,7 @@ func checkColumns(t *testing.T, text string, names ...string) {
 			cols = append(cols, strings.Index(l, n))
 		}
 		for _, row := range lines[i+1:] {
-			if !strings.HasPrefix(row, "  ") || strings.HasPrefix(row, "  why:") || strings.HasPrefix(row, "    ") {
+			if !strings.HasPrefix(row, "  ") || strings.HasPrefix(row, "  why:") || strings.HasPrefix(row, "  note ") || strings.HasPrefix(row, "    ") {
 				break
 			}
 			for _, c := range cols {

@@ -8,11 +8,13 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"text/tabwriter"
 	"time"
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/config"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/verdict"
 )
 
 // runProbe probes each domain's MX hosts now, ignoring overrides, and
@@ -95,75 +97,114 @@ func runProbe(args []string, stdout, stderr io.Writer) int {
 	return status
 }
 
-// classified reports whether every host of the domain got a TLS result.
+// classified reports whether every considered address of the domain got
+// a TLS result (or an override decided).
 func classified(d lookupd.Decision) bool {
 	switch d.Source {
-	case "invalid", "pending", "dns-error":
+	case lookupd.SourceInvalid, lookupd.SourcePending, lookupd.SourceDNSError:
 		return false
 	}
 	for _, h := range d.MX {
-		if h.Result == nil || h.Outcome == probe.Error {
+		switch h.Source {
+		case lookupd.SourceOverride:
+			continue
+		case lookupd.SourcePending, lookupd.SourceDNSError:
 			return false
+		}
+		for _, a := range h.Addrs {
+			if a.Source == lookupd.SourceIgnored {
+				continue
+			}
+			// A server the modelled client cannot negotiate with was
+			// probed all the same: that is its result.
+			if f := a.Facts; f == nil || f.Outcome == probe.Error && f.Stage != probe.StageNegotiate {
+				return false
+			}
 		}
 	}
 	return true
 }
 
-// printReport writes the human report of one domain: a line per MX host,
-// then why the verdict is what it is.
+// printReport writes the human report of one domain: a line per address
+// of each MX host, then why the verdict is what it is.
 func printReport(w io.Writer, d lookupd.Decision) { writeReport(w, d, false) }
 
-// writeReport is printReport; withSource adds where the verdict and each
-// host's outcome came from, and its age (for explain).
+// writeReport is printReport; withSource adds where each address's facts
+// came from, and their age (for explain).
 func writeReport(w io.Writer, d lookupd.Decision, withSource bool) {
-	verdict := d.Verdict
-	if verdict == "" {
-		verdict = "(empty: route normally)"
+	v := d.Verdict.String()
+	if v == "" {
+		v = "(empty: route normally)"
 	}
-	fmt.Fprintf(w, "%s: %s\n", d.Domain, verdict)
+	fmt.Fprintf(w, "%s: %s\n", d.Domain, v)
 	if withSource {
 		fmt.Fprintf(w, "  source: %s%s\n", d.Source, overrideText(d.Pattern))
 	}
 	if d.Note != "" {
 		fmt.Fprintf(w, "  note: %s\n", d.Note)
 	}
-	src := func(source, age string) string {
-		if !withSource {
-			return ""
-		}
-		return fmt.Sprintf("%-8s %-8s ", source, age)
-	}
-	if len(d.MX) > 0 {
-		fmt.Fprintf(w, "  %-24s %-4s %s%-22s %-6s %-9s %-9s %-5s %-7s %s\n", "MX host", "pref", src("source", "age"), "address", "TLS", "outcome", "key", "DH", "time", "cipher")
-	}
 	var why []string
-	for _, h := range d.MX {
-		r := h.Result
-		if r == nil {
-			if withSource {
-				fmt.Fprintf(w, "  %-24s %-4d %s%s%s\n", h.Name, h.Pref, src(h.Source, "-"), dash(string(h.Outcome)), overrideText(h.Pattern))
-			} else {
-				fmt.Fprintf(w, "  %-24s %-4d %s\n", h.Name, h.Pref, h.Source)
+	if len(d.MX) > 0 {
+		tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
+		src := func(source, age string) string {
+			if !withSource {
+				return ""
 			}
-			why = append(why, h.Name+": "+h.Source+overrideText(h.Pattern))
-			continue
+			return source + "\t" + age + "\t"
 		}
-		fmt.Fprintf(w, "  %-24s %-4d %s%-22s %-6s %-9s %-9s %-5s %-7s %s\n",
-			h.Name, h.Pref, src(h.Source, dash(h.Age)), dash(r.Addr), dash(r.TLSVersion), r.Outcome, keyText(r), bitsText(r.DHBits),
-			r.Duration.Round(time.Millisecond), dash(r.Cipher))
-		if r.Note != "" {
-			fmt.Fprintf(w, "    note: %s\n", r.Note)
+		fmt.Fprintf(tw, "  MX host\tpref\taddress\t%sverdict\tTLS\tkey\tDH\ttime\tcipher\n", src("source", "age"))
+		for _, h := range d.MX {
+			if h.Source == lookupd.SourceOverride {
+				fmt.Fprintf(tw, "  %s\t%d\t(override %q)\t%s%s\t\t\t\t\t\n", h.Name, h.Pref, h.Pattern, src("override", "-"), dash(h.Verdict.String()))
+				why = append(why, fmt.Sprintf("%s: [overrides] item %q", h.Name, h.Pattern))
+				continue
+			}
+			if len(h.Addrs) == 0 {
+				fmt.Fprintf(tw, "  %s\t%d\t(%s)\t%s-\t\t\t\t\t\n", h.Name, h.Pref, dash(h.Note), src(string(h.Source), "-"))
+				continue
+			}
+			for i, a := range h.Addrs {
+				name, pref := h.Name, fmt.Sprint(h.Pref)
+				if i > 0 {
+					name, pref = "", ""
+				}
+				f := a.Facts
+				if f == nil {
+					fmt.Fprintf(tw, "  %s\t%s\t%s\t%s-\t\t\t\t\t\n", name, pref, a.Addr, src(string(a.Source), "-"))
+					continue
+				}
+				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s%s\t%s\t%s\t%s\t%s\t%s\n", name, pref, a.Addr, src(string(a.Source), dash(a.Age)),
+					verdictText(f, a.Verdict), dash(f.TLSVersion), keyText(f.KeyType, f.KeyBits), bitsText(f.DHBits),
+					f.Duration.Round(time.Millisecond), dash(f.Cipher))
+				if d.Verdict == 0 || a.Verdict == d.Verdict {
+					why = append(why, a.Reason)
+				}
+			}
 		}
-		if d.Verdict == "" || string(r.Outcome) == d.Verdict {
-			why = append(why, r.Reason())
+		tw.Flush()
+	}
+	for _, h := range d.MX {
+		for _, a := range h.Addrs {
+			if a.Facts != nil && a.Facts.Note != "" {
+				fmt.Fprintf(w, "  note %s: %s\n", a.Addr, a.Facts.Note)
+			}
 		}
 	}
-	if d.Verdict != "" && len(why) > 1 {
+	if d.Verdict != 0 && len(why) > 1 {
 		why = why[:1]
 	}
 	for _, s := range why {
 		fmt.Fprintf(w, "  why: %s\n", s)
 	}
+}
+
+// verdictText is an address's verdict, or its outcome when that says
+// more (notls, error).
+func verdictText(f *probe.Facts, v verdict.Verdict) string {
+	if v != verdict.None || f.Outcome == probe.OK {
+		return dash(v.String())
+	}
+	return string(f.Outcome)
 }
 
 func overrideText(pattern string) string {
@@ -173,11 +214,11 @@ func overrideText(pattern string) string {
 	return fmt.Sprintf(" (override %q)", pattern)
 }
 
-func keyText(r *probe.Result) string {
-	if r.KeyBits == 0 {
+func keyText(typ string, bits int) string {
+	if bits == 0 {
 		return "-"
 	}
-	return fmt.Sprintf("%s-%d", r.KeyType, r.KeyBits)
+	return fmt.Sprintf("%s-%d", typ, bits)
 }
 
 func bitsText(n int) string {

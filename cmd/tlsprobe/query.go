@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/config"
-	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket"
 )
 
@@ -35,7 +34,7 @@ func runQuery(verb string, args []string, stdout, stderr io.Writer) int {
 		want = 0
 	case verb == "list" && fl.NArg() == 0:
 		want = 0
-	case verb == "list" && fl.Arg(0) != lookupd.AnswerSmallKey && fl.Arg(0) != lookupd.AnswerTLSExport:
+	case verb == "list" && fl.Arg(0) != socket.ListSmallKey && fl.Arg(0) != socket.ListTLSExport:
 		fmt.Fprintf(stderr, "tlsprobe list: want smallkey, tlsexport or nothing, not %q\n", fl.Arg(0))
 		return 2
 	}

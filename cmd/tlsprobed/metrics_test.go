@@ -152,7 +152,8 @@ tlsexport = ["*.export.example"]
 		{"tlsprobed_answer_duration_seconds", nil, 3},
 		{"tlsprobed_config_reloads_total", map[string]string{"result": "success"}, 1},
 		{"tlsprobed_probes_in_flight", nil, 0},
-		{"tlsprobed_hosts_cached", nil, 0},
+		{"tlsprobed_names_cached", nil, 0},
+		{"tlsprobed_addresses_cached", nil, 0},
 	} {
 		if v, ok := counter(fams, c.name, c.labels); !ok || v != c.want {
 			t.Errorf("%s%v = %v (found %v), want %v", c.name, c.labels, v, ok, c.want)

@@ -106,8 +106,8 @@ func hosts(rrs []dns.RR) (hs []Host, null bool) {
 	}), false
 }
 
-// LookupAddrs returns the IPv4 then IPv6 addresses of host (normalized
-// first), asking for A and AAAA at once and following CNAMEs, with the TTL of
+// LookupAddrs returns the IPv6 then IPv4 addresses of host (normalized
+// first), in the order Exim tries them (it tries IPv6 first), asking for A and AAAA at once and following CNAMEs, with the TTL of
 // the answers. IPv4-mapped IPv6 addresses are unmapped (so that an address
 // filter sees them as the IPv4 addresses they are) and duplicates dropped. A
 // host that does not exist or has no address gives no addresses and no error.
@@ -144,7 +144,7 @@ func (r *Resolver) lookupAddrs(ctx context.Context, servers []string, name strin
 	ans6, err6 := res6.ans, res6.err
 
 	var addrs []netip.Addr
-	for _, rr := range append(ans4.rrs, ans6.rrs...) {
+	for _, rr := range append(ans6.rrs, ans4.rrs...) {
 		var a netip.Addr
 		switch rr := rr.(type) {
 		case *dns.A:

@@ -327,7 +327,8 @@ func TestLookupAddrs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want := addrs("192.0.2.1", "192.0.2.2", "2001:db8::1"); !reflect.DeepEqual(got, want) || ttl != 5*time.Minute {
+			// IPv6 first, as Exim tries them.
+			if want := addrs("2001:db8::1", "192.0.2.1", "192.0.2.2"); !reflect.DeepEqual(got, want) || ttl != 5*time.Minute {
 				t.Errorf("got %v, %v; want %v, 5m", got, ttl, want)
 			}
 			var types []uint16

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net/netip"
 	"runtime"
 	"runtime/pprof"
 	"slices"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/verdict"
 )
 
 // zooTimeout is the probe timeout of the zoo: short, so that the behaviours
@@ -271,20 +271,20 @@ func TestZooControl(t *testing.T) {
 				}
 			})
 			r := zooProbe(s)
-			want := probe.OK
+			want := verdict.None
 			if bits < 1024 {
-				want = probe.TLSExport
+				want = verdict.TLSExport
 			}
-			if r.Outcome != want || r.KeyType != "RSA" || r.KeyBits != 2048 || r.DHBits != bits {
-				t.Errorf("got %+v, want %s with an RSA-2048 key and a %d-bit prime", r, want, bits)
+			if v := (verdict.Policy{}).Of(&r); r.Outcome != probe.OK || v != want || r.KeyType != "RSA" || r.KeyBits != 2048 || r.DHBits != bits {
+				t.Errorf("got %+v (verdict %q), want ok, %q, with an RSA-2048 key and a %d-bit prime", r, v, want, bits)
 			}
 		})
 	}
 }
 
-func zooProbe(s *zooServer) probe.Result {
-	o := probe.Options{Port: int(s.addr.Port()), Timeout: zooTimeout, HELO: "probe.zoo.test"}
-	return probe.Host(context.Background(), "mx.zoo.test", []netip.Addr{s.addr.Addr()}, o)
+func zooProbe(s *zooServer) probe.Facts {
+	o := probe.Options{Timeout: zooTimeout, HELO: "probe.zoo.test"}
+	return probe.Addr(context.Background(), s.addr, o)
 }
 
 // zooFigure is what one case measured.
@@ -327,7 +327,7 @@ func TestZoo(t *testing.T) {
 			t.Run(tc.name, func(t *testing.T) {
 				t.Parallel()
 				s := startZoo(t, tc.behave)
-				var r probe.Result
+				var r probe.Facts
 				var took time.Duration
 				// The probe runs under a label that every goroutine it starts
 				// inherits, so that those left behind can be counted.

@@ -8,66 +8,37 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"strings"
 	"time"
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/smtp"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/tlswire"
 )
 
-// Host probes the MX host name at its addresses, in order, until one gives a
-// TLS result (any outcome but Error). Addresses in o.Ignore are skipped. The
-// probe never outlives o.Timeout, whatever the servers do.
-func Host(ctx context.Context, name string, addrs []netip.Addr, o Options) Result {
+// Addr probes one address: SMTP STARTTLS, then the modelled client's
+// hello, and returns what the server showed. An address in o.Ignore is never
+// connected to (Outcome Error, Stage "address"). The probe never outlives
+// o.Timeout, whatever the server does.
+func Addr(ctx context.Context, ap netip.AddrPort, o Options) Facts {
 	start := time.Now()
-	ctx, cancel := context.WithTimeout(ctx, o.timeout())
-	defer cancel()
-
-	res := Result{Host: name, Outcome: Error, Stage: StageAddress}
-	var failures []string
-	tried := 0
-	for _, a := range addrs {
-		if o.ignored(a) {
-			failures = append(failures, a.String()+" is in an ignored network")
-			continue
-		}
-		tried++
-		ap := netip.AddrPortFrom(a.Unmap(), uint16(o.port())).String()
-		if o.Admit != nil {
-			if err := o.Admit(ctx, a.Unmap()); err != nil {
-				res = Result{Addr: ap, Outcome: Error, Stage: StageConnect, Error: err.Error()}
-				failures = append(failures, ap+": "+res.Error)
-				if ctx.Err() != nil {
-					break
-				}
-				continue
-			}
-		}
-		res = probeAddr(ctx, o, ap)
-		if res.Outcome != Error || ctx.Err() != nil {
-			break
-		}
-		failures = append(failures, res.Addr+": "+res.Error)
+	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	var f Facts
+	if o.ignored(ap.Addr()) {
+		f = Facts{Outcome: Error, Stage: StageAddress, Error: ap.Addr().String() + " is in an ignored network"}
+	} else {
+		ctx, cancel := context.WithTimeout(ctx, o.timeout())
+		f = probeAddr(ctx, o, ap.String())
+		cancel()
 	}
-	if tried == 0 {
-		res.Error = "no usable address"
-		if len(failures) > 0 {
-			res.Error += ": " + strings.Join(failures, "; ")
-		}
-	} else if res.Outcome == Error && len(failures) > 1 {
-		res.Note = "every address failed: " + strings.Join(failures, "; ")
-	}
-	res.Host = name
-	res.KeyMinBits, res.DHMinBits = o.keyMinBits(), o.dhMinBits()
-	res.Time, res.Duration = start, time.Since(start)
-	return res
+	f.Addr, f.Client = ap, o.client()
+	f.Time, f.Duration = start, time.Since(start)
+	return f
 }
 
 // probeAddr probes one address ("ip:port"). The first connection sends the
 // modelled client's hello capped at TLS 1.2, which shows the certificate and
 // the key exchange together; more connections are made only when needed.
-func probeAddr(ctx context.Context, o Options, addr string) Result {
-	r := Result{Addr: addr}
+func probeAddr(ctx context.Context, o Options, addr string) Facts {
+	var r Facts
 	f, err := exchange(ctx, o, addr, tlswire.HelloConfig{Client: o.client(), MaxVersion: tls.VersionTLS12})
 	switch {
 	case err == nil:
@@ -85,15 +56,18 @@ func probeAddr(ctx context.Context, o Options, addr string) Result {
 		return r.fail(err)
 	}
 
-	if f.ServerTLS13 && !o.DisableTLS13 {
+	if f.ServerTLS13 {
 		// The server speaks TLS 1.3 too (RFC 8446 section 4.1.3): the
 		// modelled client, which offers it, gets TLS 1.3.
 		r.TLS13 = true
 		r.TLSVersion = tlswire.VersionName(tls.VersionTLS13)
 		r.Note = "server signals TLS 1.3 (RFC 8446 downgrade marker), which Exim negotiates; cipher and DH are those of a TLS 1.2 hello"
 	}
-	if r.weakDH(o) && !o.DisableTLS13 && !r.TLS13 {
-		// Would the modelled client, offering TLS 1.3, avoid the weak prime?
+	if r.DHBits > 0 && !r.TLS13 {
+		// A DHE server without the downgrade marker: would the modelled
+		// client, offering TLS 1.3, avoid its prime? (Some servers speak
+		// TLS 1.3 and do not set the marker.) The prime's size is not
+		// looked at: that is the policy's business, and it may change.
 		f13, err := exchange(ctx, o, addr, tlswire.HelloConfig{Client: o.client()})
 		switch {
 		case err == nil && (f13.Version == tls.VersionTLS13 || f13.HelloRetry):
@@ -104,7 +78,7 @@ func probeAddr(ctx context.Context, o Options, addr string) Result {
 			r.Note = "could not check for TLS 1.3: " + err.Error()
 		}
 	}
-	r.classify(o)
+	r.Outcome = OK
 	return r
 }
 
@@ -112,20 +86,18 @@ func probeAddr(ctx context.Context, o Options, addr string) Result {
 // a TLS 1.3-only server (its certificate is read with crypto/tls), or a
 // server the modelled client cannot talk to at all, such as a DSA-only one
 // (its certificate is read with a hello offering every suite we parse).
-func negotiateElse(ctx context.Context, o Options, addr string, r Result, first error) Result {
-	if !o.DisableTLS13 {
-		der, state, err := tls13Certificate(ctx, o, addr)
-		if err == nil {
-			r.TLSVersion = tlswire.VersionName(state.Version)
-			r.Cipher = tls.CipherSuiteName(state.CipherSuite)
-			r.TLS13 = state.Version == tls.VersionTLS13
-			if r.KeyType, r.KeyBits, err = tlswire.KeyInfo(der); err != nil {
-				return r.fail(&tlswire.StageError{Stage: StageTLS13, Err: err})
-			}
-			r.Note = "TLS 1.2 refused (" + first.Error() + "); certificate read over TLS 1.3"
-			r.classify(o)
-			return r
+func negotiateElse(ctx context.Context, o Options, addr string, r Facts, first error) Facts {
+	der, state, err := tls13Certificate(ctx, o, addr)
+	if err == nil {
+		r.TLSVersion = tlswire.VersionName(state.Version)
+		r.Cipher = tls.CipherSuiteName(state.CipherSuite)
+		r.TLS13 = state.Version == tls.VersionTLS13
+		if r.KeyType, r.KeyBits, err = tlswire.KeyInfo(der); err != nil {
+			return r.fail(&tlswire.StageError{Stage: StageTLS13, Err: err})
 		}
+		r.Outcome = OK
+		r.Note = "TLS 1.2 refused (" + first.Error() + "); certificate read over TLS 1.3"
+		return r
 	}
 	f, err := exchange(ctx, o, addr, tlswire.HelloConfig{Client: o.client(), MaxVersion: tls.VersionTLS12, AllSuites: true})
 	if err != nil {
@@ -136,17 +108,14 @@ func negotiateElse(ctx context.Context, o Options, addr string, r Result, first 
 	if err := r.fill(f); err != nil {
 		return r.fail(err)
 	}
-	r.Note = fmt.Sprintf("the %s client cannot negotiate with this server (%v); certificate read with a hello offering every suite", o.client(), first)
-	r.classify(o)
-	if r.Outcome == OK {
-		r.Outcome, r.Stage = Error, StageNegotiate
-		r.Error = fmt.Sprintf("the %s client cannot negotiate with this server: %v", o.client(), first)
-	}
+	r.Note = fmt.Sprintf("certificate read with a hello offering every suite; the %s client cannot negotiate with this server", o.client())
+	r.Outcome, r.Stage = Error, StageNegotiate
+	r.Error = fmt.Sprintf("the %s client cannot negotiate with this server: %v", o.client(), first)
 	return r
 }
 
 // fill copies what a TLS 1.2 flight shows into r.
-func (r *Result) fill(f tlswire.Flight) error {
+func (r *Facts) fill(f tlswire.Flight) error {
 	r.TLSVersion = tlswire.VersionName(f.Version)
 	r.Cipher = tlswire.CipherSuiteName(f.CipherSuite)
 	r.DHBits = f.DHBits()
@@ -164,21 +133,7 @@ func (r *Result) fill(f tlswire.Flight) error {
 	return nil
 }
 
-func (r *Result) weakDH(o Options) bool { return r.DHBits > 0 && r.DHBits < o.dhMinBits() }
-
-// classify sets the outcome from what was read: smallkey wins over tlsexport.
-func (r *Result) classify(o Options) {
-	switch {
-	case (r.KeyType == "RSA" || r.KeyType == "DSA") && r.KeyBits < o.keyMinBits():
-		r.Outcome = SmallKey
-	case r.weakDH(o) && !r.TLS13:
-		r.Outcome = TLSExport
-	default:
-		r.Outcome = OK
-	}
-}
-
-func (r Result) fail(err error) Result {
+func (r Facts) fail(err error) Facts {
 	r.Outcome, r.Stage, r.Error = Error, stageOf(err), err.Error()
 	return r
 }

@@ -11,21 +11,29 @@ import (
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/internal/lab"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/verdict"
 )
 
 // probeServer probes a lab server the way the daemon would, at its address
 // and port.
-func probeServer(t *testing.T, s *lab.Server, o probe.Options) probe.Result {
+func probeServer(t *testing.T, s *lab.Server, o probe.Options) probe.Facts {
 	t.Helper()
-	o.Port = int(s.Addr.Port())
 	if o.Timeout == 0 {
 		o.Timeout = 20 * time.Second
 	}
 	o.HELO = "probe.test"
-	return probe.Host(context.Background(), "mx.test", []netip.Addr{s.Addr.Addr()}, o)
+	f := probe.Addr(context.Background(), s.Addr, o)
+	if f.Addr != s.Addr {
+		t.Errorf("facts of %v, want %v", f.Addr, s.Addr)
+	}
+	return f
 }
 
+// want is what a probe should observe, and the verdict its facts should
+// get under pol (the zero Policy is Exim's defaults).
 type want struct {
+	pol     verdict.Policy
+	verdict verdict.Verdict
 	outcome probe.Outcome
 	keyType string
 	keyBits int
@@ -35,12 +43,15 @@ type want struct {
 	note    string // a substring of Note
 }
 
-func check(t *testing.T, r probe.Result, w want) {
+func check(t *testing.T, r probe.Facts, w want) {
 	t.Helper()
-	t.Logf("result: %+v", r)
-	t.Logf("reason: %s", r.Reason())
+	t.Logf("facts: %+v", r)
+	t.Logf("reason: %s", w.pol.Reason(&r))
 	if r.Outcome != w.outcome {
 		t.Errorf("outcome %q, want %q (stage %q, error %q)", r.Outcome, w.outcome, r.Stage, r.Error)
+	}
+	if v := w.pol.Of(&r); v != w.verdict {
+		t.Errorf("verdict %q under %+v, want %q", v, w.pol, w.verdict)
 	}
 	if w.keyType != "" && (r.KeyType != w.keyType || r.KeyBits != w.keyBits) {
 		t.Errorf("key %s-%d, want %s-%d", r.KeyType, r.KeyBits, w.keyType, w.keyBits)
@@ -57,8 +68,8 @@ func check(t *testing.T, r probe.Result, w want) {
 	if w.note != "" && !strings.Contains(r.Note, w.note) {
 		t.Errorf("note %q, want it to contain %q", r.Note, w.note)
 	}
-	if r.Host != "mx.test" || r.Duration <= 0 || r.Time.IsZero() {
-		t.Errorf("host %q, duration %v, time %v: want them set", r.Host, r.Duration, r.Time)
+	if r.Client == "" || r.Duration <= 0 || r.Time.IsZero() {
+		t.Errorf("client %q, duration %v, time %v: want them set", r.Client, r.Duration, r.Time)
 	}
 }
 
@@ -75,34 +86,35 @@ func TestProbeOpenSSL(t *testing.T) {
 		opts   probe.Options
 		want   want
 	}{
-		{"dhe512", dhe12("rsa2048", "dh512"), probe.Options{}, want{outcome: probe.TLSExport, keyType: "RSA", keyBits: 2048, dhBits: 512}},
-		{"dhe768", dhe12("rsa2048", "dh768"), probe.Options{}, want{outcome: probe.TLSExport, keyType: "RSA", keyBits: 2048, dhBits: 768}},
-		{"dhe768-openssl-client", dhe12("rsa2048", "dh768"), probe.Options{Client: "openssl"}, want{outcome: probe.TLSExport, keyType: "RSA", keyBits: 2048, dhBits: 768}},
+		{"dhe512", dhe12("rsa2048", "dh512"), probe.Options{}, want{outcome: probe.OK, verdict: verdict.TLSExport, keyType: "RSA", keyBits: 2048, dhBits: 512}},
+		{"dhe768", dhe12("rsa2048", "dh768"), probe.Options{}, want{outcome: probe.OK, verdict: verdict.TLSExport, keyType: "RSA", keyBits: 2048, dhBits: 768}},
+		{"dhe768-openssl-client", dhe12("rsa2048", "dh768"), probe.Options{Client: "openssl"}, want{outcome: probe.OK, verdict: verdict.TLSExport, keyType: "RSA", keyBits: 2048, dhBits: 768}},
 		{"dhe1024", dhe12("rsa2048", "dh1024"), probe.Options{}, want{outcome: probe.OK, keyType: "RSA", keyBits: 2048, dhBits: 1024}},
-		{"dhe768-dh-min-512", dhe12("rsa2048", "dh768"), probe.Options{DHMinBits: 512}, want{outcome: probe.OK, keyType: "RSA", keyBits: 2048, dhBits: 768}},
-		{"rsa1024", dhe12("rsa1024", "dh2048"), probe.Options{}, want{outcome: probe.SmallKey, keyType: "RSA", keyBits: 1024, dhBits: 2048}},
-		{"rsa1024-and-dhe768", dhe12("rsa1024", "dh768"), probe.Options{}, want{outcome: probe.SmallKey, keyType: "RSA", keyBits: 1024, dhBits: 768}},
+		{"dhe768-dh-min-512", dhe12("rsa2048", "dh768"), probe.Options{}, want{pol: verdict.Policy{DHMinBits: 512}, outcome: probe.OK, keyType: "RSA", keyBits: 2048, dhBits: 768}},
+		{"rsa1024", dhe12("rsa1024", "dh2048"), probe.Options{}, want{outcome: probe.OK, verdict: verdict.SmallKey, keyType: "RSA", keyBits: 1024, dhBits: 2048}},
+		{"rsa1024-and-dhe768", dhe12("rsa1024", "dh768"), probe.Options{}, want{outcome: probe.OK, verdict: verdict.SmallKey, keyType: "RSA", keyBits: 1024, dhBits: 768}},
 		{"rsa2048-ecdhe", lab.OpenSSLOptions{Cert: "rsa2048", MaxTLS: "1.2"}, probe.Options{}, want{outcome: probe.OK, keyType: "RSA", keyBits: 2048}},
 		{"ecp256", lab.OpenSSLOptions{Cert: "ecp256", MaxTLS: "1.2"}, probe.Options{}, want{outcome: probe.OK, keyType: "ECDSA", keyBits: 256}},
 		{"dsa1024", lab.OpenSSLOptions{Cert: "dsa1024", DH: "dh1024", MaxTLS: "1.2"}, probe.Options{},
-			want{outcome: probe.SmallKey, keyType: "DSA", keyBits: 1024, dhBits: 1024, note: "cannot negotiate"}},
+			want{outcome: probe.Error, verdict: verdict.SmallKey, stage: probe.StageNegotiate, keyType: "DSA", keyBits: 1024, dhBits: 1024, note: "cannot negotiate"}},
 		// A server that speaks TLS 1.3 is fine for Exim even though it sends
-		// 768 bits to TLS 1.2-only clients, unless the client model lacks TLS 1.3.
+		// 768 bits to TLS 1.2-only clients, unless the policy models a
+		// client without TLS 1.3: the same facts, another verdict.
 		{"tls13-with-dhe768", lab.OpenSSLOptions{Cert: "rsa2048", DH: "dh768", Ciphers: "kDHE"}, probe.Options{},
 			want{outcome: probe.OK, keyType: "RSA", keyBits: 2048, dhBits: 768, tls13: true}},
 		{"tls13-with-dhe768-openssl-client", lab.OpenSSLOptions{Cert: "rsa2048", DH: "dh768", Ciphers: "kDHE"}, probe.Options{Client: "openssl"},
 			want{outcome: probe.OK, keyType: "RSA", keyBits: 2048, dhBits: 768, tls13: true}},
-		{"tls13-with-dhe768-no-tls13", lab.OpenSSLOptions{Cert: "rsa2048", DH: "dh768", Ciphers: "kDHE"}, probe.Options{DisableTLS13: true},
-			want{outcome: probe.TLSExport, keyType: "RSA", keyBits: 2048, dhBits: 768}},
+		{"tls13-with-dhe768-no-tls13", lab.OpenSSLOptions{Cert: "rsa2048", DH: "dh768", Ciphers: "kDHE"}, probe.Options{},
+			want{pol: verdict.Policy{NoTLS13: true}, outcome: probe.OK, verdict: verdict.TLSExport, keyType: "RSA", keyBits: 2048, dhBits: 768, tls13: true}},
 		{"tls13-only-rsa1024", lab.OpenSSLOptions{Cert: "rsa1024", MinTLS: "1.3"}, probe.Options{},
-			want{outcome: probe.SmallKey, keyType: "RSA", keyBits: 1024, tls13: true, note: "certificate read over TLS 1.3"}},
+			want{outcome: probe.OK, verdict: verdict.SmallKey, keyType: "RSA", keyBits: 1024, tls13: true, note: "certificate read over TLS 1.3"}},
 		{"tls13-only-ecp256", lab.OpenSSLOptions{Cert: "ecp256", MinTLS: "1.3"}, probe.Options{},
 			want{outcome: probe.OK, keyType: "ECDSA", keyBits: 256, tls13: true}},
-		{"tls13-only-no-tls13-client", lab.OpenSSLOptions{Cert: "rsa2048", MinTLS: "1.3"}, probe.Options{DisableTLS13: true},
-			want{outcome: probe.Error, stage: probe.StageNegotiate}},
+		{"tls13-only-no-tls13-client", lab.OpenSSLOptions{Cert: "rsa2048", MinTLS: "1.3"}, probe.Options{},
+			want{pol: verdict.Policy{NoTLS13: true}, outcome: probe.OK, keyType: "RSA", keyBits: 2048, tls13: true, note: "certificate read over TLS 1.3"}},
 		{"multiline-banner", lab.OpenSSLOptions{DH: "dh768", Ciphers: "kDHE", MaxTLS: "1.2",
 			Banner: []string{"220-mx.test first line", "220-second line", "220 mx.test ESMTP"}},
-			probe.Options{}, want{outcome: probe.TLSExport, keyType: "RSA", keyBits: 2048, dhBits: 768}},
+			probe.Options{}, want{outcome: probe.OK, verdict: verdict.TLSExport, keyType: "RSA", keyBits: 2048, dhBits: 768}},
 		{"no-starttls", lab.OpenSSLOptions{NoSTARTTLS: true}, probe.Options{}, want{outcome: probe.NoTLS, stage: "ehlo"}},
 		{"starttls-454", lab.OpenSSLOptions{StartTLSReply: "454 4.7.0 TLS not available due to local problem"}, probe.Options{},
 			want{outcome: probe.NoTLS, stage: "starttls"}},
@@ -130,8 +142,8 @@ func TestProbeExim(t *testing.T) {
 		// Exim speaks TLS 1.3: its TLS 1.2 answer carries the RFC 8446
 		// downgrade marker, so one connection tells that too.
 		{"modern", lab.EximOptions{}, probe.Options{}, want{outcome: probe.OK, keyType: "RSA", keyBits: 2048, tls13: true, note: "downgrade marker"}},
-		{"modern-no-tls13", lab.EximOptions{}, probe.Options{DisableTLS13: true}, want{outcome: probe.OK, keyType: "RSA", keyBits: 2048}},
-		{"rsa1024", lab.EximOptions{Cert: "rsa1024"}, probe.Options{}, want{outcome: probe.SmallKey, keyType: "RSA", keyBits: 1024, tls13: true}},
+		{"modern-no-tls13", lab.EximOptions{}, probe.Options{}, want{pol: verdict.Policy{NoTLS13: true}, outcome: probe.OK, keyType: "RSA", keyBits: 2048, tls13: true}},
+		{"rsa1024", lab.EximOptions{Cert: "rsa1024"}, probe.Options{}, want{outcome: probe.OK, verdict: verdict.SmallKey, keyType: "RSA", keyBits: 1024, tls13: true}},
 		{"ecp256", lab.EximOptions{Cert: "ecp256"}, probe.Options{}, want{outcome: probe.OK, keyType: "ECDSA", keyBits: 256, tls13: true}},
 		// GnuTLS answers the FFDHE groups of the hello with ffdhe2048
 		// whatever its 768-bit dhparam file says: not tlsexport.
@@ -156,7 +168,7 @@ func TestProbeSlowBanner(t *testing.T) {
 	t.Parallel()
 	s := lab.StartOpenSSL(t, lab.OpenSSLOptions{DH: "dh768", Ciphers: "kDHE", MaxTLS: "1.2", BannerDelay: 3 * time.Second})
 	r := probeServer(t, s, probe.Options{})
-	check(t, r, want{outcome: probe.TLSExport, keyType: "RSA", keyBits: 2048, dhBits: 768})
+	check(t, r, want{outcome: probe.OK, verdict: verdict.TLSExport, keyType: "RSA", keyBits: 2048, dhBits: 768})
 	if r.Duration < 3*time.Second {
 		t.Errorf("duration %v, want at least the 3 s banner delay", r.Duration)
 	}
@@ -198,7 +210,7 @@ func TestProbeSilentServer(t *testing.T) {
 	t.Parallel()
 	ap, n := silentServer(t)
 	start := time.Now()
-	r := probe.Host(context.Background(), "mx.test", []netip.Addr{ap.Addr()}, probe.Options{Port: int(ap.Port()), Timeout: 2 * time.Second})
+	r := probe.Addr(context.Background(), ap, probe.Options{Timeout: 2 * time.Second})
 	if took := time.Since(start); took > 4*time.Second {
 		t.Errorf("probe took %v with a 2 s timeout", took)
 	}
@@ -210,30 +222,30 @@ func TestProbeSilentServer(t *testing.T) {
 	}
 }
 
-// TestProbeIgnoredNetworks: no connection to an ignored address.
+// TestProbeIgnoredNetworks: no connection to an ignored address, given as
+// itself or IPv4-mapped.
 func TestProbeIgnoredNetworks(t *testing.T) {
 	t.Parallel()
 	ap, n := silentServer(t)
-	o := probe.Options{Port: int(ap.Port()), Timeout: 2 * time.Second,
+	o := probe.Options{Timeout: 2 * time.Second,
 		Ignore: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("10.0.0.0/8")}}
-	r := probe.Host(context.Background(), "mx.test", []netip.Addr{ap.Addr(), netip.MustParseAddr("10.1.2.3"), netip.MustParseAddr("::ffff:127.0.0.1")}, o)
-	if r.Outcome != probe.Error || r.Stage != probe.StageAddress || !strings.Contains(r.Error, "no usable address") {
-		t.Errorf("got %q at %q (%s), want error at address", r.Outcome, r.Stage, r.Error)
+	for _, a := range []netip.AddrPort{ap, netip.MustParseAddrPort("10.1.2.3:25"), netip.AddrPortFrom(netip.AddrFrom16(ap.Addr().As16()), ap.Port())} {
+		r := probe.Addr(context.Background(), a, o)
+		if r.Outcome != probe.Error || r.Stage != probe.StageAddress || !strings.Contains(r.Error, "ignored network") {
+			t.Errorf("%v: got %q at %q (%s), want error at address", a, r.Outcome, r.Stage, r.Error)
+		}
 	}
 	if n.Load() != 0 {
 		t.Errorf("%d connections to an ignored address", n.Load())
 	}
 }
 
-// TestProbeNextAddress: a refused address is skipped for the next one.
-func TestProbeNextAddress(t *testing.T) {
-	lab.Require(t, "gcc")
+// TestProbeRefused: nothing listens: an error at connect, quickly.
+func TestProbeRefused(t *testing.T) {
 	t.Parallel()
-	s := lab.StartOpenSSL(t, lab.OpenSSLOptions{Cert: "rsa1024", MaxTLS: "1.2"})
-	// Nothing listens on 127.0.0.9 at that port: connection refused.
-	o := probe.Options{Port: int(s.Addr.Port()), Timeout: 10 * time.Second}
-	r := probe.Host(context.Background(), "mx.test", []netip.Addr{netip.MustParseAddr("127.0.0.9"), s.Addr.Addr()}, o)
-	if r.Outcome != probe.SmallKey || r.Addr != s.Addr.String() {
-		t.Errorf("got %q from %q (%s), want smallkey from %s", r.Outcome, r.Addr, r.Error, s.Addr)
+	// Nothing listens on 127.0.0.9 at port 9 (discard, never served here).
+	r := probe.Addr(context.Background(), netip.MustParseAddrPort("127.0.0.9:9"), probe.Options{Timeout: 10 * time.Second})
+	if r.Outcome != probe.Error || r.Stage != probe.StageConnect || r.Addr.String() != "127.0.0.9:9" {
+		t.Errorf("got %q at %q from %v (%s), want error at connect", r.Outcome, r.Stage, r.Addr, r.Error)
 	}
 }

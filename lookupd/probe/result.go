@@ -1,24 +1,26 @@
 package probe
 
 import (
-	"fmt"
+	"net/netip"
 	"time"
 )
 
-// Outcome is what a probe learnt about one MX host.
+// Outcome is how far the probe of one address got. What the server showed
+// on the way (key, prime, versions) is in the other fields of Facts; whether
+// that makes the address smallkey or tlsexport is for the policy in force to
+// say (lookupd/verdict), not for the probe.
 type Outcome string
 
-// The outcomes of a probe, in the order the verdict prefers them.
+// The outcomes of a probe.
 const (
-	// SmallKey: the certificate's RSA or DSA key is shorter than KeyMinBits.
-	SmallKey Outcome = "smallkey"
-	// TLSExport: the modelled client would get a DHE prime shorter than DHMinBits.
-	TLSExport Outcome = "tlsexport"
-	// OK: TLS works for the modelled client with a strong enough key and prime.
+	// OK: the modelled client reaches TLS with the server; the key and the
+	// key exchange are known.
 	OK Outcome = "ok"
 	// NoTLS: the server does not offer STARTTLS or refuses it; Exim sends in clear.
 	NoTLS Outcome = "notls"
-	// Error: the probe could not finish; Stage and Error say where and why.
+	// Error: the probe could not finish, or the modelled client cannot
+	// negotiate with the server; Stage and Error say where and why. The key
+	// may still be known (a DSA-only server, read with every suite).
 	Error Outcome = "error"
 )
 
@@ -26,53 +28,29 @@ const (
 // "ehlo", "starttls") and lookupd/tlswire ("tls-record", "server-hello",
 // "certificate", "key-exchange", "server-hello-done").
 const (
-	StageAddress   = "address"   // no usable address
+	StageAddress   = "address"   // the address may not be probed (an ignored network)
 	StageConnect   = "connect"   // TCP connect failed
 	StageTLSWrite  = "tls-hello" // sending the ClientHello failed
-	StageNegotiate = "negotiate" // the server refused every hello
+	StageNegotiate = "negotiate" // the server refused every hello, or the modelled client's
 	StageTLS13     = "tls13-certificate"
 )
 
-// Result is the outcome of probing one MX host, with what the server showed.
-type Result struct {
-	Host       string        `json:"host"`
-	Addr       string        `json:"addr,omitempty"` // the address that gave this result
-	Outcome    Outcome       `json:"outcome"`
-	Stage      string        `json:"stage,omitempty"`
-	Error      string        `json:"error,omitempty"`
-	TLSVersion string        `json:"tls_version,omitempty"` // what the modelled client negotiates, when known
-	Cipher     string        `json:"cipher,omitempty"`
-	KeyType    string        `json:"key_type,omitempty"` // "RSA", "DSA", "ECDSA", "Ed25519"
-	KeyBits    int           `json:"key_bits,omitempty"`
-	DHBits     int           `json:"dh_bits,omitempty"` // DHE prime sent to a TLS 1.2 hello
-	TLS13      bool          `json:"tls13,omitempty"`   // the server negotiates TLS 1.3 with the modelled client
-	Note       string        `json:"note,omitempty"`
-	Time       time.Time     `json:"time"`
-	Duration   time.Duration `json:"duration_ns"`
-	// Settings the verdict was taken with, for Reason.
-	KeyMinBits int `json:"key_min_bits,omitempty"`
-	DHMinBits  int `json:"dh_min_bits,omitempty"`
-}
-
-// Reason says in one sentence why the host got its outcome.
-func (r Result) Reason() string {
-	switch r.Outcome {
-	case SmallKey:
-		return fmt.Sprintf("%s presents a %d-bit %s certificate key, under key_min_bits %d", r.Host, r.KeyBits, r.KeyType, r.KeyMinBits)
-	case TLSExport:
-		return fmt.Sprintf("%s sends a %d-bit DH prime to TLS 1.2 clients; Exim's tls_dh_min_bits is %d", r.Host, r.DHBits, r.DHMinBits)
-	case NoTLS:
-		return fmt.Sprintf("%s does not offer STARTTLS (%s); Exim delivers in clear", r.Host, r.Error)
-	case Error:
-		return fmt.Sprintf("%s could not be probed at stage %s: %s", r.Host, r.Stage, r.Error)
-	}
-	switch {
-	case r.DHBits > 0 && r.DHBits < r.DHMinBits && r.TLS13:
-		return fmt.Sprintf("%s negotiates TLS 1.3 with Exim; only TLS 1.2-only clients get its %d-bit DH prime", r.Host, r.DHBits)
-	case r.DHBits > 0:
-		return fmt.Sprintf("%s uses a %d-bit %s key and a %d-bit DH prime", r.Host, r.KeyBits, r.KeyType, r.DHBits)
-	case r.KeyBits > 0:
-		return fmt.Sprintf("%s uses a %d-bit %s key and no weak DH", r.Host, r.KeyBits, r.KeyType)
-	}
-	return fmt.Sprintf("%s has no TLS quirk", r.Host)
+// Facts are what one probe of one address (IP and port) observed with the
+// modelled client. They hold no verdict: the same facts give another answer
+// under another key_min_bits, dh_min_bits or tls13 setting.
+type Facts struct {
+	Addr       netip.AddrPort `json:"addr"`
+	Client     string         `json:"client"` // the modelled TLS client: "gnutls" or "openssl"
+	Outcome    Outcome        `json:"outcome"`
+	Stage      string         `json:"stage,omitempty"`
+	Error      string         `json:"error,omitempty"`
+	TLSVersion string         `json:"tls_version,omitempty"` // what the modelled client negotiates, when known
+	Cipher     string         `json:"cipher,omitempty"`
+	KeyType    string         `json:"key_type,omitempty"` // "RSA", "DSA", "ECDSA", "Ed25519"
+	KeyBits    int            `json:"key_bits,omitempty"`
+	DHBits     int            `json:"dh_bits,omitempty"` // DHE prime sent to a TLS 1.2 hello
+	TLS13      bool           `json:"tls13,omitempty"`   // the server negotiates TLS 1.3 with the modelled client
+	Note       string         `json:"note,omitempty"`
+	Time       time.Time      `json:"time"`
+	Duration   time.Duration  `json:"duration_ns"`
 }

@@ -1,0 +1,174 @@
+package lookupd
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+	"unique"
+
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
+)
+
+// addrKey is what the facts cache is keyed by: an address and port, and the
+// TLS client the facts were observed with (another client may meet the same
+// server differently, so a change of probe.client starts afresh).
+type addrKey struct {
+	AP     netip.AddrPort
+	Client sym
+}
+
+func (k addrKey) String() string { return k.AP.String() + "/" + k.Client.String() }
+
+// MarshalText writes "ip:port/client" ("[v6]:port/client").
+func (k addrKey) MarshalText() ([]byte, error) { return []byte(k.String()), nil }
+
+// UnmarshalText reads what MarshalText writes, strictly: cache files are
+// untrusted input.
+func (k *addrKey) UnmarshalText(b []byte) error {
+	s := string(b)
+	i := strings.LastIndexByte(s, '/')
+	if i < 0 {
+		return errors.New("parse address key: no /client")
+	}
+	ap, err := netip.ParseAddrPort(s[:i])
+	if err != nil {
+		return fmt.Errorf("parse address key: %w", err)
+	}
+	client := s[i+1:]
+	if client == "" || len(client) > 16 {
+		return fmt.Errorf("parse address key: bad client %q", client)
+	}
+	*k = addrKey{AP: ap, Client: symOf(client)}
+	return nil
+}
+
+// factsRecord is probe.Facts as the facts cache keeps them, a hundred
+// thousand and more: no address or client (the key has them), the few
+// recurring strings (outcome, stage, TLS version, cipher, key type) as
+// process-wide unique handles, the time as Unix nanoseconds. Its JSON is
+// probe.Facts' without addr and client.
+type factsRecord struct {
+	Outcome    sym           `json:"outcome"`
+	Stage      sym           `json:"stage,omitzero"`
+	Error      string        `json:"error,omitempty"`
+	TLSVersion sym           `json:"tls_version,omitzero"`
+	Cipher     sym           `json:"cipher,omitzero"`
+	KeyType    sym           `json:"key_type,omitzero"`
+	KeyBits    int32         `json:"key_bits,omitempty"`
+	DHBits     int32         `json:"dh_bits,omitempty"`
+	TLS13      bool          `json:"tls13,omitempty"`
+	Note       string        `json:"note,omitempty"`
+	Time       unixNano      `json:"time"`
+	Duration   time.Duration `json:"duration_ns"`
+}
+
+// newFactsRecord is f as the cache keeps it (f.Addr and f.Client go in the key).
+func newFactsRecord(f *probe.Facts) factsRecord {
+	return factsRecord{
+		Outcome:    symOf(string(f.Outcome)),
+		Stage:      symOf(f.Stage),
+		Error:      f.Error,
+		TLSVersion: symOf(f.TLSVersion),
+		Cipher:     symOf(f.Cipher),
+		KeyType:    symOf(f.KeyType),
+		KeyBits:    int32(f.KeyBits),
+		DHBits:     int32(f.DHBits),
+		TLS13:      f.TLS13,
+		Note:       f.Note,
+		Time:       unixNanoOf(f.Time),
+		Duration:   f.Duration,
+	}
+}
+
+// facts are the probe.Facts the record holds for k.
+func (r *factsRecord) facts(k addrKey) probe.Facts {
+	return probe.Facts{
+		Addr:       k.AP,
+		Client:     k.Client.String(),
+		Outcome:    probe.Outcome(r.Outcome.String()),
+		Stage:      r.Stage.String(),
+		Error:      r.Error,
+		TLSVersion: r.TLSVersion.String(),
+		Cipher:     r.Cipher.String(),
+		KeyType:    r.KeyType.String(),
+		KeyBits:    int(r.KeyBits),
+		DHBits:     int(r.DHBits),
+		TLS13:      r.TLS13,
+		Note:       r.Note,
+		Time:       r.Time.time(),
+		Duration:   r.Duration,
+	}
+}
+
+// isError reports whether the probe failed (the shorter error_ttl applies).
+func (r *factsRecord) isError() bool { return r.Outcome.String() == string(probe.Error) }
+
+// sym is a string held once for the whole process (unique.Make): 8 bytes
+// in a record instead of a 16-byte header and a copy of its own. For the
+// few values that recur in every record; the zero sym is "".
+type sym struct{ h unique.Handle[string] }
+
+func symOf(s string) sym {
+	if s == "" {
+		return sym{}
+	}
+	return sym{unique.Make(s)}
+}
+
+func (s sym) String() string {
+	if s.IsZero() {
+		return ""
+	}
+	return s.h.Value()
+}
+
+// IsZero reports whether s is "" (for the omitzero JSON option).
+func (s sym) IsZero() bool { return s == sym{} }
+
+func (s sym) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
+
+func (s *sym) UnmarshalText(b []byte) error {
+	*s = symOf(string(b))
+	return nil
+}
+
+// unixNano is a time as Unix nanoseconds, 0 for the zero time; its JSON is
+// time.Time's. Times outside the years 1678-2262 are clamped to them.
+type unixNano int64
+
+var (
+	minUnixNano = time.Unix(0, -1<<63)
+	maxUnixNano = time.Unix(0, 1<<63-1)
+)
+
+func unixNanoOf(t time.Time) unixNano {
+	switch {
+	case t.IsZero():
+		return 0
+	case t.Before(minUnixNano):
+		t = minUnixNano
+	case t.After(maxUnixNano):
+		t = maxUnixNano
+	}
+	return unixNano(t.UnixNano())
+}
+
+func (n unixNano) time() time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, int64(n)).UTC()
+}
+
+func (n unixNano) MarshalText() ([]byte, error) { return n.time().MarshalText() }
+
+func (n *unixNano) UnmarshalText(b []byte) error {
+	var t time.Time
+	if err := t.UnmarshalText(b); err != nil {
+		return err
+	}
+	*n = unixNanoOf(t)
+	return nil
+}

@@ -1,0 +1,75 @@
+package lookupd
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
+)
+
+// lookupMX is the domain cache's loader. A DNS failure is kept (briefly)
+// as an entry, so that a broken domain is not asked again per request.
+func (s *Service) lookupMX(ctx context.Context, domain string) (domainEntry, error) {
+	st := s.st.Load()
+	ctx, cancel := context.WithTimeout(ctx, 4*st.cfg.DNS.Timeout.Duration+time.Second)
+	defer cancel()
+	set, err := st.resolver.LookupMX(ctx, domain)
+	if err != nil {
+		s.log.Warn("dns", "domain", domain, "err", err)
+		s.metrics.dnsError("mx", err)
+		return domainEntry{Err: err.Error()}, nil
+	}
+	set.Domain = "" // the cache key has it; a copy per domain is 2 MiB per 100,000
+	return domainEntry{Set: set}, nil
+}
+
+// lookupNames is the name cache's loader: the addresses of an MX host name.
+func (s *Service) lookupNames(ctx context.Context, host string) (nameEntry, error) {
+	st := s.st.Load()
+	ctx, cancel := context.WithTimeout(ctx, 4*st.cfg.DNS.Timeout.Duration+time.Second)
+	defer cancel()
+	addrs, ttl, err := st.resolver.LookupAddrs(ctx, host)
+	if err != nil {
+		s.log.Warn("dns", "host", host, "err", err)
+		s.metrics.dnsError("address", err)
+		return nameEntry{Err: err.Error()}, nil
+	}
+	if len(addrs) > maxStoredAddrs {
+		addrs = addrs[:maxStoredAddrs]
+	}
+	return nameEntry{Addrs: addrs, TTL: ttl}, nil
+}
+
+// loadFacts is the facts cache's loader: it waits for the address's
+// rate-limit turn, then for a probe slot, then probes, and logs one line.
+// The waits are not facts: they end only when the service closes, and then
+// the load fails (uncached), never as an error fact.
+func (s *Service) loadFacts(ctx context.Context, k addrKey) (factsRecord, error) {
+	if err := s.limiter.wait(ctx, k.AP.Addr()); err != nil {
+		return factsRecord{}, err
+	}
+	slots := *s.slots.Load()
+	select {
+	case slots <- struct{}{}:
+	case <-ctx.Done():
+		return factsRecord{}, fmt.Errorf("wait for a probe slot: %w", context.Cause(ctx))
+	}
+	defer func() { <-slots }()
+
+	st := s.st.Load()
+	o := st.probe
+	o.Client = k.Client.String()
+	s.metrics.probeStarted()
+	f := s.prober(ctx, k.AP, o)
+	s.probes.Add(1)
+	s.metrics.probeDone(&f)
+	s.log.Info("probe", "addr", k.AP.String(), "client", o.Client, "outcome", f.Outcome, "stage", f.Stage,
+		"tls", f.TLSVersion, "key_type", f.KeyType, "key_bits", f.KeyBits, "dh_bits", f.DHBits, "tls13", f.TLS13,
+		"verdict", st.policy.Of(&f).String(), "duration", f.Duration.Round(time.Millisecond), "err", f.Error)
+	if ctx.Err() != nil && f.Outcome == probe.Error {
+		// Cut short by Close: nothing was learnt about the server.
+		return factsRecord{}, fmt.Errorf("probe %s: %w", k.AP, context.Cause(ctx))
+	}
+	return newFactsRecord(&f), nil
+}

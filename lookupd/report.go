@@ -1,0 +1,68 @@
+package lookupd
+
+import (
+	"net/netip"
+
+	"github.com/exim-tlsprobe/exim-tlsprobe/cache"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/verdict"
+)
+
+// Source says where a verdict, a host's addresses or an address's facts
+// came from.
+type Source string
+
+// Sources of a Decision (the domain's verdict).
+const (
+	SourceOverride Source = "override"  // [overrides] named the domain (or, in a HostReport, the host)
+	SourceMX       Source = "mx"        // the MX set and the facts of its addresses
+	SourceDNS      Source = "dns"       // DNS says the domain takes no mail: NXDOMAIN, null MX, no address
+	SourceDNSError Source = "dns-error" // the MX lookup failed (SERVFAIL, timeout); cached briefly
+	SourcePending  Source = "pending"   // not known yet: a lookup or probe is still running
+	SourceInvalid  Source = "invalid"   // not a domain
+)
+
+// Sources of a HostReport's addresses and an AddrReport's facts, besides
+// SourceOverride, SourceDNSError and SourcePending.
+const (
+	SourceCache   Source = "cache"   // cached and fresh
+	SourceStale   Source = "stale"   // cached, past its TTL: served while one refresh runs
+	SourceLookup  Source = "lookup"  // a DNS lookup made for this request
+	SourceProbe   Source = "probe"   // a probe made for this request
+	SourceIgnored Source = "ignored" // the address is in probe.ignore_networks: never probed, never counted
+)
+
+// Decision is a domain's verdict with where it came from.
+type Decision struct {
+	Domain  string          `json:"domain"`
+	Verdict verdict.Verdict `json:"verdict"`
+	Source  Source          `json:"source"`
+	Pattern string          `json:"override,omitempty"`
+	Note    string          `json:"note,omitempty"`
+	MX      []HostReport    `json:"mx"`
+
+	domainState cache.State // of the MX set's lookup, for Metrics
+	overridden  bool        // an override of the domain or of an MX host matched
+	pending     bool        // something was not known in time
+}
+
+// HostReport is what is known of one MX host of a domain.
+type HostReport struct {
+	Name    string          `json:"name"`
+	Pref    uint16          `json:"pref"`
+	Source  Source          `json:"source"` // of its addresses: override, cache, stale, lookup, pending, dns-error
+	Pattern string          `json:"override,omitempty"`
+	Verdict verdict.Verdict `json:"verdict"`
+	Note    string          `json:"note,omitempty"`
+	Addrs   []AddrReport    `json:"addrs,omitempty"`
+}
+
+// AddrReport is what is known of one address of an MX host.
+type AddrReport struct {
+	Addr    netip.AddrPort  `json:"addr"`
+	Source  Source          `json:"source"` // of its facts: cache, stale, probe, pending, ignored
+	Verdict verdict.Verdict `json:"verdict"`
+	Age     string          `json:"age,omitempty"`
+	Reason  string          `json:"reason,omitempty"`
+	Facts   *probe.Facts    `json:"facts,omitempty"` // explain only
+}

@@ -81,13 +81,16 @@ func (l *testLab) config(t *testing.T, edit func(*config.Config)) *config.Config
 
 func newTestService(t *testing.T, cfg *config.Config) *Service {
 	t.Helper()
-	s, err := NewService(cfg, slog.New(slog.NewTextHandler(testWriter{t}, nil)))
+	s, err := NewService(cfg, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Wait)
 	return s
 }
+
+// testLogger logs to t.
+func testLogger(t *testing.T) *slog.Logger { return slog.New(slog.NewTextHandler(testWriter{t}, nil)) }
 
 type testWriter struct{ t *testing.T }
 

@@ -98,7 +98,7 @@ func StartOpenSSL(t testing.TB, o OpenSSLOptions) *Server {
 	}
 
 	ip, port := listenAddr(t, o.Listen)
-	ln, err := net.Listen("tcp4", netip.AddrPortFrom(ip, uint16(port)).String())
+	ln, err := net.Listen("tcp", netip.AddrPortFrom(ip, uint16(port)).String())
 	if err != nil {
 		t.Fatalf("listen: %v", err)
 	}

@@ -34,6 +34,10 @@ type OpenSSLOptions struct {
 	// "" = "DEFAULT", except for the dsa1024 certificate, for which DEFAULT
 	// holds no usable suite: "ALL:!aNULL:!eNULL". To force DHE use "kDHE".
 	Ciphers string
+	// ServerPreference picks the TLS <= 1.2 suite in Ciphers order, not in
+	// the client's: with "kDHE:kECDHE" a server that prefers DHE but also
+	// has ECDHE.
+	ServerPreference bool
 	// Ciphersuites is the TLS 1.3 suite list; "" = OpenSSL's default.
 	Ciphersuites string
 	// MinTLS and MaxTLS bound the protocol version: "1.0", "1.1", "1.2", "1.3"; "" = no bound.
@@ -89,6 +93,9 @@ func StartOpenSSL(t testing.TB, o OpenSSLOptions) *Server {
 	}
 	if o.NoSTARTTLS {
 		args = append(args, "-nostarttls")
+	}
+	if o.ServerPreference {
+		args = append(args, "-serverpref")
 	}
 	for _, line := range o.Banner {
 		args = append(args, "-banner", line)

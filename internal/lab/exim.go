@@ -60,11 +60,7 @@ const eximAttempts = 5
 // under CI=true). If the test fails, the Exim logs are copied to t.Log.
 func StartExim(t testing.TB, o EximOptions) *Server {
 	t.Helper()
-	exim := o.Binary
-	if exim == "" {
-		Require(t, "exim")
-		exim, _ = lookTool("exim")
-	}
+	exim := eximBinary(t, o.Binary)
 	Require(t, "timeout")
 	requireRoot(t, "exim -bd is for admin users, and the spool must belong to Debian-exim")
 	timeoutBin, _ := lookTool("timeout")
@@ -220,6 +216,16 @@ func readBanner(addr netip.AddrPort, wait time.Duration) error {
 		return fmt.Errorf("banner %q", line)
 	}
 	return nil
+}
+
+// eximBinary returns bin, or Debian's exim when bin is "".
+func eximBinary(t testing.TB, bin string) string {
+	t.Helper()
+	if bin == "" {
+		Require(t, "exim")
+		bin, _ = lookTool("exim")
+	}
+	return bin
 }
 
 // eximDir makes a t.TempDir for an Exim run as root with -C: readable by

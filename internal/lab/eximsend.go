@@ -46,11 +46,7 @@ const sendRcpt = "rcpt@lab.test"
 // main log; a panic log fails the test.
 func SendWithExim(t testing.TB, o EximSendOptions) *EximSent {
 	t.Helper()
-	exim := o.Binary
-	if exim == "" {
-		Require(t, "exim")
-		exim, _ = lookTool("exim")
-	}
+	exim := eximBinary(t, o.Binary)
 	requireRoot(t, "exim -C with -f, and the spool must belong to Debian-exim")
 	if !o.To.Addr().IsLoopback() {
 		t.Fatalf("lab: SendWithExim to %v: not a loopback address", o.To)

@@ -178,9 +178,11 @@ func (r *Redis) start() error {
 	}
 }
 
-// ping dials, authenticates and expects PONG.
+// ping dials, authenticates and expects PONG. Each try is short: a port
+// that another program holds may accept and stay silent, and then the
+// server's exit is what counts.
 func (r *Redis) ping(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 	defer cancel()
 	c, err := r.Dial(ctx)
 	if err != nil {

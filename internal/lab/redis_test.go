@@ -296,15 +296,43 @@ func TestStartRedisSlow(t *testing.T) {
 			t.Errorf("%s: PING after the hold: %v, %v", what, v, err)
 		}
 	}
+	// 4 s: the short deadline must pass well within the pause even on a
+	// busy machine.
 	start := time.Now()
-	r.Pause(3 * time.Second)
+	r.Pause(4 * time.Second)
 	held("pause", func() {})
-	if d := time.Since(start); d < 3*time.Second {
-		t.Errorf("PONG %v after a 3 s pause began", d)
+	if d := time.Since(start); d < 4*time.Second {
+		t.Errorf("PONG %v after a 4 s pause began", d)
 	}
 	r.Freeze()
 	held("freeze", r.Thaw)
 	do(t, r, "PING")
+}
+
+// TestStartRedisPortTaken: when the chosen port is taken, StartRedis tries another.
+func TestStartRedisPortTaken(t *testing.T) {
+	busy, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	busyPort := busy.Addr().(*net.TCPAddr).Port
+	calls := 0
+	pickPort = func(t testing.TB) int {
+		calls++
+		if calls == 1 {
+			return busyPort
+		}
+		return FreePort(t)
+	}
+	defer func() { pickPort = FreePort }()
+	r := StartRedis(t, RedisOptions{})
+	if calls != 2 || int(r.Addr.Port()) == busyPort {
+		t.Errorf("port picked %d times, server on %v (busy port %d)", calls, r.Addr, busyPort)
+	}
+	if v := do(t, r, "PING"); v != "PONG" {
+		t.Errorf("PING: %v", v)
+	}
 }
 
 func isTimeout(err error) bool {

@@ -61,6 +61,9 @@ func (c *RESPConn) Do(ctx context.Context, args ...string) (any, error) {
 // Send writes one command without reading its reply (for pipelining, or a
 // command whose reply comes later).
 func (c *RESPConn) Send(ctx context.Context, args ...string) error {
+	if len(args) == 0 {
+		return errors.New("send: no command")
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "*%d\r\n", len(args))
 	for _, a := range args {

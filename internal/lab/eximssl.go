@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -23,11 +22,8 @@ const eximOpenSSLPath = "/var/cache/exim-tlsprobe/exim-openssl/exim"
 // supportsOpenSSL matches the -bV line of an Exim built with OpenSSL.
 var supportsOpenSSL = regexp.MustCompile(`(?m)^Support for: .*\bOpenSSL\b`)
 
-var eximOpenSSL struct {
-	once sync.Once
-	path string
-	err  error
-}
+// eximOpenSSL checks the binary once per test binary.
+var eximOpenSSL = sync.OnceValues(func() (string, error) { return checkEximOpenSSL(eximOpenSSLPath) })
 
 // EximOpenSSLBinary returns the path of an Exim 4.96 built with OpenSSL 3
 // instead of GnuTLS (same Debian source), for tests of what such an Exim
@@ -41,14 +37,14 @@ var eximOpenSSL struct {
 func EximOpenSSLBinary(t testing.TB) string {
 	t.Helper()
 	requireRoot(t, "the OpenSSL-built Exim runs as root with -C")
-	eximOpenSSL.once.Do(func() { eximOpenSSL.path, eximOpenSSL.err = checkEximOpenSSL(eximOpenSSLPath) })
-	if errors.Is(eximOpenSSL.err, os.ErrNotExist) {
-		unavailable(t, fmt.Sprintf("no OpenSSL-built Exim: %v (scripts/build-exim-openssl builds it)", eximOpenSSL.err))
+	path, err := eximOpenSSL()
+	if errors.Is(err, os.ErrNotExist) {
+		unavailable(t, fmt.Sprintf("no OpenSSL-built Exim: %v (scripts/build-exim-openssl builds it)", err))
 	}
-	if eximOpenSSL.err != nil {
-		t.Fatalf("OpenSSL-built Exim: %v", eximOpenSSL.err)
+	if err != nil {
+		t.Fatalf("OpenSSL-built Exim: %v", err)
 	}
-	return eximOpenSSL.path
+	return path
 }
 
 // checkEximOpenSSL resolves path and checks what EximOpenSSLBinary promises.
@@ -58,7 +54,7 @@ func checkEximOpenSSL(path string) (string, error) {
 		return "", fmt.Errorf("resolve %s: %w", path, err)
 	}
 	for _, p := range []string{real, filepath.Dir(real), filepath.Dir(filepath.Dir(real))} {
-		if err := checkRootOwned(p); err != nil {
+		if err := checkOwned(p, 0, false); err != nil {
 			return "", err
 		}
 	}
@@ -72,18 +68,4 @@ func checkEximOpenSSL(path string) (string, error) {
 		return "", fmt.Errorf("%s -bV lists no OpenSSL support:\n%s", real, out)
 	}
 	return real, nil
-}
-
-// checkRootOwned refuses a file or directory that someone other than root
-// could have replaced.
-func checkRootOwned(p string) error {
-	fi, err := os.Lstat(p)
-	if err != nil {
-		return err
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok || st.Uid != 0 || fi.Mode().Perm()&0o022 != 0 || !(fi.Mode().IsRegular() || fi.IsDir()) {
-		return fmt.Errorf("%s: not a file or directory owned by root and writable only by root", p)
-	}
-	return nil
 }

@@ -311,24 +311,10 @@ func TestStartRedisSlow(t *testing.T) {
 
 // TestStartRedisPortTaken: when the chosen port is taken, StartRedis tries another.
 func TestStartRedisPortTaken(t *testing.T) {
-	busy, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer busy.Close()
-	busyPort := busy.Addr().(*net.TCPAddr).Port
-	calls := 0
-	pickPort = func(t testing.TB) int {
-		calls++
-		if calls == 1 {
-			return busyPort
-		}
-		return FreePort(t)
-	}
-	defer func() { pickPort = FreePort }()
+	busyPort, calls := busyFirstPort(t)
 	r := StartRedis(t, RedisOptions{})
-	if calls != 2 || int(r.Addr.Port()) == busyPort {
-		t.Errorf("port picked %d times, server on %v (busy port %d)", calls, r.Addr, busyPort)
+	if calls() != 2 || int(r.Addr.Port()) == busyPort {
+		t.Errorf("port picked %d times, server on %v (busy port %d)", calls(), r.Addr, busyPort)
 	}
 	if v := do(t, r, "PING"); v != "PONG" {
 		t.Errorf("PING: %v", v)

@@ -97,6 +97,9 @@ func StartRedis(t testing.TB, o RedisOptions) *Redis {
 	})
 	if o.Unix {
 		r.Socket = filepath.Join(r.dir, "redis.sock")
+		if len(r.Socket) >= 104 { // sun_path holds 108 bytes
+			t.Fatalf("lab: Unix socket path %s too long; use a shorter test name", r.Socket)
+		}
 		if err := r.start(); err != nil {
 			t.Fatalf("start redis: %v", err)
 		}

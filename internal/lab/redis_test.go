@@ -193,6 +193,7 @@ func TestStartRedisTLS(t *testing.T) {
 	if err == nil || errors.As(err, &re) || isTimeout(err) {
 		t.Errorf("plain PING on the TLS port: %v, %v; want the connection closed", v, err)
 	}
+	t.Logf("plain PING on the TLS port: %v", err)
 
 	withDefault := strings.Replace(r.URL(), "://:", "://default:", 1) // see TestStartRedisPassword
 	if got := redisCLI(t, "-u", withDefault, "--cacert", r.CertFile, "PING"); got != "PONG" {

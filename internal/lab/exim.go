@@ -37,6 +37,9 @@ type EximOptions struct {
 	// a free one); "" = a free port on 127.0.0.1. Servers on several loopback
 	// addresses with one port stand for the MX hosts of a domain.
 	Listen string
+	// Binary is the Exim to run; "" = Debian's exim (GnuTLS).
+	// EximOpenSSLBinary gives one built with OpenSSL.
+	Binary string
 }
 
 // eximUsers are the names Exim's unprivileged user goes by (Debian first).
@@ -45,43 +48,24 @@ var eximUsers = []string{"Debian-exim", "exim"}
 // eximAttempts bounds the retries when another process takes the chosen port.
 const eximAttempts = 5
 
-// StartExim starts a real Exim daemon (Debian's exim4-daemon-light, GnuTLS)
-// as an SMTP server with STARTTLS on 127.0.0.1, with its own configuration,
-// spool and logs in a t.TempDir (Server.Dir): it accepts every recipient and
-// delivers to :blackhole:. It runs `exim -C DIR/exim.conf -bdf -oX PORT -oP
-// DIR/exim.pid` (-bdf: -bd that stays in the foreground, so the test owns the
-// process) and returns once the port answers with a banner. Exim runs as
-// Debian-exim (it gives up root for -C), so the directory is world-readable
-// and its spool and log are owned by Debian-exim. Needs root; without it the
-// test is skipped (failed under CI=true). If the test fails, the Exim logs
-// are copied to t.Log.
+// StartExim starts a real Exim daemon (Debian's exim4-daemon-light, GnuTLS,
+// unless o.Binary names another) as an SMTP server with STARTTLS on
+// 127.0.0.1, with its own configuration, spool and logs in a t.TempDir
+// (Server.Dir): it accepts every recipient and delivers to :blackhole:. It
+// runs `exim -C DIR/exim.conf -bdf -oX PORT -oP DIR/exim.pid` (-bdf: -bd that
+// stays in the foreground, so the test owns the process) and returns once the
+// port answers with a banner. Exim runs as Debian-exim (it gives up root for
+// -C), so the directory is world-readable and its spool and log are owned by
+// Debian-exim (eximDir). Needs root; without it the test is skipped (failed
+// under CI=true). If the test fails, the Exim logs are copied to t.Log.
 func StartExim(t testing.TB, o EximOptions) *Server {
 	t.Helper()
-	Require(t, "exim", "timeout")
+	exim := eximBinary(t, o.Binary)
+	Require(t, "timeout")
 	requireRoot(t, "exim -bd is for admin users, and the spool must belong to Debian-exim")
-	exim, _ := lookTool("exim")
 	timeoutBin, _ := lookTool("timeout")
 
-	uid, gid, err := eximIDs()
-	if err != nil {
-		t.Fatalf("exim user: %v", err)
-	}
-	dir := t.TempDir()
-	// t.TempDir's parent is private (0700); Exim, once it is Debian-exim, must get in.
-	for _, d := range []string{filepath.Dir(dir), dir} {
-		if err := os.Chmod(d, 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, d := range []string{"spool", "log"} {
-		p := filepath.Join(dir, d)
-		if err := os.Mkdir(p, 0o750); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chown(p, uid, gid); err != nil {
-			t.Fatal(err)
-		}
-	}
+	dir := eximDir(t)
 	if o.Cert == "" {
 		o.Cert = "rsa2048"
 	}
@@ -162,6 +146,10 @@ func eximConfig(dir string, o EximOptions) string {
 	if o.DH != "" {
 		main = append(main, [2]string{"tls_dhparam", dir + "/dh.pem"})
 	}
+	if o.Binary != "" {
+		// Exim runs itself again to deliver; its compiled-in path is not o.Binary.
+		main = append(main, [2]string{"exim_path", o.Binary})
+	}
 	extra := map[string]bool{}
 	for _, line := range strings.Split(o.Extra, "\n") {
 		if name, _, ok := strings.Cut(line, "="); ok {
@@ -228,6 +216,44 @@ func readBanner(addr netip.AddrPort, wait time.Duration) error {
 		return fmt.Errorf("banner %q", line)
 	}
 	return nil
+}
+
+// eximBinary returns bin, or Debian's exim when bin is "".
+func eximBinary(t testing.TB, bin string) string {
+	t.Helper()
+	if bin == "" {
+		Require(t, "exim")
+		bin, _ = lookTool("exim")
+	}
+	return bin
+}
+
+// eximDir makes a t.TempDir for an Exim run as root with -C: readable by
+// everyone, with spool and log subdirectories owned by Debian-exim (Exim
+// gives up root for -C and writes them as that user).
+func eximDir(t testing.TB) string {
+	t.Helper()
+	uid, gid, err := eximIDs()
+	if err != nil {
+		t.Fatalf("exim user: %v", err)
+	}
+	dir := t.TempDir()
+	// t.TempDir's parent is private (0700); Exim, once it is Debian-exim, must get in.
+	for _, d := range []string{filepath.Dir(dir), dir} {
+		if err := os.Chmod(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, d := range []string{"spool", "log"} {
+		p := filepath.Join(dir, d)
+		if err := os.Mkdir(p, 0o750); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chown(p, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
 }
 
 func eximIDs() (uid, gid int, err error) {

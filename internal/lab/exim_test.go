@@ -2,7 +2,6 @@ package lab
 
 import (
 	"crypto/tls"
-	"net"
 	"net/smtp"
 	"os"
 	"path/filepath"
@@ -143,24 +142,10 @@ func sendMail(t *testing.T, addr string) {
 // TestStartEximPortTaken: when the chosen port is taken, StartExim tries another.
 func TestStartEximPortTaken(t *testing.T) {
 	Require(t, "exim")
-	busy, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer busy.Close()
-	busyPort := busy.Addr().(*net.TCPAddr).Port
-	calls := 0
-	pickPort = func(t testing.TB) int {
-		calls++
-		if calls == 1 {
-			return busyPort
-		}
-		return FreePort(t)
-	}
-	defer func() { pickPort = FreePort }()
+	busyPort, calls := busyFirstPort(t)
 	s := StartExim(t, EximOptions{})
-	if calls != 2 || int(s.Addr.Port()) == busyPort {
-		t.Errorf("port picked %d times, server on %v (busy port %d)", calls, s.Addr, busyPort)
+	if calls() != 2 || int(s.Addr.Port()) == busyPort {
+		t.Errorf("port picked %d times, server on %v (busy port %d)", calls(), s.Addr, busyPort)
 	}
 	c := dialSMTP(t, s.Addr)
 	if got := c.reply(); !strings.HasPrefix(got[0], "220 mx.test ESMTP Exim ") {

@@ -95,3 +95,26 @@ func (s *smtpConn) cmd(line string) []string {
 	}
 	return s.reply()
 }
+
+// busyFirstPort makes pickPort hand out a port that a listener of the test
+// holds, then free ones, until the test ends. It returns that port and the
+// number of ports handed out so far.
+func busyFirstPort(t *testing.T) (busyPort int, calls func() int) {
+	t.Helper()
+	busy, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { busy.Close() })
+	busyPort = busy.Addr().(*net.TCPAddr).Port
+	n := 0
+	pickPort = func(t testing.TB) int {
+		n++
+		if n == 1 {
+			return busyPort
+		}
+		return FreePort(t)
+	}
+	t.Cleanup(func() { pickPort = FreePort })
+	return busyPort, func() int { return n }
+}

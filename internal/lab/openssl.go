@@ -34,6 +34,10 @@ type OpenSSLOptions struct {
 	// "" = "DEFAULT", except for the dsa1024 certificate, for which DEFAULT
 	// holds no usable suite: "ALL:!aNULL:!eNULL". To force DHE use "kDHE".
 	Ciphers string
+	// ServerPreference picks the TLS <= 1.2 suite in Ciphers order, not in
+	// the client's: with "kDHE:kECDHE" a server that prefers DHE but also
+	// has ECDHE.
+	ServerPreference bool
 	// Ciphersuites is the TLS 1.3 suite list; "" = OpenSSL's default.
 	Ciphersuites string
 	// MinTLS and MaxTLS bound the protocol version: "1.0", "1.1", "1.2", "1.3"; "" = no bound.
@@ -89,6 +93,9 @@ func StartOpenSSL(t testing.TB, o OpenSSLOptions) *Server {
 	}
 	if o.NoSTARTTLS {
 		args = append(args, "-nostarttls")
+	}
+	if o.ServerPreference {
+		args = append(args, "-serverpref")
 	}
 	for _, line := range o.Banner {
 		args = append(args, "-banner", line)
@@ -213,13 +220,24 @@ func compileFixture(src string) (string, error) {
 
 // checkPrivateDir refuses a cache directory someone else could plant a binary in.
 func checkPrivateDir(dir string) error {
-	fi, err := os.Lstat(dir)
+	if err := checkOwned(dir, os.Geteuid(), true); err != nil {
+		return errors.New(dir + ": not a directory owned by us and writable only by us")
+	}
+	return nil
+}
+
+// checkOwned refuses a file or directory (only a directory if dirOnly) that
+// is not owned by uid or that others may write: someone else could have
+// replaced what it holds.
+func checkOwned(p string, uid int, dirOnly bool) error {
+	fi, err := os.Lstat(p)
 	if err != nil {
 		return err
 	}
 	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !fi.IsDir() || !ok || int(st.Uid) != os.Geteuid() || fi.Mode().Perm()&0o022 != 0 {
-		return errors.New(dir + ": not a directory owned by us and writable only by us")
+	kind := fi.IsDir() || (!dirOnly && fi.Mode().IsRegular())
+	if !kind || !ok || int(st.Uid) != uid || fi.Mode().Perm()&0o022 != 0 {
+		return fmt.Errorf("%s: not owned by uid %d and writable only by it", p, uid)
 	}
 	return nil
 }

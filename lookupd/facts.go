@@ -9,6 +9,7 @@ import (
 	"unique"
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/stage"
 )
 
 // addrKey is what the facts cache is keyed by: an address and port, and the
@@ -68,7 +69,7 @@ type factsRecord struct {
 func newFactsRecord(f *probe.Facts) factsRecord {
 	return factsRecord{
 		Outcome:    symOf(string(f.Outcome)),
-		Stage:      symOf(f.Stage),
+		Stage:      symOf(string(f.Stage)),
 		Error:      f.Error,
 		TLSVersion: symOf(f.TLSVersion),
 		Cipher:     symOf(f.Cipher),
@@ -88,7 +89,7 @@ func (r *factsRecord) facts(k addrKey) probe.Facts {
 		Addr:       k.AP,
 		Client:     k.Client.String(),
 		Outcome:    probe.Outcome(r.Outcome.String()),
-		Stage:      r.Stage.String(),
+		Stage:      stage.Stage(r.Stage.String()),
 		Error:      r.Error,
 		TLSVersion: r.TLSVersion.String(),
 		Cipher:     r.Cipher.String(),

@@ -10,6 +10,7 @@ import (
 	"github.com/exim-tlsprobe/exim-tlsprobe/cache"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/mx"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/stage"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/verdict"
 )
 
@@ -51,7 +52,7 @@ type Metrics struct {
 
 type probeKey struct {
 	outcome probe.Outcome
-	stage   string
+	stage   stage.Stage
 }
 
 var (
@@ -60,12 +61,10 @@ var (
 	// sourceLabels are the values of Decision.Source.
 	sourceLabels = [...]Source{SourceOverride, SourceMX, SourceDNS, SourceDNSError, SourcePending, SourceInvalid}
 	// probeStages are the stages a probe reports with its outcome.
-	probeStages = map[probe.Outcome][]string{
+	probeStages = map[probe.Outcome][]stage.Stage{
 		probe.OK:    {""},
-		probe.NoTLS: {"ehlo", "starttls"},
-		probe.Error: {probe.StageAddress, probe.StageConnect, "banner", "ehlo", "starttls",
-			probe.StageTLSWrite, "tls-record", "server-hello", "certificate", "key-exchange",
-			"server-hello-done", probe.StageNegotiate, probe.StageTLS13, "timeout", "unknown"},
+		probe.NoTLS: {stage.EHLO, stage.StartTLS},
+		probe.Error: stage.All,
 	}
 	// answerBuckets run from 100µs (a cached answer) to 10s (beyond
 	// answer.wait, which is at most 1m but 2s by default).
@@ -141,7 +140,7 @@ func (s *Service) Instrument(reg prometheus.Registerer) (*Metrics, error) {
 	}
 	for outcome, stages := range probeStages {
 		for _, st := range stages {
-			m.probesBy[probeKey{outcome, st}] = m.probes.WithLabelValues(string(outcome), st)
+			m.probesBy[probeKey{outcome, st}] = m.probes.WithLabelValues(string(outcome), string(st))
 		}
 		m.probeTime[outcome] = m.probeTimeVec.WithLabelValues(string(outcome))
 	}
@@ -240,16 +239,16 @@ func (m *Metrics) probeDone(r *probe.Facts) {
 		return
 	}
 	m.inFlight.Dec()
-	stage := r.Stage
+	st := r.Stage
 	if r.Outcome != probe.NoTLS && r.Outcome != probe.Error {
-		stage = ""
+		st = ""
 	}
-	if c, ok := m.probesBy[probeKey{r.Outcome, stage}]; ok {
+	if c, ok := m.probesBy[probeKey{r.Outcome, st}]; ok {
 		c.Inc()
 	} else {
-		// A stage or outcome added to lookupd/probe since: still bounded,
-		// as both come from constants of the code.
-		m.probes.WithLabelValues(string(r.Outcome), stage).Inc()
+		// A stage or outcome added since: still bounded, as both come
+		// from constants of the code.
+		m.probes.WithLabelValues(string(r.Outcome), string(st)).Inc()
 	}
 	if o, ok := m.probeTime[r.Outcome]; ok {
 		o.Observe(r.Duration.Seconds())

@@ -14,6 +14,7 @@ import (
 	"github.com/exim-tlsprobe/exim-tlsprobe/config"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/stage"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/verdict"
 )
 
@@ -117,7 +118,7 @@ func classified(d lookupd.Decision) bool {
 			}
 			// A server the modelled client cannot negotiate with was
 			// probed all the same: that is its result.
-			if f := a.Facts; f == nil || f.Outcome == probe.Error && f.Stage != probe.StageNegotiate {
+			if f := a.Facts; f == nil || f.Outcome == probe.Error && f.Stage != stage.Negotiate {
 				return false
 			}
 		}

@@ -22,12 +22,12 @@ const (
 )
 
 var (
-	dh768    = mxDomain{"dh768.test", "192.0.2.10"}    // OpenSSL fixture: TLS 1.2 only, DHE only, 768-bit prime
-	rsa1024  = mxDomain{"rsa1024.test", "192.0.2.11"}  // Exim, RSA-1024 certificate
-	modern   = mxDomain{"modern.test", "192.0.2.12"}   // Exim, RSA-2048, TLS 1.3
-	notls    = mxDomain{"notls.test", "192.0.2.13"}    // Exim without STARTTLS
-	override = mxDomain{"override.test", "192.0.2.14"} // Exim, listed in [overrides] tlsexport: never probed
-	dsa1024  = mxDomain{"dsa1024.test", "192.0.2.15"}  // OpenSSL fixture, DSA-1024 certificate only
+	dh768    = mxDomain{domain: "dh768.test", addr: "192.0.2.10"}    // OpenSSL fixture: TLS 1.2 only, DHE only, 768-bit prime
+	rsa1024  = mxDomain{domain: "rsa1024.test", addr: "192.0.2.11"}  // Exim, RSA-1024 certificate
+	modern   = mxDomain{domain: "modern.test", addr: "192.0.2.12"}   // Exim, RSA-2048, TLS 1.3
+	notls    = mxDomain{domain: "notls.test", addr: "192.0.2.13"}    // Exim without STARTTLS
+	override = mxDomain{domain: "override.test", addr: "192.0.2.14"} // Exim, listed in [overrides] tlsexport: never probed
+	dsa1024  = mxDomain{domain: "dsa1024.test", addr: "192.0.2.15"}  // OpenSSL fixture, DSA-1024 certificate only
 )
 
 const (

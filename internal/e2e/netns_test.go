@@ -31,7 +31,8 @@ type netns struct {
 	dir  string // work directory (mode 0755)
 }
 
-// newNetns creates the namespace with lo up and addrs (IPv4, /24) on ifb0,
+// newNetns creates the namespace with lo up and addrs (IPv4 in a /24, IPv6
+// in a /64, without duplicate address detection) on ifb0,
 // and /etc/netns/NAME/resolv.conf pointing at resolver. Everything is removed
 // by t.Cleanup, after the processes started in it (cleanups run last-in
 // first-out).
@@ -63,6 +64,10 @@ func newNetns(t *testing.T, resolver string, addrs ...string) *netns {
 	ns.run(t, "ip", "link", "add", "ifb0", "type", "ifb")
 	ns.run(t, "ip", "link", "set", "ifb0", "up")
 	for _, a := range addrs {
+		if strings.Contains(a, ":") {
+			ns.run(t, "ip", "-6", "addr", "add", a+"/64", "dev", "ifb0", "nodad")
+			continue
+		}
 		ns.run(t, "ip", "addr", "add", a+"/24", "dev", "ifb0")
 	}
 	return ns
@@ -172,7 +177,7 @@ func (ns *netns) listenTCP(t *testing.T, addr string) *os.File {
 			ch <- result{err: fmt.Errorf("setns %s: %w", ns.name, err)}
 			return
 		}
-		ln, err := net.Listen("tcp4", addr)
+		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			ch <- result{err: err}
 			return

@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"net"
+
 	"github.com/exim-tlsprobe/exim-tlsprobe/internal/lab"
 
 	"context"
@@ -14,10 +16,12 @@ import (
 	"time"
 )
 
-// mxDomain is a test domain with one MX host at one lab address.
+// mxDomain is a test domain with one MX host at one lab address (and, if
+// addr6 is set, an IPv6 address too).
 type mxDomain struct {
 	domain string // e.g. "dh768.test"
 	addr   string // address of its MX host mx.DOMAIN
+	addr6  string // its IPv6 address (AAAA), if any
 }
 
 func (d mxDomain) mx() string { return "mx." + d.domain }
@@ -33,7 +37,11 @@ func startDNS(t *testing.T, ns *netns, addr string, domains ...mxDomain) {
 		"--local=/test/", "--local=/2.0.192.in-addr.arpa/",
 		"--log-queries", "--log-facility=-"}
 	for _, d := range domains {
-		args = append(args, "--mx-host="+d.domain+","+d.mx()+",10", "--host-record="+d.mx()+","+d.addr)
+		record := "--host-record=" + d.mx() + "," + d.addr
+		if d.addr6 != "" {
+			record += "," + d.addr6
+		}
+		args = append(args, "--mx-host="+d.domain+","+d.mx()+",10", record)
 	}
 	p := ns.start(t, "dnsmasq", nil, args...)
 	p.waitFor(t, "answer for "+domains[0].mx(), 10*time.Second, func() bool {
@@ -55,7 +63,7 @@ type fixtureOptions struct {
 // only binds 127.0.0.1).
 func startFixture(t *testing.T, ns *netns, bin string, d mxDomain, o fixtureOptions) *proc {
 	t.Helper()
-	ln := ns.listenTCP(t, d.addr+":25")
+	ln := ns.listenTCP(t, net.JoinHostPort(d.addr, "25"))
 	args := []string{bin, "-fd", "3", "-name", d.mx(),
 		"-cert", lab.Testdata(t, "certs/"+o.Cert+".crt"), "-key", lab.Testdata(t, "certs/"+o.Cert+".key")}
 	if o.DH != "" {

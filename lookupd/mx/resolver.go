@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/internal/deadline"
 	"github.com/miekg/dns"
 )
 
@@ -165,7 +166,10 @@ func (r *Resolver) exchangeNet(ctx context.Context, network, server string, m *d
 		return nil, err
 	}
 	defer conn.Close()
-	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	stop, err := deadline.Guard(ctx, conn, r.timeout())
+	if err != nil {
+		return nil, err
+	}
 	defer stop()
 	resp, _, err := c.ExchangeWithConnContext(ctx, m, conn)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/stage"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/verdict"
 )
 
@@ -25,7 +26,7 @@ const zooTimeout = 2 * time.Second
 type zooCase struct {
 	name   string
 	behave func(c *zooConn)
-	stage  string
+	stage  stage.Stage
 	errs   []string
 	// memory: the case also runs alone in TestZooMemory.
 	memory bool
@@ -228,11 +229,11 @@ func zooCases(der []byte) []zooCase {
 		// An alert is a refusal: the probe tries TLS 1.3 and a hello with every
 		// suite, then reports both refusals (stage "negotiate"); the error
 		// names the stage each refusal came at.
-		{name: "alert-after-server-hello", stage: probe.StageNegotiate, errs: []string{"certificate: server sent fatal alert handshake_failure"},
+		{name: "alert-after-server-hello", stage: stage.Negotiate, errs: []string{"certificate: server sent fatal alert handshake_failure"},
 			behave: flight(func(uint16) []byte { return alert(2, 40) })},
-		{name: "alert-after-certificate", stage: probe.StageNegotiate, errs: []string{"key-exchange: server sent fatal alert internal_error"},
+		{name: "alert-after-certificate", stage: stage.Negotiate, errs: []string{"key-exchange: server sent fatal alert internal_error"},
 			behave: flight(func(uint16) []byte { return append(cert, alert(2, 80)...) })},
-		{name: "alert-after-server-key-exchange", stage: probe.StageNegotiate, errs: []string{"server-hello-done: server sent fatal alert decode_error"},
+		{name: "alert-after-server-key-exchange", stage: stage.Negotiate, errs: []string{"server-hello-done: server sent fatal alert decode_error"},
 			behave: flight(func(uint16) []byte {
 				return append(append(cert, hsRecord(dheKeyExchange(goodPrime))...), alert(2, 50)...)
 			})},
@@ -289,10 +290,11 @@ func zooProbe(s *zooServer) probe.Facts {
 
 // zooFigure is what one case measured.
 type zooFigure struct {
-	name, stage string
-	took        time.Duration
-	leftover    int // goroutines of the probe still alive after it returned
-	conns       int32
+	name     string
+	stage    stage.Stage
+	took     time.Duration
+	leftover int // goroutines of the probe still alive after it returned
+	conns    int32
 }
 
 // TestZoo runs the probe against every hostile behaviour at once. Each must

@@ -26,7 +26,8 @@ type Options struct {
 	// Ignore lists networks the probe never connects to.
 	Ignore []netip.Prefix
 	// SourceAddr is the local address to connect from; the zero Addr lets
-	// the kernel choose.
+	// the kernel choose, and so does an address of the other family than
+	// the one probed (an IPv4 source for an IPv6 MX host, say).
 	SourceAddr netip.Addr
 }
 
@@ -63,10 +64,17 @@ func (o Options) client() string {
 
 func (o Options) dial(ctx context.Context, network, addr string) (net.Conn, error) {
 	var d net.Dialer
-	if o.SourceAddr.IsValid() {
+	if o.SourceAddr.IsValid() && sameFamily(o.SourceAddr, addr) {
 		d.LocalAddr = &net.TCPAddr{IP: o.SourceAddr.AsSlice(), Zone: o.SourceAddr.Zone()}
 	}
 	return d.DialContext(ctx, network, addr)
+}
+
+// sameFamily reports whether a and the address of hostport ("ip:port")
+// are both IPv4 or both IPv6.
+func sameFamily(a netip.Addr, hostport string) bool {
+	ap, err := netip.ParseAddrPort(hostport)
+	return err == nil && a.Unmap().Is4() == ap.Addr().Unmap().Is4()
 }
 
 // ignored reports whether a is inside one of the ignored networks.

@@ -10,7 +10,9 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/internal/deadline"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/smtp"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/stage"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/tlswire"
 )
 
@@ -23,7 +25,7 @@ func Addr(ctx context.Context, ap netip.AddrPort, o Options) Facts {
 	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 	var f Facts
 	if o.ignored(ap.Addr()) {
-		f = Facts{Outcome: Error, Stage: StageAddress, Error: ap.Addr().String() + " is in an ignored network"}
+		f = Facts{Outcome: Error, Stage: stage.Address, Error: ap.Addr().String() + " is in an ignored network"}
 	} else {
 		ctx, cancel := context.WithTimeout(ctx, o.timeout())
 		f = probeAddr(ctx, o, ap.String())
@@ -46,9 +48,9 @@ func probeAddr(ctx context.Context, o Options, addr string) Facts {
 			return r.fail(err)
 		}
 	case errors.Is(err, smtp.ErrNoStartTLS), errors.Is(err, smtp.ErrStartTLSRefused),
-		errors.Is(err, smtp.ErrRejected) && stageOf(err) == smtp.StageEHLO:
+		errors.Is(err, smtp.ErrRejected) && stage.Of(err) == stage.EHLO:
 		// Exim answers a refused EHLO with HELO and sends in clear.
-		r.Outcome, r.Stage, r.Error = NoTLS, stageOf(err), err.Error()
+		r.Outcome, r.Stage, r.Error = NoTLS, stage.Of(err), err.Error()
 		return r
 	case refused(err):
 		return negotiateElse(ctx, o, addr, r, err)
@@ -93,7 +95,7 @@ func negotiateElse(ctx context.Context, o Options, addr string, r Facts, first e
 		r.Cipher = tls.CipherSuiteName(state.CipherSuite)
 		r.TLS13 = state.Version == tls.VersionTLS13
 		if r.KeyType, r.KeyBits, err = tlswire.KeyInfo(der); err != nil {
-			return r.fail(&tlswire.StageError{Stage: StageTLS13, Err: err})
+			return r.fail(&stage.Error{Stage: stage.TLS13, Err: err})
 		}
 		r.Outcome = OK
 		r.Note = "TLS 1.2 refused (" + first.Error() + "); certificate read over TLS 1.3"
@@ -101,7 +103,7 @@ func negotiateElse(ctx context.Context, o Options, addr string, r Facts, first e
 	}
 	f, err := exchange(ctx, o, addr, tlswire.HelloConfig{Client: o.client(), MaxVersion: tls.VersionTLS12, AllSuites: true})
 	if err != nil {
-		r.Outcome, r.Stage = Error, StageNegotiate
+		r.Outcome, r.Stage = Error, stage.Negotiate
 		r.Error = fmt.Sprintf("server refused the %s hello (%v) and a hello with every suite (%v)", o.client(), first, err)
 		return r
 	}
@@ -109,7 +111,7 @@ func negotiateElse(ctx context.Context, o Options, addr string, r Facts, first e
 		return r.fail(err)
 	}
 	r.Note = fmt.Sprintf("certificate read with a hello offering every suite; the %s client cannot negotiate with this server", o.client())
-	r.Outcome, r.Stage = Error, StageNegotiate
+	r.Outcome, r.Stage = Error, stage.Negotiate
 	r.Error = fmt.Sprintf("the %s client cannot negotiate with this server: %v", o.client(), first)
 	return r
 }
@@ -121,20 +123,20 @@ func (r *Facts) fill(f tlswire.Flight) error {
 	r.DHBits = f.DHBits()
 	if len(f.Certificates) == 0 {
 		if f.Version == tls.VersionTLS13 || f.HelloRetry {
-			return &tlswire.StageError{Stage: "server-hello", Err: errors.New("server chose TLS 1.3 although the hello offered TLS 1.2 at most")}
+			return &stage.Error{Stage: stage.ServerHello, Err: errors.New("server chose TLS 1.3 although the hello offered TLS 1.2 at most")}
 		}
-		return &tlswire.StageError{Stage: "certificate", Err: errors.New("server sent no certificate")}
+		return &stage.Error{Stage: stage.Certificate, Err: errors.New("server sent no certificate")}
 	}
 	var err error
 	r.KeyType, r.KeyBits, err = tlswire.KeyInfo(f.Certificates[0])
 	if err != nil {
-		return &tlswire.StageError{Stage: "certificate", Err: err}
+		return &stage.Error{Stage: stage.Certificate, Err: err}
 	}
 	return nil
 }
 
 func (r Facts) fail(err error) Facts {
-	r.Outcome, r.Stage, r.Error = Error, stageOf(err), err.Error()
+	r.Outcome, r.Stage, r.Error = Error, stage.Of(err), err.Error()
 	return r
 }
 
@@ -144,7 +146,7 @@ func (r Facts) fail(err error) Facts {
 func exchange(ctx context.Context, o Options, addr string, hc tlswire.HelloConfig) (tlswire.Flight, error) {
 	h, err := tlswire.BuildHello(hc)
 	if err != nil {
-		return tlswire.Flight{}, &tlswire.StageError{Stage: StageTLSWrite, Err: fmt.Errorf("build hello: %w", err)}
+		return tlswire.Flight{}, &stage.Error{Stage: stage.TLSHello, Err: fmt.Errorf("build hello: %w", err)}
 	}
 	conn, err := startTLS(ctx, o, addr)
 	if err != nil {
@@ -152,7 +154,7 @@ func exchange(ctx context.Context, o Options, addr string, hc tlswire.HelloConfi
 	}
 	defer conn.Close()
 	if _, err := conn.Write(h.Record); err != nil {
-		return tlswire.Flight{}, &tlswire.StageError{Stage: StageTLSWrite, Err: fmt.Errorf("send hello: %w", err)}
+		return tlswire.Flight{}, &stage.Error{Stage: stage.TLSHello, Err: fmt.Errorf("send hello: %w", err)}
 	}
 	f, err := tlswire.ReadFlight(conn, h)
 	if err == nil {
@@ -167,12 +169,13 @@ func exchange(ctx context.Context, o Options, addr string, hc tlswire.HelloConfi
 func startTLS(ctx context.Context, o Options, addr string) (net.Conn, error) {
 	conn, err := o.dial(ctx, "tcp", addr)
 	if err != nil {
-		return nil, &tlswire.StageError{Stage: StageConnect, Err: fmt.Errorf("connect to %s: %w", addr, err)}
+		return nil, &stage.Error{Stage: stage.Connect, Err: fmt.Errorf("connect to %s: %w", addr, err)}
 	}
-	if dl, ok := ctx.Deadline(); ok {
-		conn.SetDeadline(dl)
+	stop, err := deadline.Guard(ctx, conn, o.timeout())
+	if err != nil {
+		conn.Close()
+		return nil, &stage.Error{Stage: stage.Connect, Err: err}
 	}
-	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
 	tconn, _, err := smtp.StartTLS(ctx, conn, o.helo())
 	if err != nil {
 		stop()
@@ -198,21 +201,4 @@ func (c *stopConn) Close() error {
 func refused(err error) bool {
 	var alert *tlswire.AlertError
 	return errors.As(err, &alert) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
-}
-
-// stageOf names the stage an error happened at.
-func stageOf(err error) string {
-	var se *smtp.StageError
-	if errors.As(err, &se) {
-		return se.Stage
-	}
-	var te *tlswire.StageError
-	if errors.As(err, &te) {
-		return te.Stage
-	}
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return "timeout"
-	}
-	return "unknown"
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/internal/lab"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/stage"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/verdict"
 )
 
@@ -39,7 +40,7 @@ type want struct {
 	keyBits int
 	dhBits  int
 	tls13   bool
-	stage   string
+	stage   stage.Stage
 	note    string // a substring of Note
 }
 
@@ -96,7 +97,7 @@ func TestProbeOpenSSL(t *testing.T) {
 		{"rsa2048-ecdhe", lab.OpenSSLOptions{Cert: "rsa2048", MaxTLS: "1.2"}, probe.Options{}, want{outcome: probe.OK, keyType: "RSA", keyBits: 2048}},
 		{"ecp256", lab.OpenSSLOptions{Cert: "ecp256", MaxTLS: "1.2"}, probe.Options{}, want{outcome: probe.OK, keyType: "ECDSA", keyBits: 256}},
 		{"dsa1024", lab.OpenSSLOptions{Cert: "dsa1024", DH: "dh1024", MaxTLS: "1.2"}, probe.Options{},
-			want{outcome: probe.Error, verdict: verdict.SmallKey, stage: probe.StageNegotiate, keyType: "DSA", keyBits: 1024, dhBits: 1024, note: "cannot negotiate"}},
+			want{outcome: probe.Error, verdict: verdict.SmallKey, stage: stage.Negotiate, keyType: "DSA", keyBits: 1024, dhBits: 1024, note: "cannot negotiate"}},
 		// A server that speaks TLS 1.3 is fine for Exim even though it sends
 		// 768 bits to TLS 1.2-only clients, unless the policy models a
 		// client without TLS 1.3: the same facts, another verdict.
@@ -231,7 +232,7 @@ func TestProbeIgnoredNetworks(t *testing.T) {
 		Ignore: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("10.0.0.0/8")}}
 	for _, a := range []netip.AddrPort{ap, netip.MustParseAddrPort("10.1.2.3:25"), netip.AddrPortFrom(netip.AddrFrom16(ap.Addr().As16()), ap.Port())} {
 		r := probe.Addr(context.Background(), a, o)
-		if r.Outcome != probe.Error || r.Stage != probe.StageAddress || !strings.Contains(r.Error, "ignored network") {
+		if r.Outcome != probe.Error || r.Stage != stage.Address || !strings.Contains(r.Error, "ignored network") {
 			t.Errorf("%v: got %q at %q (%s), want error at address", a, r.Outcome, r.Stage, r.Error)
 		}
 	}
@@ -245,7 +246,7 @@ func TestProbeRefused(t *testing.T) {
 	t.Parallel()
 	// Nothing listens on 127.0.0.9 at port 9 (discard, never served here).
 	r := probe.Addr(context.Background(), netip.MustParseAddrPort("127.0.0.9:9"), probe.Options{Timeout: 10 * time.Second})
-	if r.Outcome != probe.Error || r.Stage != probe.StageConnect || r.Addr.String() != "127.0.0.9:9" {
+	if r.Outcome != probe.Error || r.Stage != stage.Connect || r.Addr.String() != "127.0.0.9:9" {
 		t.Errorf("got %q at %q from %v (%s), want error at connect", r.Outcome, r.Stage, r.Addr, r.Error)
 	}
 }

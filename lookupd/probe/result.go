@@ -3,6 +3,8 @@ package probe
 import (
 	"net/netip"
 	"time"
+
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/stage"
 )
 
 // Outcome is how far the probe of one address got. What the server showed
@@ -24,17 +26,6 @@ const (
 	Error Outcome = "error"
 )
 
-// Stages at which a probe fails, besides those of lookupd/smtp ("banner",
-// "ehlo", "starttls") and lookupd/tlswire ("tls-record", "server-hello",
-// "certificate", "key-exchange", "server-hello-done").
-const (
-	StageAddress   = "address"   // the address may not be probed (an ignored network)
-	StageConnect   = "connect"   // TCP connect failed
-	StageTLSWrite  = "tls-hello" // sending the ClientHello failed
-	StageNegotiate = "negotiate" // the server refused every hello, or the modelled client's
-	StageTLS13     = "tls13-certificate"
-)
-
 // Facts are what one probe of one address (IP and port) observed with the
 // modelled client. They hold no verdict: the same facts give another answer
 // under another key_min_bits, dh_min_bits or tls13 setting.
@@ -42,7 +33,7 @@ type Facts struct {
 	Addr       netip.AddrPort `json:"addr"`
 	Client     string         `json:"client"` // the modelled TLS client: "gnutls" or "openssl"
 	Outcome    Outcome        `json:"outcome"`
-	Stage      string         `json:"stage,omitempty"`
+	Stage      stage.Stage    `json:"stage,omitempty"` // where an Error (or a NoTLS) happened
 	Error      string         `json:"error,omitempty"`
 	TLSVersion string         `json:"tls_version,omitempty"` // what the modelled client negotiates, when known
 	Cipher     string         `json:"cipher,omitempty"`

@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/tlswire"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/stage"
 )
 
 // tls13Certificate reads the certificate of a server that speaks only TLS
@@ -24,12 +24,12 @@ func tls13Certificate(ctx context.Context, o Options, addr string) ([]byte, tls.
 		MaxVersion:         tls.VersionTLS13,
 	})
 	if err := tc.HandshakeContext(ctx); err != nil {
-		return nil, tls.ConnectionState{}, &tlswire.StageError{Stage: StageTLS13, Err: fmt.Errorf("tls 1.3 handshake: %w", err)}
+		return nil, tls.ConnectionState{}, &stage.Error{Stage: stage.TLS13, Err: fmt.Errorf("tls 1.3 handshake: %w", err)}
 	}
 	st := tc.ConnectionState()
 	tc.Close()
 	if len(st.PeerCertificates) == 0 {
-		return nil, st, &tlswire.StageError{Stage: StageTLS13, Err: errors.New("server sent no certificate")}
+		return nil, st, &stage.Error{Stage: stage.TLS13, Err: errors.New("server sent no certificate")}
 	}
 	return st.PeerCertificates[0].Raw, st, nil
 }

@@ -9,6 +9,9 @@ import (
 	"net"
 	"slices"
 	"strings"
+
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/internal/deadline"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/stage"
 )
 
 var (
@@ -17,32 +20,22 @@ var (
 	// ErrNoStartTLS: the EHLO reply does not advertise STARTTLS.
 	ErrNoStartTLS = errors.New("starttls not advertised")
 	// ErrStartTLSRefused: STARTTLS was answered with something else than 2xx
-	// (typically "454 4.7.0 TLS not available"); StageError.Reply holds it.
+	// (typically "454 4.7.0 TLS not available"); a *ReplyError holds it.
 	ErrStartTLSRefused = errors.New("starttls refused")
 	// ErrUnexpectedReply: a well-formed reply with a code that makes no sense
 	// at this step (e.g. 354 as a greeting).
 	ErrUnexpectedReply = errors.New("unexpected reply")
 )
 
-// Stages named by StageError.
-const (
-	StageBanner   = "banner"
-	StageEHLO     = "ehlo"
-	StageStartTLS = "starttls"
-)
-
-// StageError says at which step of the session StartTLS failed and, when the
-// server answered, with what.
-type StageError struct {
-	Stage string // StageBanner, StageEHLO or StageStartTLS
-	Reply *Reply // the server's reply, nil for I/O and parse errors
+// ReplyError is a reply of the server that ended the session, with what it
+// means (ErrRejected, ErrNoStartTLS, ErrStartTLSRefused, ErrUnexpectedReply).
+// StartTLS returns it inside a *stage.Error.
+type ReplyError struct {
+	Reply Reply
 	Err   error
 }
 
-func (e *StageError) Error() string {
-	if e.Reply == nil {
-		return e.Stage + ": " + e.Err.Error()
-	}
+func (e *ReplyError) Error() string {
 	first := ""
 	if len(e.Reply.Lines) > 0 {
 		first = e.Reply.Lines[0]
@@ -51,10 +44,10 @@ func (e *StageError) Error() string {
 		}
 	}
 	// The reply text is quoted: it comes from the server and may hold anything.
-	return fmt.Sprintf("%s: %v: %d %q", e.Stage, e.Err, e.Reply.Code, first)
+	return fmt.Sprintf("%v: %d %q", e.Err, e.Reply.Code, first)
 }
 
-func (e *StageError) Unwrap() error { return e.Err }
+func (e *ReplyError) Unwrap() error { return e.Err }
 
 // Session is what the server said before TLS.
 type Session struct {
@@ -77,7 +70,8 @@ type Session struct {
 // turns the session down (ErrRejected, ErrNoStartTLS, ErrStartTLSRefused) it
 // sends QUIT without waiting for the answer.
 //
-// Errors are *StageError wrapping ErrRejected, ErrNoStartTLS,
+// Errors are *stage.Error (stage.Banner, stage.EHLO or stage.StartTLS)
+// wrapping a *ReplyError with ErrRejected, ErrNoStartTLS,
 // ErrStartTLSRefused, ErrUnexpectedReply, the ReadReply errors, or the I/O
 // error (joined with ctx's cause when ctx ended the session). The Session is
 // returned, as far as it got, whenever the greeting was read.
@@ -85,49 +79,49 @@ func StartTLS(ctx context.Context, conn net.Conn, helo string) (net.Conn, *Sessi
 	if helo == "" || len(helo) > 255 || strings.ContainsAny(helo, " \t\r\n\x00") {
 		return nil, nil, fmt.Errorf("start tls: invalid helo name %q", helo)
 	}
-	stop, err := guard(ctx, conn)
+	stop, err := deadline.Guard(ctx, conn, DefaultTimeout)
 	if err != nil {
-		return nil, nil, &StageError{Stage: StageBanner, Err: err}
+		return nil, nil, &stage.Error{Stage: stage.Banner, Err: err}
 	}
 	defer stop()
 
 	s := &session{ctx: ctx, conn: conn, r: bufio.NewReaderSize(conn, MaxLineLength)}
 	sess := &Session{}
-	if sess.Banner, err = s.reply(StageBanner); err != nil {
+	if sess.Banner, err = s.reply(stage.Banner); err != nil {
 		return nil, nil, err
 	}
-	if err := s.expect(StageBanner, sess.Banner, ErrRejected); err != nil {
+	if err := s.expect(stage.Banner, sess.Banner, ErrRejected); err != nil {
 		return nil, sess, err
 	}
 
-	if err := s.command(StageEHLO, "EHLO "+helo); err != nil {
+	if err := s.command(stage.EHLO, "EHLO "+helo); err != nil {
 		return nil, sess, err
 	}
-	if sess.EHLO, err = s.reply(StageEHLO); err != nil {
+	if sess.EHLO, err = s.reply(stage.EHLO); err != nil {
 		return nil, sess, err
 	}
-	if err := s.expect(StageEHLO, sess.EHLO, ErrRejected); err != nil {
+	if err := s.expect(stage.EHLO, sess.EHLO, ErrRejected); err != nil {
 		return nil, sess, err
 	}
 	sess.Extensions = extensions(sess.EHLO)
 	if !slices.Contains(sess.Extensions, "STARTTLS") {
 		s.quit()
-		return nil, sess, &StageError{Stage: StageEHLO, Reply: &sess.EHLO, Err: ErrNoStartTLS}
+		return nil, sess, &stage.Error{Stage: stage.EHLO, Err: &ReplyError{Reply: sess.EHLO, Err: ErrNoStartTLS}}
 	}
 
-	if err := s.command(StageStartTLS, "STARTTLS"); err != nil {
+	if err := s.command(stage.StartTLS, "STARTTLS"); err != nil {
 		return nil, sess, err
 	}
-	rep, err := s.reply(StageStartTLS)
+	rep, err := s.reply(stage.StartTLS)
 	if err != nil {
 		return nil, sess, err
 	}
-	if err := s.expect(StageStartTLS, rep, ErrStartTLSRefused); err != nil {
+	if err := s.expect(stage.StartTLS, rep, ErrStartTLSRefused); err != nil {
 		return nil, sess, err
 	}
 
 	if !stop() {
-		return nil, sess, &StageError{Stage: StageStartTLS, Err: context.Cause(ctx)}
+		return nil, sess, &stage.Error{Stage: stage.StartTLS, Err: context.Cause(ctx)}
 	}
 	return withBuffered(conn, s.r), sess, nil
 }
@@ -139,13 +133,13 @@ type session struct {
 	r    *bufio.Reader
 }
 
-func (s *session) reply(stage string) (Reply, error) {
+func (s *session) reply(st stage.Stage) (Reply, error) {
 	rep, err := ReadReply(s.r)
 	if err == io.EOF {
 		err = fmt.Errorf("read reply: connection closed: %w", io.EOF)
 	}
 	if err != nil {
-		return Reply{}, &StageError{Stage: stage, Err: ioError(s.ctx, err)}
+		return Reply{}, &stage.Error{Stage: st, Err: ioError(s.ctx, err)}
 	}
 	return rep, nil
 }
@@ -153,21 +147,21 @@ func (s *session) reply(stage string) (Reply, error) {
 // expect accepts a 2xx reply and turns 4xx/5xx into refusal and anything
 // else into ErrUnexpectedReply. Like Exim's client it checks only the first
 // digit, so a "250" greeting or a "250" answer to STARTTLS passes.
-func (s *session) expect(stage string, rep Reply, refusal error) error {
+func (s *session) expect(st stage.Stage, rep Reply, refusal error) error {
 	switch {
 	case rep.Code/100 == 2:
 		return nil
 	case rep.Code >= 400:
 		s.quit()
-		return &StageError{Stage: stage, Reply: &rep, Err: refusal}
+		return &stage.Error{Stage: st, Err: &ReplyError{Reply: rep, Err: refusal}}
 	default:
-		return &StageError{Stage: stage, Reply: &rep, Err: ErrUnexpectedReply}
+		return &stage.Error{Stage: st, Err: &ReplyError{Reply: rep, Err: ErrUnexpectedReply}}
 	}
 }
 
-func (s *session) command(stage, cmd string) error {
+func (s *session) command(st stage.Stage, cmd string) error {
 	if _, err := io.WriteString(s.conn, cmd+"\r\n"); err != nil {
-		return &StageError{Stage: stage, Err: ioError(s.ctx, fmt.Errorf("write %s: %w", strings.Fields(cmd)[0], err))}
+		return &stage.Error{Stage: st, Err: ioError(s.ctx, fmt.Errorf("write %s: %w", strings.Fields(cmd)[0], err))}
 	}
 	return nil
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/stage"
 )
 
 const helo = "probe.example"
@@ -20,17 +22,20 @@ func ctxTimeout(t *testing.T, d time.Duration) context.Context {
 	return ctx
 }
 
-// stageErr asserts err is a *StageError at stage wrapping want.
-func stageErr(t *testing.T, err error, stage string, want error) *StageError {
+// stageErr asserts err is a *stage.Error at st wrapping want, and returns
+// the *ReplyError inside it (nil when there is none).
+func stageErr(t *testing.T, err error, st stage.Stage, want error) *ReplyError {
 	t.Helper()
-	var se *StageError
+	var se *stage.Error
 	if !errors.As(err, &se) {
-		t.Fatalf("err = %v (%T), want *StageError", err, err)
+		t.Fatalf("err = %v (%T), want *stage.Error", err, err)
 	}
-	if se.Stage != stage || !errors.Is(err, want) {
-		t.Fatalf("err = %v (stage %q), want stage %q wrapping %v", err, se.Stage, stage, want)
+	if se.Stage != st || !errors.Is(err, want) {
+		t.Fatalf("err = %v (stage %q), want stage %q wrapping %v", err, se.Stage, st, want)
 	}
-	return se
+	var re *ReplyError
+	errors.As(err, &re)
+	return re
 }
 
 func TestStartTLSEximDebian(t *testing.T) {
@@ -64,11 +69,11 @@ func TestStartTLSMultiLineBannerNoStartTLS(t *testing.T) {
 	c := dial(t, f)
 	conn, sess, err := StartTLS(ctxTimeout(t, 5*time.Second), c, helo)
 	c.Close()
-	se := stageErr(t, err, StageEHLO, ErrNoStartTLS)
+	se := stageErr(t, err, stage.EHLO, ErrNoStartTLS)
 	if conn != nil {
 		t.Error("conn returned on error")
 	}
-	if se.Reply == nil || se.Reply.Code != 250 {
+	if se == nil || se.Reply.Code != 250 {
 		t.Errorf("reply = %#v", se.Reply)
 	}
 	if sess == nil || len(sess.Banner.Lines) != 3 || sess.Banner.Lines[2] != "last line" {
@@ -88,8 +93,8 @@ func TestStartTLSRefused454(t *testing.T) {
 	c := dial(t, f)
 	_, sess, err := StartTLS(ctxTimeout(t, 5*time.Second), c, helo)
 	c.Close()
-	se := stageErr(t, err, StageStartTLS, ErrStartTLSRefused)
-	if se.Reply == nil || se.Reply.Code != 454 || se.Reply.Lines[0] != "TLS currently unavailable" {
+	se := stageErr(t, err, stage.StartTLS, ErrStartTLSRefused)
+	if se == nil || se.Reply.Code != 454 || se.Reply.Lines[0] != "TLS currently unavailable" {
 		t.Errorf("reply = %#v", se.Reply)
 	}
 	if sess == nil || !slices.Contains(sess.Extensions, "STARTTLS") {
@@ -122,8 +127,8 @@ func TestStartTLSBannerRejected(t *testing.T) {
 			c := dial(t, f)
 			_, sess, err := StartTLS(ctxTimeout(t, 5*time.Second), c, helo)
 			c.Close()
-			se := stageErr(t, err, StageBanner, ErrRejected)
-			if se.Reply == nil || se.Reply.Code != tt.code || sess == nil || sess.Banner.Code != tt.code {
+			se := stageErr(t, err, stage.Banner, ErrRejected)
+			if se == nil || se.Reply.Code != tt.code || sess == nil || sess.Banner.Code != tt.code {
 				t.Errorf("reply = %#v, session = %#v", se.Reply, sess)
 			}
 			f.wait(t)
@@ -213,7 +218,7 @@ func TestStartTLSNeverAnswers(t *testing.T) {
 	if el := time.Since(start); el > timeout+2*time.Second {
 		t.Errorf("returned after %v", el)
 	}
-	stageErr(t, err, StageBanner, os.ErrDeadlineExceeded)
+	stageErr(t, err, stage.Banner, os.ErrDeadlineExceeded)
 }
 
 func TestStartTLSCancel(t *testing.T) {
@@ -226,7 +231,7 @@ func TestStartTLSCancel(t *testing.T) {
 	if el := time.Since(start); el > 10*time.Second {
 		t.Errorf("returned after %v", el)
 	}
-	stageErr(t, err, StageBanner, context.Canceled)
+	stageErr(t, err, stage.Banner, context.Canceled)
 }
 
 func TestStartTLSAlreadyDone(t *testing.T) {
@@ -234,7 +239,7 @@ func TestStartTLSAlreadyDone(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	_, _, err := StartTLS(ctx, dial(t, f), helo)
-	stageErr(t, err, StageBanner, context.Canceled)
+	stageErr(t, err, stage.Banner, context.Canceled)
 }
 
 // A server sending one byte at a time, forever, is cut off by the deadline.
@@ -253,24 +258,24 @@ func TestStartTLSSlowDrip(t *testing.T) {
 	if el := time.Since(start); el > timeout+2*time.Second {
 		t.Errorf("returned after %v", el)
 	}
-	stageErr(t, err, StageBanner, os.ErrDeadlineExceeded)
+	stageErr(t, err, stage.Banner, os.ErrDeadlineExceeded)
 }
 
 func TestStartTLSHostileReplies(t *testing.T) {
 	tests := []struct {
 		name   string
 		script func(p *peer)
-		stage  string
+		stage  stage.Stage
 		want   error
 	}{
 		{"1 MB banner line", func(p *peer) {
 			p.send("220 " + strings.Repeat("a", 1<<20) + "\r\n")
-		}, StageBanner, ErrLineTooLong},
+		}, stage.Banner, ErrLineTooLong},
 		{"1000 EHLO lines", func(p *peer) {
 			p.send("220 mx\r\n")
 			p.cmd()
 			p.send(strings.Repeat("250-x\r\n", 999) + "250 STARTTLS\r\n")
-		}, StageEHLO, ErrTooManyLines},
+		}, stage.EHLO, ErrTooManyLines},
 		{"endless EHLO", func(p *peer) {
 			p.send("220 mx\r\n")
 			p.cmd()
@@ -279,24 +284,24 @@ func TestStartTLSHostileReplies(t *testing.T) {
 					return
 				}
 			}
-		}, StageEHLO, ErrTooManyLines},
-		{"garbage banner", func(p *peer) { p.send("hello there\r\n") }, StageBanner, ErrMalformedReply},
-		{"code change", func(p *peer) { p.send("220-a\r\n250 b\r\n") }, StageBanner, ErrMalformedReply},
-		{"354 banner", func(p *peer) { p.send("354 go on\r\n") }, StageBanner, ErrUnexpectedReply},
-		{"closed before banner", func(p *peer) {}, StageBanner, io.EOF},
-		{"closed mid banner", func(p *peer) { p.send("220-a\r\n") }, StageBanner, io.ErrUnexpectedEOF},
+		}, stage.EHLO, ErrTooManyLines},
+		{"garbage banner", func(p *peer) { p.send("hello there\r\n") }, stage.Banner, ErrMalformedReply},
+		{"code change", func(p *peer) { p.send("220-a\r\n250 b\r\n") }, stage.Banner, ErrMalformedReply},
+		{"354 banner", func(p *peer) { p.send("354 go on\r\n") }, stage.Banner, ErrUnexpectedReply},
+		{"closed before banner", func(p *peer) {}, stage.Banner, io.EOF},
+		{"closed mid banner", func(p *peer) { p.send("220-a\r\n") }, stage.Banner, io.ErrUnexpectedEOF},
 		{"EHLO 550", func(p *peer) {
 			p.send("220 mx\r\n")
 			p.cmd()
 			p.send("550 5.7.1 go away\r\n")
 			p.cmd()
-		}, StageEHLO, ErrRejected},
+		}, stage.EHLO, ErrRejected},
 		{"closed after STARTTLS", func(p *peer) {
 			p.send("220 mx\r\n")
 			p.cmd()
 			p.send("250-mx\r\n250 STARTTLS\r\n")
 			p.cmd()
-		}, StageStartTLS, io.EOF},
+		}, stage.StartTLS, io.EOF},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -331,7 +336,7 @@ func TestExtensions(t *testing.T) {
 }
 
 func TestStageErrorQuotesServerText(t *testing.T) {
-	err := &StageError{Stage: StageBanner, Reply: &Reply{554, []string{"\x1b[31mred\r"}}, Err: ErrRejected}
+	err := &stage.Error{Stage: stage.Banner, Err: &ReplyError{Reply: Reply{554, []string{"\x1b[31mred\r"}}, Err: ErrRejected}}
 	if got, want := err.Error(), `banner: rejected: 554 "\x1b[31mred\r"`; got != want {
 		t.Errorf("got %s, want %s", got, want)
 	}

@@ -5,7 +5,7 @@ import (
 	"fmt"
 )
 
-// Sentinel errors, wrapped in a *StageError by ReadFlight.
+// Sentinel errors, wrapped in a *stage.Error (lookupd/stage) by ReadFlight.
 var (
 	// ErrTooLarge: a record, handshake message, list or prime exceeds its cap.
 	ErrTooLarge = errors.New("too large")
@@ -18,26 +18,6 @@ var (
 	// ErrNotTLS: the peer does not speak TLS (e.g. SMTP or HTTP text, SSLv2).
 	ErrNotTLS = errors.New("not TLS")
 )
-
-// Stages named by StageError.
-const (
-	StageRecord          = "tls-record"
-	StageServerHello     = "server-hello"
-	StageCertificate     = "certificate"
-	StageKeyExchange     = "key-exchange"
-	StageServerHelloDone = "server-hello-done"
-)
-
-// StageError says at which step of the flight reading failed. Record framing
-// and I/O errors have Stage "tls-record"; alerts and message errors carry the
-// stage of the message that was expected or being parsed.
-type StageError struct {
-	Stage string
-	Err   error
-}
-
-func (e *StageError) Error() string { return e.Stage + ": " + e.Err.Error() }
-func (e *StageError) Unwrap() error { return e.Err }
 
 // AlertError is an alert the server sent (RFC 8446 section 6).
 type AlertError struct {

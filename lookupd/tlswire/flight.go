@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/stage"
 )
 
 // Flight is what the server's first flight says.
@@ -31,53 +33,53 @@ func (f Flight) DHBits() int { return bitLen(f.DHPrime) }
 //
 // h must be the hello that was sent: the chosen suite must be one it offered
 // (else ErrBadSuite) and the version at most its MaxVersion. Errors are
-// *StageError. On error the Flight holds what was read before it (e.g. the
+// *stage.Error. On error the Flight holds what was read before it (e.g. the
 // certificates when the key exchange is refused). ReadFlight reads no byte
 // past ServerHelloDone's record; r should carry a deadline.
 func ReadFlight(r io.Reader, h *Hello) (Flight, error) {
 	var f Flight
 	if h == nil {
-		return f, &StageError{StageServerHello, errors.New("read flight: no hello")}
+		return f, &stage.Error{Stage: stage.ServerHello, Err: errors.New("read flight: no hello")}
 	}
 	hr := handshakeReader{rr: recordReader{r: r}}
 
-	typ, body, err := hr.message(StageServerHello)
+	typ, body, err := hr.message(stage.ServerHello)
 	if err != nil {
 		return f, err
 	}
 	if typ != typeServerHello {
-		return f, errUnexpected(StageServerHello, typ)
+		return f, errUnexpected(stage.ServerHello, typ)
 	}
 	sh, err := parseServerHello(body)
 	if err == nil {
 		err = applyServerHello(sh, h, &f)
 	}
 	if err != nil {
-		return f, &StageError{StageServerHello, err}
+		return f, &stage.Error{Stage: stage.ServerHello, Err: err}
 	}
 	if f.Version == tls.VersionTLS13 {
 		return f, nil // the rest is encrypted
 	}
 
-	if typ, body, err = hr.message(StageCertificate); err != nil {
+	if typ, body, err = hr.message(stage.Certificate); err != nil {
 		return f, err
 	}
 	if typ != typeCertificate {
-		return f, errUnexpected(StageCertificate, typ)
+		return f, errUnexpected(stage.Certificate, typ)
 	}
 	if f.Certificates, err = parseCertificate(body); err != nil {
-		return f, &StageError{StageCertificate, err}
+		return f, &stage.Error{Stage: stage.Certificate, Err: err}
 	}
 
 	// Certificate [CertificateStatus] [ServerKeyExchange] [CertificateRequest] ServerHelloDone
 	needKX := f.KeyExchange == kxDHE || f.KeyExchange == kxECDHE
 	var seenStatus, seenKX, seenRequest bool
 	for {
-		stage := StageServerHelloDone
+		want := stage.ServerHelloDone
 		if needKX && !seenKX {
-			stage = StageKeyExchange
+			want = stage.KeyExchange
 		}
-		if typ, body, err = hr.message(stage); err != nil {
+		if typ, body, err = hr.message(want); err != nil {
 			return f, err
 		}
 		switch {
@@ -87,21 +89,21 @@ func ReadFlight(r io.Reader, h *Hello) (Flight, error) {
 			seenKX = true
 			ke, err := parseServerKeyExchange(body, f.KeyExchange, f.Version)
 			if err != nil {
-				return f, &StageError{StageKeyExchange, err}
+				return f, &stage.Error{Stage: stage.KeyExchange, Err: err}
 			}
 			f.DHPrime, f.DHGenerator, f.Curve = ke.prime, ke.generator, ke.curve
 			if f.KeyExchange == kxECDHE && !offered(h.groups, f.Curve) {
-				return f, &StageError{StageKeyExchange, fmt.Errorf("curve 0x%04x not offered: %w", f.Curve, ErrMalformed)}
+				return f, &stage.Error{Stage: stage.KeyExchange, Err: fmt.Errorf("curve 0x%04x not offered: %w", f.Curve, ErrMalformed)}
 			}
 		case typ == typeCertificateRequest && !seenRequest && (seenKX || !needKX):
 			seenRequest = true // the server wants a client certificate; not needed
 		case typ == typeServerHelloDone && (seenKX || !needKX):
 			if len(body) != 0 {
-				return f, &StageError{StageServerHelloDone, fmt.Errorf("server hello done of %d bytes: %w", len(body), ErrMalformed)}
+				return f, &stage.Error{Stage: stage.ServerHelloDone, Err: fmt.Errorf("server hello done of %d bytes: %w", len(body), ErrMalformed)}
 			}
 			return f, nil
 		default:
-			return f, errUnexpected(stage, typ)
+			return f, errUnexpected(want, typ)
 		}
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"testing/iotest"
 
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/stage"
 	"golang.org/x/crypto/cryptobyte"
 )
 
@@ -56,7 +57,7 @@ func TestReadFlightCaptured(t *testing.T) {
 			f, err := ReadFlight(bytes.NewReader(testdata(t, c.file)), h)
 			if c.alert != 0 {
 				var a *AlertError
-				if !errors.As(err, &a) || a.Description != c.alert || a.Level != alertLevelFatal || stageOf(err) != StageServerHello {
+				if !errors.As(err, &a) || a.Description != c.alert || a.Level != alertLevelFatal || stageOf(err) != stage.ServerHello {
 					t.Fatalf("err %v, want fatal alert %d at server-hello", err, c.alert)
 				}
 				return
@@ -248,7 +249,7 @@ func TestReadFlightSynthetic(t *testing.T) {
 
 	type want struct {
 		err     error // errors.Is target; nil = success
-		stage   string
+		stage   stage.Stage
 		dhBits  int
 		certs   int
 		version uint16
@@ -289,77 +290,77 @@ func TestReadFlightSynthetic(t *testing.T) {
 			want{dhBits: 2048, certs: 1, version: tls.VersionTLS12}},
 
 		// errors
-		{"empty input", gnutls, nil, want{err: io.EOF, stage: StageRecord}},
-		{"EOF inside header", gnutls, []byte{22, 3}, want{err: io.ErrUnexpectedEOF, stage: StageRecord}},
-		{"EOF inside record", gnutls, rec(dhe)[:20], want{err: io.ErrUnexpectedEOF, stage: StageRecord}},
-		{"EOF after certificate", gnutls, rec(dhe, cert), want{err: io.EOF, stage: StageRecord, certs: 1}},
-		{"SMTP reply", gnutls, []byte("454 4.7.0 TLS not available due to local problem\r\n"), want{err: ErrNotTLS, stage: StageRecord}},
-		{"SMTP banner", gnutls, []byte("220 mx.example.org ESMTP\r\n"), want{err: ErrNotTLS, stage: StageRecord}},
-		{"HTTP", gnutls, []byte("HTTP/1.1 400 Bad Request\r\n\r\n"), want{err: ErrNotTLS, stage: StageRecord}},
-		{"SSLv2 server hello", gnutls, []byte{0x80, 0x2e, 0x04, 0x00, 0x01, 0x00, 0x02}, want{err: ErrNotTLS, stage: StageRecord}},
-		{"record version 2.0", gnutls, []byte{22, 2, 0, 0, 4, 2, 0, 0, 0}, want{err: ErrNotTLS, stage: StageRecord}},
-		{"garbage after first record", gnutls, concat(rec(dhe), []byte("HTTP/1.1")), want{err: ErrMalformed, stage: StageRecord}},
-		{"record over 2^14+2048", gnutls, []byte{22, 3, 3, 0x48, 0x01}, want{err: ErrTooLarge, stage: StageRecord}},
-		{"handshake length 2^24-1", gnutls, record(recordHandshake, []byte{2, 0xff, 0xff, 0xff, 0, 0}), want{err: ErrTooLarge, stage: StageServerHello}},
-		{"certificate message over cap", gnutls, concat(rec(dhe), record(recordHandshake, []byte{11, 1, 0, 1})), want{err: ErrTooLarge, stage: StageCertificate}},
-		{"flight over total cap", gnutls, bytes.Repeat(record(recordHandshake, nil), maxFlightBytes/5+1), want{err: ErrTooLarge, stage: StageRecord}},
-		{"fatal alert", gnutls, alert(2, 40), want{err: &AlertError{2, 40}, stage: StageServerHello}},
-		{"alert after certificate", gnutls, concat(rec(dhe, cert), alert(2, 71)), want{err: &AlertError{2, 71}, stage: StageKeyExchange, certs: 1}},
-		{"close_notify warning", gnutls, alert(1, 0), want{err: &AlertError{1, 0}, stage: StageServerHello}},
-		{"warning then hang-up", gnutls, alert(1, 112), want{err: &AlertError{1, 112}, stage: StageServerHello}},
-		{"warning then broken record", gnutls, concat(alert(1, 112), []byte{22, 3}), want{err: &AlertError{1, 112}, stage: StageServerHello}},
-		{"flood of warnings", gnutls, bytes.Repeat(alert(1, 112), maxFlightBytes/7+1), want{err: ErrTooLarge, stage: StageRecord}},
-		{"warning then garbage", gnutls, concat(alert(1, 112), []byte("HTTP/1.1")), want{err: ErrMalformed, stage: StageRecord}},
-		{"short alert record", gnutls, record(recordAlert, []byte{2}), want{err: ErrMalformed, stage: StageServerHello}},
-		{"application data", gnutls, record(recordApplicationData, []byte("hi")), want{err: ErrUnexpectedMessage, stage: StageServerHello}},
+		{"empty input", gnutls, nil, want{err: io.EOF, stage: stage.TLSRecord}},
+		{"EOF inside header", gnutls, []byte{22, 3}, want{err: io.ErrUnexpectedEOF, stage: stage.TLSRecord}},
+		{"EOF inside record", gnutls, rec(dhe)[:20], want{err: io.ErrUnexpectedEOF, stage: stage.TLSRecord}},
+		{"EOF after certificate", gnutls, rec(dhe, cert), want{err: io.EOF, stage: stage.TLSRecord, certs: 1}},
+		{"SMTP reply", gnutls, []byte("454 4.7.0 TLS not available due to local problem\r\n"), want{err: ErrNotTLS, stage: stage.TLSRecord}},
+		{"SMTP banner", gnutls, []byte("220 mx.example.org ESMTP\r\n"), want{err: ErrNotTLS, stage: stage.TLSRecord}},
+		{"HTTP", gnutls, []byte("HTTP/1.1 400 Bad Request\r\n\r\n"), want{err: ErrNotTLS, stage: stage.TLSRecord}},
+		{"SSLv2 server hello", gnutls, []byte{0x80, 0x2e, 0x04, 0x00, 0x01, 0x00, 0x02}, want{err: ErrNotTLS, stage: stage.TLSRecord}},
+		{"record version 2.0", gnutls, []byte{22, 2, 0, 0, 4, 2, 0, 0, 0}, want{err: ErrNotTLS, stage: stage.TLSRecord}},
+		{"garbage after first record", gnutls, concat(rec(dhe), []byte("HTTP/1.1")), want{err: ErrMalformed, stage: stage.TLSRecord}},
+		{"record over 2^14+2048", gnutls, []byte{22, 3, 3, 0x48, 0x01}, want{err: ErrTooLarge, stage: stage.TLSRecord}},
+		{"handshake length 2^24-1", gnutls, record(recordHandshake, []byte{2, 0xff, 0xff, 0xff, 0, 0}), want{err: ErrTooLarge, stage: stage.ServerHello}},
+		{"certificate message over cap", gnutls, concat(rec(dhe), record(recordHandshake, []byte{11, 1, 0, 1})), want{err: ErrTooLarge, stage: stage.Certificate}},
+		{"flight over total cap", gnutls, bytes.Repeat(record(recordHandshake, nil), maxFlightBytes/5+1), want{err: ErrTooLarge, stage: stage.TLSRecord}},
+		{"fatal alert", gnutls, alert(2, 40), want{err: &AlertError{2, 40}, stage: stage.ServerHello}},
+		{"alert after certificate", gnutls, concat(rec(dhe, cert), alert(2, 71)), want{err: &AlertError{2, 71}, stage: stage.KeyExchange, certs: 1}},
+		{"close_notify warning", gnutls, alert(1, 0), want{err: &AlertError{1, 0}, stage: stage.ServerHello}},
+		{"warning then hang-up", gnutls, alert(1, 112), want{err: &AlertError{1, 112}, stage: stage.ServerHello}},
+		{"warning then broken record", gnutls, concat(alert(1, 112), []byte{22, 3}), want{err: &AlertError{1, 112}, stage: stage.ServerHello}},
+		{"flood of warnings", gnutls, bytes.Repeat(alert(1, 112), maxFlightBytes/7+1), want{err: ErrTooLarge, stage: stage.TLSRecord}},
+		{"warning then garbage", gnutls, concat(alert(1, 112), []byte("HTTP/1.1")), want{err: ErrMalformed, stage: stage.TLSRecord}},
+		{"short alert record", gnutls, record(recordAlert, []byte{2}), want{err: ErrMalformed, stage: stage.ServerHello}},
+		{"application data", gnutls, record(recordApplicationData, []byte("hi")), want{err: ErrUnexpectedMessage, stage: stage.ServerHello}},
 		{"change cipher spec before done", gnutls, concat(rec(dhe, cert, ske2048), record(recordChangeCipherSpec, []byte{1})),
-			want{err: ErrUnexpectedMessage, stage: StageServerHelloDone, dhBits: 2048, certs: 1}},
-		{"suite not offered", gnutls, rec(sh12(0x0032)), want{err: ErrBadSuite, stage: StageServerHello}},
-		{"unknown suite", all, rec(sh12(0x0017)), want{err: ErrBadSuite, stage: StageServerHello}},
-		{"SCSV chosen", openssl, rec(sh12(0x00ff)), want{err: ErrBadSuite, stage: StageServerHello}},
-		{"TLS 1.3 suite with TLS 1.2", gnutls, rec(sh12(0x1301)), want{err: ErrBadSuite, stage: StageServerHello}},
-		{"TLS 1.2 suite with TLS 1.3", gnutls, rec(serverHelloMsg(tls.VersionTLS12, nil, 0x009e, sv(tls.VersionTLS13), keyShare(groupX25519))), want{err: ErrBadSuite, stage: StageServerHello}},
-		{"TLS 1.3 not offered", gnutls12, rec(serverHelloMsg(tls.VersionTLS12, nil, 0x1301, sv(tls.VersionTLS13), keyShare(groupX25519))), want{err: ErrMalformed, stage: StageServerHello}},
-		{"TLS 1.3 in legacy version", gnutls, rec(serverHelloMsg(tls.VersionTLS13, nil, 0x1301)), want{err: ErrMalformed, stage: StageServerHello}},
-		{"supported_versions says TLS 1.2", gnutls, rec(serverHelloMsg(tls.VersionTLS12, nil, 0x009e, sv(tls.VersionTLS12))), want{err: ErrMalformed, stage: StageServerHello}},
-		{"TLS 1.3 share for a group not sent", gnutls, rec(serverHelloMsg(tls.VersionTLS12, nil, 0x1301, sv(tls.VersionTLS13), keyShare(groupP384))), want{err: ErrMalformed, stage: StageServerHello, curve: groupP384}},
-		{"TLS 1.3 without key share", gnutls, rec(serverHelloMsg(tls.VersionTLS12, nil, 0x1301, sv(tls.VersionTLS13))), want{err: ErrMalformed, stage: StageServerHello}},
+			want{err: ErrUnexpectedMessage, stage: stage.ServerHelloDone, dhBits: 2048, certs: 1}},
+		{"suite not offered", gnutls, rec(sh12(0x0032)), want{err: ErrBadSuite, stage: stage.ServerHello}},
+		{"unknown suite", all, rec(sh12(0x0017)), want{err: ErrBadSuite, stage: stage.ServerHello}},
+		{"SCSV chosen", openssl, rec(sh12(0x00ff)), want{err: ErrBadSuite, stage: stage.ServerHello}},
+		{"TLS 1.3 suite with TLS 1.2", gnutls, rec(sh12(0x1301)), want{err: ErrBadSuite, stage: stage.ServerHello}},
+		{"TLS 1.2 suite with TLS 1.3", gnutls, rec(serverHelloMsg(tls.VersionTLS12, nil, 0x009e, sv(tls.VersionTLS13), keyShare(groupX25519))), want{err: ErrBadSuite, stage: stage.ServerHello}},
+		{"TLS 1.3 not offered", gnutls12, rec(serverHelloMsg(tls.VersionTLS12, nil, 0x1301, sv(tls.VersionTLS13), keyShare(groupX25519))), want{err: ErrMalformed, stage: stage.ServerHello}},
+		{"TLS 1.3 in legacy version", gnutls, rec(serverHelloMsg(tls.VersionTLS13, nil, 0x1301)), want{err: ErrMalformed, stage: stage.ServerHello}},
+		{"supported_versions says TLS 1.2", gnutls, rec(serverHelloMsg(tls.VersionTLS12, nil, 0x009e, sv(tls.VersionTLS12))), want{err: ErrMalformed, stage: stage.ServerHello}},
+		{"TLS 1.3 share for a group not sent", gnutls, rec(serverHelloMsg(tls.VersionTLS12, nil, 0x1301, sv(tls.VersionTLS13), keyShare(groupP384))), want{err: ErrMalformed, stage: stage.ServerHello, curve: groupP384}},
+		{"TLS 1.3 without key share", gnutls, rec(serverHelloMsg(tls.VersionTLS12, nil, 0x1301, sv(tls.VersionTLS13))), want{err: ErrMalformed, stage: stage.ServerHello}},
 		{"hello retry for a group already shared", gnutls,
 			rec(serverHelloMsg(tls.VersionTLS12, helloRetryRandom, 0x1301, sv(tls.VersionTLS13), ext(extKeyShare, u16(groupX25519)))),
-			want{err: ErrMalformed, stage: StageServerHello, curve: groupX25519}},
-		{"hello retry without supported_versions", gnutls, rec(serverHelloMsg(tls.VersionTLS12, helloRetryRandom, 0x1301)), want{err: ErrMalformed, stage: StageServerHello}},
+			want{err: ErrMalformed, stage: stage.ServerHello, curve: groupX25519}},
+		{"hello retry without supported_versions", gnutls, rec(serverHelloMsg(tls.VersionTLS12, helloRetryRandom, 0x1301)), want{err: ErrMalformed, stage: stage.ServerHello}},
 		{"downgrade sentinel with TLS 1.3 offered", gnutls, rec(serverHelloMsg(tls.VersionTLS12, sentinel("DOWNGRD\x01"), 0x009e), cert, ske2048, done),
-			want{err: ErrMalformed, stage: StageServerHello}},
-		{"duplicate extension", gnutls, rec(sh12(0x009e, ext(extRenegotiationInfo, []byte{0}), ext(extRenegotiationInfo, []byte{0}))), want{err: ErrMalformed, stage: StageServerHello}},
-		{"extension longer than block", gnutls, rec(serverHelloMsg(tls.VersionTLS12, nil, 0x009e, []byte{0xff, 0x01, 0, 9, 0})), want{err: ErrMalformed, stage: StageServerHello}},
+			want{err: ErrMalformed, stage: stage.ServerHello}},
+		{"duplicate extension", gnutls, rec(sh12(0x009e, ext(extRenegotiationInfo, []byte{0}), ext(extRenegotiationInfo, []byte{0}))), want{err: ErrMalformed, stage: stage.ServerHello}},
+		{"extension longer than block", gnutls, rec(serverHelloMsg(tls.VersionTLS12, nil, 0x009e, []byte{0xff, 0x01, 0, 9, 0})), want{err: ErrMalformed, stage: stage.ServerHello}},
 		{"compression", gnutls, rec(hsMsg(typeServerHello, func() []byte { b := serverHelloMsg(tls.VersionTLS12, nil, 0x009e)[4:]; b[len(b)-1] = 1; return b }())),
-			want{err: ErrMalformed, stage: StageServerHello}},
-		{"version above hello's", gnutls12, rec(serverHelloMsg(0x0305, nil, 0x009e)), want{err: ErrMalformed, stage: StageServerHello}},
-		{"short server hello", gnutls, rec(hsMsg(typeServerHello, []byte{3, 3, 0})), want{err: ErrMalformed, stage: StageServerHello}},
-		{"certificate before server hello", gnutls, rec(cert), want{err: ErrUnexpectedMessage, stage: StageServerHello}},
-		{"key exchange before certificate", gnutls, rec(dhe, ske2048), want{err: ErrUnexpectedMessage, stage: StageCertificate}},
-		{"done without key exchange", gnutls, rec(dhe, cert, done), want{err: ErrUnexpectedMessage, stage: StageKeyExchange, certs: 1}},
-		{"key exchange for RSA suite", gnutls, rec(sh12(0x009c), cert, ske2048, done), want{err: ErrUnexpectedMessage, stage: StageServerHelloDone, certs: 1}},
-		{"two key exchanges", gnutls, rec(dhe, cert, ske2048, ske2048, done), want{err: ErrUnexpectedMessage, stage: StageServerHelloDone, certs: 1, dhBits: 2048}},
+			want{err: ErrMalformed, stage: stage.ServerHello}},
+		{"version above hello's", gnutls12, rec(serverHelloMsg(0x0305, nil, 0x009e)), want{err: ErrMalformed, stage: stage.ServerHello}},
+		{"short server hello", gnutls, rec(hsMsg(typeServerHello, []byte{3, 3, 0})), want{err: ErrMalformed, stage: stage.ServerHello}},
+		{"certificate before server hello", gnutls, rec(cert), want{err: ErrUnexpectedMessage, stage: stage.ServerHello}},
+		{"key exchange before certificate", gnutls, rec(dhe, ske2048), want{err: ErrUnexpectedMessage, stage: stage.Certificate}},
+		{"done without key exchange", gnutls, rec(dhe, cert, done), want{err: ErrUnexpectedMessage, stage: stage.KeyExchange, certs: 1}},
+		{"key exchange for RSA suite", gnutls, rec(sh12(0x009c), cert, ske2048, done), want{err: ErrUnexpectedMessage, stage: stage.ServerHelloDone, certs: 1}},
+		{"two key exchanges", gnutls, rec(dhe, cert, ske2048, ske2048, done), want{err: ErrUnexpectedMessage, stage: stage.ServerHelloDone, certs: 1, dhBits: 2048}},
 		{"certificate request before key exchange", gnutls, rec(dhe, cert, hsMsg(typeCertificateRequest, []byte{1, 1, 0, 0}), ske2048, done),
-			want{err: ErrUnexpectedMessage, stage: StageKeyExchange, certs: 1}},
+			want{err: ErrUnexpectedMessage, stage: stage.KeyExchange, certs: 1}},
 		{"status after key exchange", gnutls, rec(dhe, cert, ske2048, hsMsg(typeCertificateStatus, []byte{1, 0, 0, 0}), done),
-			want{err: ErrUnexpectedMessage, stage: StageServerHelloDone, certs: 1, dhBits: 2048}},
-		{"server hello done with body", gnutls, rec(dhe, cert, ske2048, hsMsg(typeServerHelloDone, []byte{0})), want{err: ErrMalformed, stage: StageServerHelloDone, certs: 1, dhBits: 2048}},
-		{"cert list longer than message", gnutls, rec(dhe, hsMsg(typeCertificate, []byte{0, 0x10, 0, 0, 0, 1, 0x30})), want{err: ErrMalformed, stage: StageCertificate}},
-		{"cert longer than list", gnutls, rec(dhe, hsMsg(typeCertificate, []byte{0, 0, 4, 0, 0, 9, 0x30})), want{err: ErrMalformed, stage: StageCertificate}},
-		{"empty cert list", gnutls, rec(dhe, certificateMsg()), want{err: ErrMalformed, stage: StageCertificate}},
-		{"empty cert", gnutls, rec(dhe, certificateMsg(nil)), want{err: ErrMalformed, stage: StageCertificate}},
-		{"33 certs", gnutls, rec(dhe, certificateMsg(slices.Repeat([][]byte{{0x30}}, 33)...)), want{err: ErrTooLarge, stage: StageCertificate}},
-		{"prime of 0 bits", gnutls, rec(dhe, cert, ske([]byte{0}), done), want{err: ErrMalformed, stage: StageKeyExchange, certs: 1}},
-		{"empty prime", gnutls, rec(dhe, cert, ske(nil), done), want{err: ErrMalformed, stage: StageKeyExchange, certs: 1}},
-		{"prime of 16385 bits", gnutls, rec(dhe, cert, ske(primeOfBits(16385)), done), want{err: ErrTooLarge, stage: StageKeyExchange, certs: 1}},
+			want{err: ErrUnexpectedMessage, stage: stage.ServerHelloDone, certs: 1, dhBits: 2048}},
+		{"server hello done with body", gnutls, rec(dhe, cert, ske2048, hsMsg(typeServerHelloDone, []byte{0})), want{err: ErrMalformed, stage: stage.ServerHelloDone, certs: 1, dhBits: 2048}},
+		{"cert list longer than message", gnutls, rec(dhe, hsMsg(typeCertificate, []byte{0, 0x10, 0, 0, 0, 1, 0x30})), want{err: ErrMalformed, stage: stage.Certificate}},
+		{"cert longer than list", gnutls, rec(dhe, hsMsg(typeCertificate, []byte{0, 0, 4, 0, 0, 9, 0x30})), want{err: ErrMalformed, stage: stage.Certificate}},
+		{"empty cert list", gnutls, rec(dhe, certificateMsg()), want{err: ErrMalformed, stage: stage.Certificate}},
+		{"empty cert", gnutls, rec(dhe, certificateMsg(nil)), want{err: ErrMalformed, stage: stage.Certificate}},
+		{"33 certs", gnutls, rec(dhe, certificateMsg(slices.Repeat([][]byte{{0x30}}, 33)...)), want{err: ErrTooLarge, stage: stage.Certificate}},
+		{"prime of 0 bits", gnutls, rec(dhe, cert, ske([]byte{0}), done), want{err: ErrMalformed, stage: stage.KeyExchange, certs: 1}},
+		{"empty prime", gnutls, rec(dhe, cert, ske(nil), done), want{err: ErrMalformed, stage: stage.KeyExchange, certs: 1}},
+		{"prime of 16385 bits", gnutls, rec(dhe, cert, ske(primeOfBits(16385)), done), want{err: ErrTooLarge, stage: stage.KeyExchange, certs: 1}},
 		{"key exchange without signature", gnutls, rec(dhe, cert, hsMsg(typeServerKeyExchange, dheParams(primeOfBits(1024), true)[:3*2+128*2+1+2]), done),
-			want{err: ErrMalformed, stage: StageKeyExchange, certs: 1}},
+			want{err: ErrMalformed, stage: stage.KeyExchange, certs: 1}},
 		{"ECDHE curve not offered", gnutls, rec(sh12(0xc02f), cert, hsMsg(typeServerKeyExchange, ecdheParams(0x0015)), done),
-			want{err: ErrMalformed, stage: StageKeyExchange, certs: 1, curve: 0x0015}},
+			want{err: ErrMalformed, stage: stage.KeyExchange, certs: 1, curve: 0x0015}},
 		{"ECDHE explicit curve", gnutls, rec(sh12(0xc02f), cert, hsMsg(typeServerKeyExchange, append([]byte{1}, ecdheParams(groupP256)[1:]...)), done),
-			want{err: ErrMalformed, stage: StageKeyExchange, certs: 1}},
+			want{err: ErrMalformed, stage: stage.KeyExchange, certs: 1}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f, err := ReadFlight(bytes.NewReader(tc.wire), tc.hello)
@@ -400,7 +401,7 @@ func TestReadFlightReaderError(t *testing.T) {
 	}
 	boom := errors.New("boom")
 	_, err = ReadFlight(iotest.ErrReader(boom), h)
-	if !errors.Is(err, boom) || stageOf(err) != StageRecord {
+	if !errors.Is(err, boom) || stageOf(err) != stage.TLSRecord {
 		t.Errorf("err %v, want boom at tls-record", err)
 	}
 }
@@ -413,7 +414,7 @@ func TestErrorStrings(t *testing.T) {
 		{&AlertError{2, 40}, "server sent fatal alert handshake_failure"},
 		{&AlertError{1, 112}, "server sent warning alert unrecognized_name"},
 		{&AlertError{2, 200}, "server sent fatal alert alert(200)"},
-		{&StageError{StageKeyExchange, ErrTooLarge}, "key-exchange: too large"},
+		{&stage.Error{Stage: stage.KeyExchange, Err: ErrTooLarge}, "key-exchange: too large"},
 	} {
 		if got := tc.err.Error(); got != tc.want {
 			t.Errorf("%q, want %q", got, tc.want)
@@ -444,9 +445,9 @@ func FuzzReadFlight(f *testing.F) {
 		h := hellos[which%4]
 		fl, err := ReadFlight(bytes.NewReader(data), h)
 		if err != nil {
-			var se *StageError
+			var se *stage.Error
 			if !errors.As(err, &se) {
-				t.Fatalf("error %v is not a *StageError", err)
+				t.Fatalf("error %v is not a *stage.Error", err)
 			}
 			return
 		}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/stage"
 )
 
 // Handshake message types (RFC 8446 4, RFC 5246 7.4, RFC 6066 8).
@@ -28,9 +30,9 @@ type handshakeReader struct {
 }
 
 // message returns the next handshake message; the body is valid until the
-// next call. stage names what the caller expects, for the error: record
-// framing and I/O errors get StageRecord, alerts and stray records get stage.
-func (hr *handshakeReader) message(stage string) (uint8, []byte, error) {
+// next call. st names what the caller expects, for the error: record
+// framing and I/O errors get stage.TLSRecord, alerts and stray records get st.
+func (hr *handshakeReader) message(st stage.Stage) (uint8, []byte, error) {
 	hr.buf = hr.buf[hr.consumed:]
 	hr.consumed = 0
 	for {
@@ -38,7 +40,7 @@ func (hr *handshakeReader) message(stage string) (uint8, []byte, error) {
 			typ := hr.buf[0]
 			n := int(hr.buf[1])<<16 | int(hr.buf[2])<<8 | int(hr.buf[3])
 			if n > maxHandshakeLen {
-				return 0, nil, &StageError{stage, fmt.Errorf("handshake message type %d of %d bytes: %w", typ, n, ErrTooLarge)}
+				return 0, nil, &stage.Error{Stage: st, Err: fmt.Errorf("handshake message type %d of %d bytes: %w", typ, n, ErrTooLarge)}
 			}
 			if len(hr.buf) >= handshakeHeaderLen+n {
 				hr.consumed = handshakeHeaderLen + n
@@ -57,9 +59,9 @@ func (hr *handshakeReader) message(stage string) (uint8, []byte, error) {
 				// The server warned, then hung up: the warning is the reason.
 				// (Not when the stream broke otherwise: a flood of warnings
 				// ends as ErrTooLarge, a stall as a timeout.)
-				return 0, nil, &StageError{stage, hr.warning}
+				return 0, nil, &stage.Error{Stage: st, Err: hr.warning}
 			}
-			return 0, nil, &StageError{StageRecord, err}
+			return 0, nil, &stage.Error{Stage: stage.TLSRecord, Err: err}
 		}
 		switch typ {
 		case recordHandshake:
@@ -67,23 +69,23 @@ func (hr *handshakeReader) message(stage string) (uint8, []byte, error) {
 			hr.buf = append(hr.buf, payload...)
 		case recordAlert:
 			if len(payload) < 2 {
-				return 0, nil, &StageError{stage, fmt.Errorf("alert record of %d bytes: %w", len(payload), ErrMalformed)}
+				return 0, nil, &stage.Error{Stage: st, Err: fmt.Errorf("alert record of %d bytes: %w", len(payload), ErrMalformed)}
 			}
 			a := &AlertError{Level: payload[0], Description: payload[1]}
 			if a.Level == alertLevelWarning && a.Description != alertCloseNotify {
 				hr.warning = a // e.g. unrecognized_name; real clients go on
 				continue
 			}
-			return 0, nil, &StageError{stage, a}
+			return 0, nil, &stage.Error{Stage: st, Err: a}
 		default:
-			return 0, nil, &StageError{stage, fmt.Errorf("record type %d during handshake: %w", typ, ErrUnexpectedMessage)}
+			return 0, nil, &stage.Error{Stage: st, Err: fmt.Errorf("record type %d during handshake: %w", typ, ErrUnexpectedMessage)}
 		}
 	}
 }
 
 // errUnexpected builds the error for a handshake message out of order.
-func errUnexpected(stage string, typ uint8) error {
-	return &StageError{stage, fmt.Errorf("handshake message type %d (%s): %w", typ, messageName(typ), ErrUnexpectedMessage)}
+func errUnexpected(st stage.Stage, typ uint8) error {
+	return &stage.Error{Stage: st, Err: fmt.Errorf("handshake message type %d (%s): %w", typ, messageName(typ), ErrUnexpectedMessage)}
 }
 
 func messageName(typ uint8) string {

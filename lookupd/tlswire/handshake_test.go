@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"testing"
+
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/stage"
 )
 
 func TestHandshakeReaderReassembly(t *testing.T) {
@@ -18,7 +20,7 @@ func TestHandshakeReaderReassembly(t *testing.T) {
 			t.Fatalf("message %d: type %d, %d bytes, %v", i, typ, len(body), err)
 		}
 	}
-	if _, _, err := hr.message("test"); stageOf(err) != StageRecord {
+	if _, _, err := hr.message("test"); stageOf(err) != stage.TLSRecord {
 		t.Errorf("after the end: %v", err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/internal/lab"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/stage"
 )
 
 // testdata reads testdata/hello/<name> at the repository root.
@@ -79,9 +80,9 @@ func concat(parts ...[]byte) []byte {
 	return out
 }
 
-// stageOf returns the stage of a *StageError ("" if err is not one).
-func stageOf(err error) string {
-	var se *StageError
+// stageOf returns the stage of a *stage.Error ("" if err is not one).
+func stageOf(err error) stage.Stage {
+	var se *stage.Error
 	if errors.As(err, &se) {
 		return se.Stage
 	}

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/stage"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/tlswire"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/tlswire/internal/tlslab"
 )
@@ -71,8 +72,8 @@ func captureFlights(dir string) error {
 		if err != nil {
 			return fmt.Errorf("%s: %w", c.file, err)
 		}
-		var se *tlswire.StageError
-		if errors.As(ferr, &se) && se.Stage == tlswire.StageRecord {
+		var se *stage.Error
+		if errors.As(ferr, &se) && se.Stage == stage.TLSRecord {
 			return fmt.Errorf("%s: read flight: %w", c.file, ferr)
 		}
 		if err := os.WriteFile(filepath.Join(dir, c.file), raw, 0o644); err != nil {

@@ -1,0 +1,126 @@
+package e2e
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/exim-tlsprobe/exim-tlsprobe/internal/lab"
+)
+
+// TestEximFactsPerAddress: Debian's Exim with the contrib snippets and the
+// real daemon, for the two cases that facts per address exist for:
+//   - a dual-stack MX host whose AAAA address sends a 768-bit prime and whose
+//     A address is a modern Exim: stock Exim tries the AAAA first and sends
+//     in clear; with the daemon the domain goes through the small-prime
+//     transport over TLS (to the AAAA, X=TLS1.2:DHE_CUSTOM768);
+//   - a hosting provider: three domains, each with its own MX name, all on
+//     the one weak address: one probe of that address, and every domain goes
+//     through the small-prime transport over TLS.
+func TestEximFactsPerAddress(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("the end-to-end test needs root (network namespaces, Exim as root)")
+		}
+		t.Skip("the end-to-end test needs root (network namespaces, Exim as root)")
+	}
+	lab.Require(t, "ip", "ss", "getent", "exim4", "update-exim4.conf", "dnsmasq", "openssl", "gcc")
+	const (
+		weakV4   = "192.0.2.20"
+		modernV4 = "192.0.2.21"
+		weakV6   = "2001:db8::20"
+		senderV6 = "2001:db8::1"
+	)
+	dual := mxDomain{domain: "dual.test", addr: modernV4, addr6: weakV6}
+	hosted := []mxDomain{{domain: "hp1.test", addr: weakV4}, {domain: "hp2.test", addr: weakV4}, {domain: "hp3.test", addr: weakV4}}
+	modern := mxDomain{domain: "modern.test", addr: modernV4}
+	all := append([]mxDomain{dual, modern}, hosted...)
+	ns := newNetns(t, dnsAddr, senderAddr, senderV6, dnsAddr, probeAddr, weakV4, modernV4, weakV6)
+	bin := buildDaemon(t, ns.dir)
+	startDNS(t, ns, dnsAddr, all...)
+	fixture := lab.FixtureBinary(t)
+	weak := fixtureOptions{Cert: "rsa2048", DH: "dh768", Ciphers: "kDHE", Max: "1.2"}
+	startFixture(t, ns, fixture, mxDomain{domain: "weak-v4.test", addr: weakV4}, weak)
+	startFixture(t, ns, fixture, mxDomain{domain: "weak-v6.test", addr: weakV6}, weak)
+	startEximServer(t, ns, modern, eximServerOptions{Cert: "rsa2048"})
+
+	rcpts := []string{rcpt(dual), rcpt(modern)}
+	for _, d := range hosted {
+		rcpts = append(rcpts, rcpt(d))
+	}
+
+	// Stock Exim: the AAAA first, in clear.
+	plain := newSender(t, ns, "exim-stock", false, "")
+	l := plain.send(t, "stock", sendOptions{}, rcpt(dual))
+	l.noDefers(t)
+	if got := l.delivered(t, rcpt(dual)); got.transport != plainTransport || got.tls != "" || !strings.Contains(got.line, "["+weakV6+"]") {
+		t.Errorf("stock: %s: want T=%s in clear to [%s], got %s", dual.domain, plainTransport, weakV6, got.line)
+	} else {
+		t.Logf("README: %s", got.line)
+	}
+
+	runDir := filepath.Join(ns.dir, "run")
+	if err := os.MkdirAll(runDir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	d := &daemon{ns: ns, bin: bin, config: filepath.Join(ns.dir, "tlsprobed.toml"), socket: filepath.Join(runDir, "tlsprobed.sock")}
+	writeFile(t, d.config, fmt.Sprintf(`# tlsprobed for the end-to-end test of facts per address
+[listen]
+socket = %q
+[probe]
+helo = "probe.sender.test"
+timeout = "10s"
+source_address = %q
+ignore_networks = []
+[answer]
+wait = "5s"
+`, d.socket, probeAddr), 0o644)
+	d.start(t)
+	for _, dom := range all {
+		want := "tlsexport"
+		if dom == modern {
+			want = ""
+		}
+		d.waitAnswer(t, dom.domain, want, 60*time.Second)
+	}
+
+	probed := newSender(t, ns, "exim-tlsprobed", true, "")
+	l = probed.send(t, "facts-per-address", sendOptions{socket: d.socket}, rcpts...)
+	l.noDefers(t)
+	for _, dom := range append([]mxDomain{dual}, hosted...) {
+		got := l.delivered(t, rcpt(dom))
+		if got.transport != smallTransport || !tlsMatches(got.tls, "TLS1.2:DHE_CUSTOM768") {
+			t.Errorf("%s: want T=%s X=TLS1.2:DHE_CUSTOM768..., got %s\nexplain: %s", dom.domain, smallTransport, got.line, d.explain(dom.domain))
+		} else {
+			t.Logf("README: %s", got.line)
+		}
+	}
+	if got := l.delivered(t, rcpt(modern)); got.transport != plainTransport || !tlsMatches(got.tls, "TLS1.3:") {
+		t.Errorf("%s: want T=%s X=TLS1.3..., got %s", modern.domain, plainTransport, got.line)
+	}
+	if line := l.line(dhError); line != "" {
+		t.Errorf("the DH error is there: %s", line)
+	}
+	d.stop(t)
+	logText, err := os.ReadFile(d.p.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	probes := map[string]int{}
+	for _, line := range strings.Split(string(logText), "\n") {
+		if strings.Contains(line, "msg=probe") {
+			for _, a := range []string{weakV4 + ":25", "[" + weakV6 + "]:25", modernV4 + ":25"} {
+				if strings.Contains(line, "addr="+a+" ") {
+					probes[a]++
+				}
+			}
+		}
+	}
+	t.Logf("figure: probes per address: %v", probes)
+	if probes[weakV4+":25"] != 1 || probes["["+weakV6+"]:25"] != 1 || probes[modernV4+":25"] != 1 {
+		t.Errorf("probes per address %v, want one each (three hosted domains share %s; dual.test and modern.test share %s)", probes, weakV4, modernV4)
+	}
+}

@@ -315,7 +315,7 @@ func benchCacheFile(b *testing.B) (file string, n int, size int64) {
 	if err := benchService(b, n).SaveCache(file); err != nil {
 		b.Fatal(err)
 	}
-	for _, f := range []string{file, domainsFile(file)} {
+	for _, f := range []string{file, namesFile(file), domainsFile(file)} {
 		fi, err := os.Stat(f)
 		if err != nil {
 			b.Fatal(err)
@@ -325,7 +325,6 @@ func benchCacheFile(b *testing.B) (file string, n int, size int64) {
 	return file, n, size
 }
 
-// BenchmarkLoadCacheConcurrent loads the same two files as
 // BenchmarkLoadCache is the daemon's start-up with a persisted cache of
 // 100,000 addresses, 100,000 host names and 100,000 domains: a new Service
 // and LoadCache (which loads the three files at once). It reports

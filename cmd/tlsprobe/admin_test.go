@@ -57,7 +57,8 @@ func TestAdminView(t *testing.T) {
 	for _, re := range []string{
 		`(?m)^uptime +\d`,
 		`(?m)^answers +4 +\(2 smallkey|(?m)^answers +4 +\(1 smallkey, 2 tlsexport, 1 empty\)$`,
-		`(?m)^from overrides +1$`,
+		`(?m)^from overrides +1 +\(an override of the domain or of an MX host matched\)$`,
+		`(?m)^probes +3 +\(one per address at a time, however many names lead to it\)$`,
 		`(?m)^ *cache +entries +hits +stale +misses +loads +errors +in flight$`,
 		`(?m)^ *domains +3 +\d+ +0 +3 +3 +0 +0$`,
 		`(?m)^ *names +3 +\d+ +0 +3 +3 +0 +0$`,

@@ -183,7 +183,6 @@ func (s *Service) Reload(cfg *config.Config) error {
 		overrides: ov,
 		resolver:  s.newResolver(cfg),
 		probe: probe.Options{
-			Port:       cfg.Probe.Port,
 			HELO:       cfg.Probe.HELO,
 			Timeout:    cfg.Probe.Timeout.Duration,
 			Client:     cfg.Probe.Client,

@@ -13,8 +13,6 @@ import (
 // Options control a probe. The zero value of every field is a documented
 // default, so Options{} probes like Debian's Exim with its default settings.
 type Options struct {
-	// Port is the SMTP port. Zero means 25.
-	Port int
 	// HELO is the name sent in EHLO. Empty means the host name of this machine.
 	HELO string
 	// Timeout bounds the whole probe of one address, every connection
@@ -29,13 +27,6 @@ type Options struct {
 	// the kernel choose, and so does an address of the other family than
 	// the one probed (an IPv4 source for an IPv6 MX host, say).
 	SourceAddr netip.Addr
-}
-
-func (o Options) port() int {
-	if o.Port == 0 {
-		return 25
-	}
-	return o.Port
 }
 
 func (o Options) helo() string {

@@ -21,13 +21,7 @@ import (
 //     the one weak address: one probe of that address, and every domain goes
 //     through the small-prime transport over TLS.
 func TestEximFactsPerAddress(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("the end-to-end test needs root (network namespaces, Exim as root)")
-		}
-		t.Skip("the end-to-end test needs root (network namespaces, Exim as root)")
-	}
-	lab.Require(t, "ip", "ss", "getent", "exim4", "update-exim4.conf", "dnsmasq", "openssl", "gcc")
+	requireE2E(t)
 	const (
 		weakV4   = "192.0.2.20"
 		modernV4 = "192.0.2.21"

@@ -46,13 +46,7 @@ func rcpt(d mxDomain) string { return "user@" + d.domain }
 // routes every domain normally, deferring nothing, whenever the daemon
 // cannot answer.
 func TestEximRoutesAroundWeakTLS(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("the end-to-end test needs root (network namespaces, Exim as root)")
-		}
-		t.Skip("the end-to-end test needs root (network namespaces, Exim as root)")
-	}
-	lab.Require(t, "ip", "ss", "getent", "exim4", "update-exim4.conf", "dnsmasq", "openssl", "gcc")
+	requireE2E(t)
 	start := time.Now()
 	defer func() { t.Logf("end-to-end test took %v", time.Since(start).Round(time.Millisecond)) }()
 
@@ -300,6 +294,19 @@ tlsexport = ["%s"]
 	// 3d. The daemon stopped.
 	d.stop(t)
 	normal("stopped", probed.send(t, "stopped", sendOptions{socket: d.socket}, rcpts...), all...)
+}
+
+// requireE2E fails (in CI) or skips the test unless it runs as root with
+// the tools the end-to-end tests use.
+func requireE2E(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("the end-to-end test needs root (network namespaces, Exim as root)")
+		}
+		t.Skip("the end-to-end test needs root (network namespaces, Exim as root)")
+	}
+	lab.Require(t, "ip", "ss", "getent", "exim4", "update-exim4.conf", "dnsmasq", "openssl", "gcc")
 }
 
 // tlsMatches reports whether an X= value fits want: "" means in clear.

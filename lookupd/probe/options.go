@@ -5,6 +5,8 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/tlswire"
@@ -13,7 +15,8 @@ import (
 // Options control a probe. The zero value of every field is a documented
 // default, so Options{} probes like Debian's Exim with its default settings.
 type Options struct {
-	// HELO is the name sent in EHLO. Empty means the host name of this machine.
+	// HELO is the name sent in EHLO. Empty means the fully qualified host
+	// name, as Exim's default primary_hostname.
 	HELO string
 	// Timeout bounds the whole probe of one address, every connection
 	// included. Zero means 30 seconds.
@@ -33,10 +36,36 @@ func (o Options) helo() string {
 	if o.HELO != "" {
 		return o.HELO
 	}
-	if h, err := os.Hostname(); err == nil && h != "" {
+	return defaultHELO()
+}
+
+// defaultHELO is the name Exim itself would use, its default
+// primary_hostname: the host name, and when that has no dot the canonical
+// name the resolver gives for it (/etc/hosts first, then DNS with the search
+// domains), as Exim's gethostbyname() does. Looked up once per process; a
+// failed lookup keeps the short name.
+var defaultHELO = sync.OnceValue(func() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "localhost"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return qualifyHostname(ctx, net.DefaultResolver, h)
+})
+
+// qualifyHostname returns h when it has a dot, otherwise its canonical name
+// from r without the trailing dot, or h when there is none.
+func qualifyHostname(ctx context.Context, r *net.Resolver, h string) string {
+	if strings.Contains(h, ".") {
 		return h
 	}
-	return "localhost"
+	c, err := r.LookupCNAME(ctx, h)
+	c = strings.TrimSuffix(c, ".")
+	if err != nil || !strings.Contains(c, ".") {
+		return h
+	}
+	return c
 }
 
 func (o Options) timeout() time.Duration {

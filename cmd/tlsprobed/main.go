@@ -9,11 +9,15 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
+	"os/user"
+	"strconv"
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/config"
 	"github.com/exim-tlsprobe/exim-tlsprobe/internal/buildinfo"
@@ -48,40 +52,88 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "tlsprobed: %v\n", err)
 		return 2
 	}
-	load := func() (*config.Config, error) {
-		cfg, err := loadConfig(*cfgPath)
+	// At start the default path may be absent (built-in defaults); a file
+	// named by -config, and any file on reload, must exist.
+	load := func(reloading bool) (*config.Config, error) {
+		var c config.Config
+		var err error
+		if reloading {
+			c, err = config.Load(*cfgPath)
+		} else {
+			c, err = config.LoadOrDefault(*cfgPath)
+		}
 		if err != nil {
 			return nil, err
 		}
 		if *socket != "" {
-			cfg.Listen.Socket = *socket
+			c.Listen.Socket = *socket
+			if err := c.Validate(); err != nil {
+				return nil, fmt.Errorf("-socket: %w", err)
+			}
 		}
-		return cfg, nil
+		if err := checkSystem(&c); err != nil {
+			return nil, err
+		}
+		return &c, nil
 	}
-	cfg, err := load()
+	cfg, err := load(false)
 	if err != nil {
 		fmt.Fprintf(stderr, "tlsprobed: %v\n", err)
 		return 1
 	}
+	source := *cfgPath
+	if _, err := os.Stat(*cfgPath); errors.Is(err, fs.ErrNotExist) {
+		source = *cfgPath + " absent: built-in defaults"
+	}
 	if *check {
-		fmt.Fprintf(stdout, "%s: ok\n", *cfgPath)
+		fmt.Fprintf(stdout, "%s: ok\n", source)
 		return 0
 	}
-	if err := serve(cfg, load, log); err != nil {
+	log.Info("config", "file", source)
+	if err := serve(cfg, func() (*config.Config, error) { return load(true) }, log); err != nil {
+		var se *startError
+		if errors.As(err, &se) {
+			log.Error("start", "result", "failed", "err", se.err)
+			return 1
+		}
 		log.Error("shutdown", "err", err)
 		return 1
 	}
 	return 0
 }
 
-// loadConfig reads the config file; the default path may be absent, which
-// means built-in defaults.
-func loadConfig(path string) (*config.Config, error) {
-	cfg, err := config.LoadOrDefault(path)
-	if err != nil {
-		return nil, err
+// startError is a failure of serve before it answers anything: the daemon
+// logs it as msg=start, not as a shutdown.
+type startError struct{ err error }
+
+func (e *startError) Error() string { return "start: " + e.err.Error() }
+func (e *startError) Unwrap() error { return e.err }
+
+// startFailed marks err as a start-up failure.
+func startFailed(err error) error { return &startError{err: err} }
+
+// checkSystem checks what the configuration names on this machine and what
+// would only fail at start: the socket's group must exist.
+func checkSystem(c *config.Config) error {
+	g := c.Listen.Group
+	if g == "" {
+		return nil
 	}
-	return &cfg, nil
+	var err error
+	if _, perr := strconv.Atoi(g); perr == nil {
+		_, err = user.LookupGroupId(g)
+	} else {
+		_, err = user.LookupGroup(g)
+	}
+	var unknownName user.UnknownGroupError
+	var unknownID user.UnknownGroupIdError
+	switch {
+	case errors.As(err, &unknownName), errors.As(err, &unknownID):
+		return &config.Error{Key: "listen.group", Msg: fmt.Sprintf("no group %q on this machine", g)}
+	case err != nil:
+		return &config.Error{Key: "listen.group", Msg: fmt.Sprintf("look up group %q: %v", g, err)}
+	}
+	return nil
 }
 
 func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +21,8 @@ func TestFlags(t *testing.T) {
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.toml")
 	os.WriteFile(good, []byte("[answer]\nwait = \"1s\"\n"), 0o644)
+	nogroup := filepath.Join(dir, "nogroup.toml")
+	os.WriteFile(nogroup, []byte("[listen]\ngroup = \"no-such-group-tlsprobe\"\n"), 0o644)
 	bad := filepath.Join(dir, "bad.toml")
 	os.WriteFile(bad, []byte("[answer]\nwait = \"1s\"\n[probe]\ntimout = \"3s\"\n"), 0o644)
 	for _, tc := range []struct {
@@ -33,6 +37,11 @@ func TestFlags(t *testing.T) {
 		{[]string{"-nosuchflag"}, 2, "flag provided but not defined"},
 		{[]string{"extra"}, 2, "unexpected arguments"},
 		{[]string{"-log-format", "xml", "-check"}, 2, "neither text nor json"},
+		// A group that does not exist, or a socket path longer than sun_path
+		// allows (also given with -socket), fail the check, not the start.
+		{[]string{"-check", "-config", nogroup}, 1, `listen.group: no group "no-such-group-tlsprobe" on this machine`},
+		{[]string{"-check", "-config", good, "-socket", "/run/" + strings.Repeat("s", 103)}, 1, "-socket: listen.socket: longer than 107 bytes"},
+		{[]string{"-check", "-config", good, "-socket", "/run/" + strings.Repeat("s", 102)}, 0, "ok"},
 	} {
 		var out bytes.Buffer
 		code := run(tc.args, &out, &out)
@@ -95,7 +104,124 @@ func TestDefaultsStart(t *testing.T) {
 	if _, err := os.Stat(sock); !os.IsNotExist(err) {
 		t.Errorf("socket left behind: %v", err)
 	}
+	if !strings.Contains(logs.String(), `msg=config file="/etc/tlsprobed/config.toml absent: built-in defaults"`) {
+		t.Errorf("logs do not say that the built-in defaults are in use:\n%s", logs.String())
+	}
 	if !strings.Contains(logs.String(), "msg=listen") || !strings.Contains(logs.String(), "msg=shutdown") {
 		t.Errorf("logs lack listen/shutdown lines:\n%s", logs.String())
+	}
+}
+
+// TestStartFailures: what keeps the daemon from starting is logged as
+// msg=start with the reason, the exit status is 1, and nothing says
+// "shutdown".
+func TestStartFailures(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "config.toml")
+	os.WriteFile(cfg, []byte("[answer]\nwait = \"1s\"\n"), 0o644)
+
+	file := filepath.Join(dir, "file.sock")
+	if err := os.WriteFile(file, nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	inUse := filepath.Join(dir, "inuse.sock")
+	ln, err := net.Listen("unix", inUse)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	for _, tc := range []struct{ name, socket, want string }{
+		{"regular file", file, "exists and is not a socket"},
+		{"socket in use", inUse, "socket in use by a running server"},
+		{"no directory", filepath.Join(dir, "missing", "tlsprobed.sock"), "no such file or directory"},
+	} {
+		var out bytes.Buffer
+		code := run([]string{"-config", cfg, "-socket", tc.socket}, &out, &out)
+		t.Logf("%s: exit %d: %s", tc.name, code, out.String())
+		if code != 1 || !strings.Contains(out.String(), "msg=start result=failed") ||
+			!strings.Contains(out.String(), tc.want) || strings.Contains(out.String(), "msg=shutdown") {
+			t.Errorf("%s: exit %d, log %q; want 1 and msg=start result=failed with %q", tc.name, code, out.String(), tc.want)
+		}
+	}
+
+	// bind: permission denied, from a user who may not write the directory
+	// (nobody, when the test runs as root). Everything it must read lives
+	// in a directory of mode 0755.
+	pub, err := os.MkdirTemp("", "tlsprobed-perm-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(pub)
+	os.Chmod(pub, 0o755)
+	bin := filepath.Join(pub, "tlsprobed")
+	if b, err := os.ReadFile(buildDaemon(t)); err != nil || os.WriteFile(bin, b, 0o755) != nil {
+		t.Fatalf("copy the daemon: %v", err)
+	}
+	pubCfg := filepath.Join(pub, "config.toml")
+	os.WriteFile(pubCfg, []byte("[answer]\nwait = \"1s\"\n"), 0o644)
+	locked := filepath.Join(pub, "locked")
+	os.Mkdir(locked, 0o755)
+	cmd := exec.Command(bin, "-config", pubCfg, "-socket", filepath.Join(locked, "tlsprobed.sock"))
+	if os.Geteuid() == 0 {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	} else {
+		os.Chmod(locked, 0o555)
+	}
+	out, err := cmd.CombinedOutput()
+	t.Logf("permission denied: %v: %s", err, out)
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(string(out), "msg=start result=failed") ||
+		!strings.Contains(string(out), "bind: permission denied") {
+		t.Errorf("permission denied: %v, log %q; want exit 1 and msg=start result=failed ... bind: permission denied", err, out)
+	}
+}
+
+// TestReloadRefusesMissingFile: SIGHUP after the config file was removed
+// keeps the configuration in use (its overrides too), as for a broken file.
+func TestReloadRefusesMissingFile(t *testing.T) {
+	bin := buildDaemon(t)
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "config.toml")
+	os.WriteFile(cfg, []byte("[overrides]\nsmallkey = [\"kept.example\"]\n"), 0o644)
+	sock := filepath.Join(dir, "tlsprobed.sock")
+	var logs lab.LogBuffer
+	cmd := exec.Command(bin, "-config", cfg, "-socket", sock)
+	cmd.Stderr = &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	ask := func(what string, cond func(string) bool) string {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		var last string
+		for ctx.Err() == nil {
+			if b, err := socket.Query(ctx, sock, "kept.example"); err == nil {
+				last = string(b)
+			}
+			if cond(last) {
+				return last
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		t.Fatalf("no %s within 10s (last answer %q)\nlogs:\n%s", what, last, logs.String())
+		return ""
+	}
+	ask("answer", func(a string) bool { return a == "smallkey" })
+	if err := os.Remove(cfg); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Process.Signal(syscall.SIGHUP)
+	deadline := time.Now().Add(10 * time.Second)
+	for logs.Count("msg=reload") == 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("logs:\n%s", logs.String())
+	if logs.Count("msg=reload result=refused", "no such file or directory") != 1 || logs.Count("result=ok") != 0 {
+		t.Errorf("reload of a removed file: want one msg=reload result=refused naming the missing file, no result=ok")
+	}
+	if a := ask("answer", func(a string) bool { return a != "" }); a != "smallkey" {
+		t.Errorf("after the refused reload: %q, want the override's smallkey", a)
 	}
 }

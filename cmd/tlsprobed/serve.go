@@ -25,7 +25,7 @@ const saveEvery = 5 * time.Minute
 func serve(cfg *config.Config, reload func() (*config.Config, error), log *slog.Logger) error {
 	svc, err := lookupd.NewService(cfg, log)
 	if err != nil {
-		return err
+		return startFailed(err)
 	}
 	if cfg.Cache.File != "" {
 		n, err := svc.LoadCache(cfg.Cache.File)
@@ -42,7 +42,7 @@ func serve(cfg *config.Config, reload func() (*config.Config, error), log *slog.
 	}
 	metrics, stopMetrics, err := startMetrics(cfg, svc, log)
 	if err != nil {
-		return err
+		return startFailed(err)
 	}
 	defer stopMetrics()
 	srv := &socket.Server{Handler: svc, Logger: log}
@@ -51,7 +51,7 @@ func serve(cfg *config.Config, reload func() (*config.Config, error), log *slog.
 	mode := cfg.Listen.FileMode()
 	ln, err := socket.ListenUnix(cfg.Listen.Socket, mode, cfg.Listen.Group)
 	if err != nil {
-		return err
+		return startFailed(err)
 	}
 	errc := make(chan error, 2)
 	go func() { errc <- srv.Serve(ln) }()
@@ -60,7 +60,7 @@ func serve(cfg *config.Config, reload func() (*config.Config, error), log *slog.
 		tl, err := net.Listen("tcp", cfg.Listen.TCP)
 		if err != nil {
 			srv.Shutdown(context.Background())
-			return fmt.Errorf("listen on %s: %w", cfg.Listen.TCP, err)
+			return startFailed(fmt.Errorf("listen on %s: %w", cfg.Listen.TCP, err))
 		}
 		go func() { errc <- srv.Serve(tl) }()
 		log.Info("listen", "tcp", tl.Addr().String())

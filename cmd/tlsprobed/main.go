@@ -23,6 +23,11 @@ import (
 	"github.com/exim-tlsprobe/exim-tlsprobe/internal/buildinfo"
 )
 
+// defaultConfigPath is -config's default, the one path that may be absent
+// (a variable only so that a test can build the daemon with another one:
+// go build -ldflags=-X=main.defaultConfigPath=PATH).
+var defaultConfigPath = config.DefaultPath
+
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -30,7 +35,7 @@ func main() {
 func run(args []string, stdout, stderr io.Writer) int {
 	fl := flag.NewFlagSet("tlsprobed", flag.ContinueOnError)
 	fl.SetOutput(stderr)
-	cfgPath := fl.String("config", config.DefaultPath, "configuration `file`; an absent default file means built-in defaults")
+	cfgPath := fl.String("config", defaultConfigPath, "configuration `file`; an absent default file means built-in defaults")
 	socket := fl.String("socket", "", "Unix socket `path`, overriding listen.socket")
 	check := fl.Bool("check", false, "check the configuration and exit")
 	version := fl.Bool("version", false, "print the version and exit")
@@ -54,43 +59,44 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	// At start the default path may be absent (built-in defaults); a file
 	// named by -config, and any file on reload, must exist.
-	load := func(reloading bool) (*config.Config, error) {
-		var c config.Config
-		var err error
-		if reloading {
-			c, err = config.Load(*cfgPath)
-		} else {
-			c, err = config.LoadOrDefault(*cfgPath)
+	load := func(reloading bool) (*config.Config, bool, error) {
+		c, err := config.Load(*cfgPath)
+		defaults := false
+		if !reloading && *cfgPath == defaultConfigPath && errors.Is(err, fs.ErrNotExist) {
+			c, err, defaults = config.Default(), nil, true
 		}
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		if *socket != "" {
 			c.Listen.Socket = *socket
 			if err := c.Validate(); err != nil {
-				return nil, fmt.Errorf("-socket: %w", err)
+				return nil, false, fmt.Errorf("-socket: %w", err)
 			}
 		}
 		if err := checkSystem(&c); err != nil {
-			return nil, err
+			return nil, false, err
 		}
-		return &c, nil
+		return &c, defaults, nil
 	}
-	cfg, err := load(false)
+	cfg, defaults, err := load(false)
 	if err != nil {
 		fmt.Fprintf(stderr, "tlsprobed: %v\n", err)
 		return 1
 	}
 	source := *cfgPath
-	if _, err := os.Stat(*cfgPath); errors.Is(err, fs.ErrNotExist) {
-		source = *cfgPath + " absent: built-in defaults"
+	if defaults {
+		source += " absent: built-in defaults"
 	}
 	if *check {
 		fmt.Fprintf(stdout, "%s: ok\n", source)
 		return 0
 	}
 	log.Info("config", "file", source)
-	if err := serve(cfg, func() (*config.Config, error) { return load(true) }, log); err != nil {
+	if err := serve(cfg, func() (*config.Config, error) {
+		c, _, err := load(true)
+		return c, err
+	}, log); err != nil {
 		var se *startError
 		if errors.As(err, &se) {
 			log.Error("start", "result", "failed", "err", se.err)

@@ -52,10 +52,10 @@ func TestFlags(t *testing.T) {
 }
 
 // buildDaemon builds tlsprobed from the tree.
-func buildDaemon(t *testing.T) string {
+func buildDaemon(t *testing.T, flags ...string) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "tlsprobed")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	out, err := exec.Command("go", append(append([]string{"build"}, flags...), "-o", bin, ".")...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
@@ -176,52 +176,65 @@ func TestStartFailures(t *testing.T) {
 	}
 }
 
-// TestReloadRefusesMissingFile: SIGHUP after the config file was removed
-// keeps the configuration in use (its overrides too), as for a broken file.
+// TestReloadRefusesMissingFile: the daemon started without -config and no
+// file at the default path runs on built-in defaults and says so; SIGHUP
+// loads a file created there since; SIGHUP after that file was removed keeps
+// the configuration in use (its overrides too), as for a broken file.
 func TestReloadRefusesMissingFile(t *testing.T) {
-	bin := buildDaemon(t)
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "config.toml")
-	os.WriteFile(cfg, []byte("[overrides]\nsmallkey = [\"kept.example\"]\n"), 0o644)
+	bin := buildDaemon(t, "-ldflags=-X=main.defaultConfigPath="+cfg)
 	sock := filepath.Join(dir, "tlsprobed.sock")
 	var logs lab.LogBuffer
-	cmd := exec.Command(bin, "-config", cfg, "-socket", sock)
+	cmd := exec.Command(bin, "-socket", sock)
 	cmd.Stderr = &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
-	ask := func(what string, cond func(string) bool) string {
+	ask := func(want string) {
 		t.Helper()
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		var last string
+		last := "(no answer)"
 		for ctx.Err() == nil {
 			if b, err := socket.Query(ctx, sock, "kept.example"); err == nil {
 				last = string(b)
-			}
-			if cond(last) {
-				return last
+				if last == want {
+					return
+				}
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
-		t.Fatalf("no %s within 10s (last answer %q)\nlogs:\n%s", what, last, logs.String())
-		return ""
+		t.Fatalf("kept.example: %q, want %q\nlogs:\n%s", last, want, logs.String())
 	}
-	ask("answer", func(a string) bool { return a == "smallkey" })
+	waitLog := func(n int, subs ...string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for logs.Count(subs...) < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("no %d lines with %q within 10s\nlogs:\n%s", n, subs, logs.String())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	waitLog(1, "msg=listen")
+	if logs.Count("msg=config", cfg+" absent: built-in defaults") != 1 {
+		t.Errorf("the log does not say that built-in defaults are in use:\n%s", logs.String())
+	}
+	ask("")
+	os.WriteFile(cfg, []byte("[overrides]\nsmallkey = [\"kept.example\"]\n"), 0o644)
+	cmd.Process.Signal(syscall.SIGHUP)
+	waitLog(1, "msg=reload result=ok")
+	ask("smallkey")
 	if err := os.Remove(cfg); err != nil {
 		t.Fatal(err)
 	}
 	cmd.Process.Signal(syscall.SIGHUP)
-	deadline := time.Now().Add(10 * time.Second)
-	for logs.Count("msg=reload") == 0 && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitLog(1, "msg=reload result=refused", "no such file or directory")
 	t.Logf("logs:\n%s", logs.String())
-	if logs.Count("msg=reload result=refused", "no such file or directory") != 1 || logs.Count("result=ok") != 0 {
-		t.Errorf("reload of a removed file: want one msg=reload result=refused naming the missing file, no result=ok")
+	if n := logs.Count("msg=reload result=ok"); n != 1 {
+		t.Errorf("%d reloads ok, want 1 (the removed file must be refused)", n)
 	}
-	if a := ask("answer", func(a string) bool { return a != "" }); a != "smallkey" {
-		t.Errorf("after the refused reload: %q, want the override's smallkey", a)
-	}
+	ask("smallkey")
 }

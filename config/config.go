@@ -111,6 +111,12 @@ type OverrideLists struct {
 	SmallKey  []string `toml:"smallkey"`
 	TLSExport []string `toml:"tlsexport"`
 	None      []string `toml:"none"`
+	// Directory holds more override files ("*.toml", each an [overrides]
+	// table with these three lists, such as tlsprobe import writes), read
+	// in name order by Load and on each reload; "" = none.
+	Directory string `toml:"directory"`
+
+	origins map[string][]origin // file and index of each item, when merged from several files
 }
 
 // MetricsConfig is the [metrics] section: the Prometheus endpoint of tlsprobed.

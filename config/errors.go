@@ -33,11 +33,14 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-// setFile records file in every *Error inside err (a single *Error or a join of them).
+// setFile records file in every *Error inside err (a single *Error or a join
+// of them) that names no file yet.
 func setFile(err error, file string) {
 	switch e := err.(type) {
 	case *Error:
-		e.File = file
+		if e.File == "" {
+			e.File = file
+		}
 	case interface{ Unwrap() []error }:
 		for _, x := range e.Unwrap() {
 			setFile(x, file)

@@ -23,10 +23,22 @@ func (im EximImport) Problems() []EximProblem {
 	ps := slices.Clone(im.Notes)
 	for _, it := range im.Items {
 		if it.Why != "" {
-			ps = append(ps, EximProblem{it.File, it.Line, fmt.Sprintf("%s %s: %q not imported: %s", it.Kind, it.List, it.Text, it.Why)})
+			ps = append(ps, EximProblem{File: it.File, Line: it.Line, Lost: true,
+				Msg: fmt.Sprintf("%s %s: %q not imported: %s", it.Kind, it.List, it.Text, it.Why)})
 		}
 	}
 	return ps
+}
+
+// Complete reports whether everything found was imported: no problem is
+// Lost (notes about lists imported anyway do not count).
+func (im EximImport) Complete() bool {
+	for _, p := range im.Problems() {
+		if p.Lost {
+			return false
+		}
+	}
+	return true
 }
 
 // ImportEximLists checks the items ParseEximLists found in one or more
@@ -48,14 +60,14 @@ func ImportEximLists(files ...EximLists) EximImport {
 	for _, l := range im.Lists {
 		key := l.Kind + " " + l.Name
 		if first, dup := seenList[key]; dup {
-			im.Notes = append(im.Notes, EximProblem{l.File, l.Line,
-				fmt.Sprintf("%s is defined again (first at %s:%d); Exim refuses a name defined twice in one configuration, the import takes both", key, first.File, first.Line)})
+			im.Notes = append(im.Notes, EximProblem{File: l.File, Line: l.Line,
+				Msg: fmt.Sprintf("%s is defined again (first at %s:%d); Exim refuses a name defined twice in one configuration, the import takes both", key, first.File, first.Line)})
 			continue
 		}
 		seenList[key] = l
 	}
 	if len(im.Lists) == 0 {
-		im.Notes = append(im.Notes, EximProblem{Msg: "no domainlist or hostlist of the wanted names found"})
+		im.Notes = append(im.Notes, EximProblem{Lost: true, Msg: "no domainlist or hostlist of the wanted names found"})
 	}
 
 	// smallkey first, so that it keeps an item that is in both lists.

@@ -42,6 +42,10 @@ type EximProblem struct {
 	File string
 	Line int
 	Msg  string
+	// Lost is set when something may not have been imported (an item, a
+	// list, a file not followed); a note about what was imported anyway
+	// (a list defined twice, inside an .ifdef) leaves it false.
+	Lost bool
 }
 
 func (p EximProblem) String() string {
@@ -87,8 +91,8 @@ func ParseEximLists(file string, data []byte, names map[string]string) EximLists
 			case ".endif":
 				depth = max(depth-1, 0)
 			case ".include", ".include_if_exists":
-				out.Problems = append(out.Problems, EximProblem{file, ll.line(0),
-					fmt.Sprintf("%s not followed: name that file to the import too", word)})
+				out.Problems = append(out.Problems, EximProblem{File: file, Line: ll.line(0), Lost: true,
+					Msg: fmt.Sprintf("%s not followed: name that file to the import too", word)})
 			}
 			continue
 		}
@@ -107,13 +111,13 @@ func ParseEximLists(file string, data []byte, names map[string]string) EximLists
 		def := EximList{Kind: kind, Name: name, List: list, File: file, Line: ll.line(0)}
 		out.Lists = append(out.Lists, def)
 		if depth > 0 {
-			out.Problems = append(out.Problems, EximProblem{file, def.Line,
-				fmt.Sprintf("%s %s is inside the .ifdef/.ifndef of line %d: imported whatever the condition", kind, name, ifLine)})
+			out.Problems = append(out.Problems, EximProblem{File: file, Line: def.Line,
+				Msg: fmt.Sprintf("%s %s is inside the .ifdef/.ifndef of line %d: imported whatever the condition", kind, name, ifLine)})
 		}
 		value := s[valueAt:]
 		if strings.HasPrefix(value, `"`) {
-			out.Problems = append(out.Problems, EximProblem{file, def.Line,
-				fmt.Sprintf("%s %s: a quoted value is not supported: write the list without quotes", kind, name)})
+			out.Problems = append(out.Problems, EximProblem{File: file, Line: def.Line, Lost: true,
+				Msg: fmt.Sprintf("%s %s: a quoted value is not supported: write the list without quotes", kind, name)})
 			continue
 		}
 		for _, it := range splitEximList(value) {

@@ -40,24 +40,39 @@ func loadOrDefault(path, defaultPath string) (Config, error) {
 }
 
 func load(path string) (Config, error) {
-	f, err := os.Open(path)
+	data, err := readLimited(path)
 	if err != nil {
-		return Config{}, fmt.Errorf("read config: %w", err)
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
-	if err != nil {
-		return Config{}, fmt.Errorf("read config: %w", err)
-	}
-	if len(data) > maxFileSize {
-		return Config{}, &Error{File: path, Msg: fmt.Sprintf("file larger than %d bytes", maxFileSize)}
+		return Config{}, err
 	}
 	cfg, err := Parse(data)
 	if err != nil {
 		setFile(err, path)
 		return Config{}, err
 	}
+	if cfg.OverrideLists.Directory != "" {
+		if err := loadOverrideDir(&cfg, path); err != nil {
+			setFile(err, path)
+			return Config{}, err
+		}
+	}
 	return cfg, nil
+}
+
+// readLimited reads a whole file of at most maxFileSize bytes.
+func readLimited(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	if len(data) > maxFileSize {
+		return nil, &Error{File: path, Msg: fmt.Sprintf("file larger than %d bytes", maxFileSize)}
+	}
+	return data, nil
 }
 
 // Parse decodes data over Default() (absent keys keep their defaults), rejects

@@ -128,6 +128,7 @@ func normalizeName(name string) (string, bool) {
 }
 
 type seenItem struct {
+	file    string // where it was written, "" for the main file when not merged
 	key     string // "overrides.smallkey[3]"
 	list    string
 	pattern string
@@ -141,6 +142,9 @@ func compileOverrides(ls OverrideLists) (*Overrides, []error) {
 	fail := func(key, format string, args ...any) {
 		errs = append(errs, &Error{Key: key, Msg: fmt.Sprintf(format, args...)})
 	}
+	failAt := func(file, key, format string, args ...any) {
+		errs = append(errs, &Error{File: file, Key: key, Msg: fmt.Sprintf(format, args...)})
+	}
 	if n := len(ls.SmallKey) + len(ls.TLSExport) + len(ls.None); n > maxOverrides {
 		fail("overrides", "more than %d items in all (got %d)", maxOverrides, n)
 		return nil, errs
@@ -152,19 +156,23 @@ func compileOverrides(ls OverrideLists) (*Overrides, []error) {
 		items []string
 	}{{ListSmallKey, ls.SmallKey}, {ListTLSExport, ls.TLSExport}, {ListNone, ls.None}} {
 		for i, raw := range l.items {
-			key := fmt.Sprintf("overrides.%s[%d]", l.name, i)
+			file, key := ls.where(l.name, i)
 			kind, norm, err := classifyItem(raw)
 			if err != nil {
-				fail(key, "%v", err)
+				failAt(file, key, "%v", err)
 				continue
 			}
 			if prev, dup := seen[kind+norm]; dup {
 				if prev.list != l.name {
-					fail(key, "%q is also in %s (%q): an item may be in one list only", raw, prev.key, prev.pattern)
+					at := prev.key
+					if prev.file != "" && prev.file != file {
+						at = prev.file + ": " + prev.key
+					}
+					failAt(file, key, "%q is also in %s (%q): an item may be in one list only", raw, at, prev.pattern)
 				}
 				continue // a repeat within one list is harmless
 			}
-			seen[kind+norm] = seenItem{key: key, list: l.name, pattern: raw}
+			seen[kind+norm] = seenItem{file: file, key: key, list: l.name, pattern: raw}
 			h := overrideHit{list: l.name, pattern: raw}
 			switch kind {
 			case "=":
@@ -178,7 +186,7 @@ func compileOverrides(ls OverrideLists) (*Overrides, []error) {
 			case "^":
 				re, err := regexp.Compile("(?i)" + raw)
 				if err != nil {
-					fail(key, "bad regular expression %q: %v", raw, err)
+					failAt(file, key, "bad regular expression %q: %v", raw, err)
 					continue
 				}
 				prefix, need := regexFilter(raw)

@@ -125,6 +125,9 @@ func (c *Config) Validate() error {
 	}
 
 	// [overrides]
+	if d := c.OverrideLists.Directory; d != "" && !filepath.IsAbs(d) {
+		v.add("overrides.directory", "must be an absolute path (got %q)", d)
+	}
 	ov, errs := compileOverrides(c.OverrideLists)
 	v.errs = append(v.errs, errs...)
 

@@ -15,7 +15,8 @@ const maxEximFile = 16 << 20
 // runImport reads Exim configuration files, finds the classic named lists
 // and prints them as the [overrides] section of config.toml. What cannot be
 // imported is reported on stderr with its file and line; the exit status is
-// then 1.
+// then 1. Notes about what was imported anyway (a list defined in two files)
+// are reported too, with exit status 0.
 func runImport(args []string, stdout, stderr io.Writer) int {
 	fl := flag.NewFlagSet("tlsprobe import", flag.ContinueOnError)
 	fl.SetOutput(stderr)
@@ -24,6 +25,9 @@ func runImport(args []string, stdout, stderr io.Writer) int {
 	fl.Usage = func() {
 		fmt.Fprintln(stderr, "usage: tlsprobe import [-smallkey NAME] [-tlsexport NAME] FILE...")
 		fmt.Fprintln(stderr, "Print the [overrides] of config.toml from Exim's \"domainlist smallkey = ...\" and \"domainlist tlsexport = ...\" (hostlist too).")
+		fmt.Fprintln(stderr, "Write it to a file of [overrides] directory, never append it to config.toml (a second [overrides] table breaks it):")
+		fmt.Fprintln(stderr, "  tlsprobe import /etc/exim4/conf.d/main/000_localmacros > /etc/tlsprobed/overrides.d/classic.toml")
+		fmt.Fprintln(stderr, "Exit status 1: something was not imported (each is reported with file and line).")
 		fl.PrintDefaults()
 	}
 	if err := fl.Parse(args); err != nil {
@@ -48,6 +52,8 @@ func runImport(args []string, stdout, stderr io.Writer) int {
 	im := config.ImportEximLists(files...)
 	for _, p := range im.Problems() {
 		fmt.Fprintf(stderr, "tlsprobe import: %s\n", p)
+	}
+	if !im.Complete() {
 		status = 1
 	}
 	if err := im.WriteTOML(stdout); err != nil {

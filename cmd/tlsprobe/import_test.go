@@ -86,3 +86,58 @@ domainlist tlsexport = mx.c.example : lsearch;/etc/exim4/tlsexport : 192.0.2.1
 		}
 	}
 }
+
+// TestImportExitStatus: a list defined in two files is noted, but when every
+// item was imported the exit status is 0; 1 means something was not.
+func TestImportExitStatus(t *testing.T) {
+	a := writeFile(t, "000_localmacros", "domainlist smallkey = mx.a.example\n")
+	b := writeFile(t, "001_more", "domainlist smallkey = mx.b.example\n")
+	code, out, stderr := runCLI("import", a, b)
+	t.Logf("stderr: %s", stderr)
+	if code != 0 || !strings.Contains(stderr, "tlsprobe import: "+b+":1: domainlist smallkey is defined again (first at "+a+":1)") {
+		t.Errorf("list in two files: exit %d, stderr %q; want 0 and the note", code, stderr)
+	}
+	if cfg, err := config.Parse([]byte(out)); err != nil || !reflect.DeepEqual(cfg.OverrideLists.SmallKey, []string{"mx.a.example", "mx.b.example"}) {
+		t.Errorf("list in two files: %+v, %v; want both items", cfg.OverrideLists, err)
+	}
+	inc := writeFile(t, "exim4.conf", ".include /etc/exim4/lists\ndomainlist smallkey = mx.a.example\n")
+	if code, _, stderr := runCLI("import", inc); code != 1 || !strings.Contains(stderr, ".include not followed") {
+		t.Errorf("an .include not followed: exit %d, %q; want 1", code, stderr)
+	}
+}
+
+// TestImportIntoOverrideDirectory is the migration of the README in its
+// three commands: import into a file of overrides.directory (the main file
+// stays as it is), check, reload (config.Load is what -check and the reload
+// do).
+func TestImportIntoOverrideDirectory(t *testing.T) {
+	dir := t.TempDir()
+	od := filepath.Join(dir, "overrides.d")
+	os.Mkdir(od, 0o755)
+	mainFile := filepath.Join(dir, "config.toml")
+	mainText := "[listen]\ngroup = \"\"\n\n[overrides]\nnone = [\"never.example\"]\ndirectory = \"" + od + "\"\n"
+	os.WriteFile(mainFile, []byte(mainText), 0o644)
+	macros := writeFile(t, "000_localmacros", "domainlist smallkey = mx.old-example.net\ndomainlist tlsexport = *.legacy-example.com\n")
+	for _, name := range []string{"classic.toml", "again.toml"} { // twice: a second import is a second file
+		code, out, stderr := runCLI("import", macros)
+		if code != 0 {
+			t.Fatalf("import: exit %d, %s", code, stderr)
+		}
+		os.WriteFile(filepath.Join(od, name), []byte(out), 0o644)
+	}
+	cfg, err := config.Load(mainFile)
+	if err != nil {
+		t.Fatalf("load with the imported files: %v", err)
+	}
+	want := config.OverrideLists{SmallKey: []string{"mx.old-example.net", "mx.old-example.net"}, TLSExport: []string{"*.legacy-example.com", "*.legacy-example.com"}, None: []string{"never.example"}, Directory: od}
+	if !reflect.DeepEqual(cfg.OverrideLists.SmallKey, want.SmallKey) || !reflect.DeepEqual(cfg.OverrideLists.TLSExport, want.TLSExport) || !reflect.DeepEqual(cfg.OverrideLists.None, want.None) {
+		t.Errorf("overrides %+v, want %+v", cfg.OverrideLists, want)
+	}
+	ov, _ := cfg.Overrides()
+	if ov.Len() != 3 {
+		t.Errorf("%d overrides compiled, want 3 (repeats within a list count once)", ov.Len())
+	}
+	if b, _ := os.ReadFile(mainFile); string(b) != mainText {
+		t.Errorf("the main file changed")
+	}
+}

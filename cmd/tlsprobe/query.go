@@ -2,13 +2,18 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net"
+	"os"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/config"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/mx"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket"
 )
 
@@ -28,18 +33,8 @@ func runQuery(verb string, args []string, stdout, stderr io.Writer) int {
 	if err := fl.Parse(args); err != nil {
 		return 2
 	}
-	want := 1
-	switch {
-	case verb == "stats":
-		want = 0
-	case verb == "list" && fl.NArg() == 0:
-		want = 0
-	case verb == "list" && fl.Arg(0) != socket.ListSmallKey && fl.Arg(0) != socket.ListTLSExport:
-		fmt.Fprintf(stderr, "tlsprobe list: want smallkey, tlsexport or nothing, not %q\n", fl.Arg(0))
-		return 2
-	}
-	if fl.NArg() != want {
-		fmt.Fprintf(stderr, "tlsprobe %s: want %d argument(s), got %d\n", verb, want, fl.NArg())
+	if msg := checkQueryArgs(verb, fl.Args()); msg != "" {
+		fmt.Fprintf(stderr, "tlsprobe %s: %s\nusage: %s\n", verb, msg, queryUsage[verb])
 		return 2
 	}
 	req := strings.TrimSpace(verb + " " + fl.Arg(0))
@@ -50,7 +45,7 @@ func runQuery(verb string, args []string, stdout, stderr io.Writer) int {
 	defer cancel()
 	b, err := socket.Query(ctx, *sockPath, req)
 	if err != nil {
-		fmt.Fprintf(stderr, "tlsprobe %s: %v\n", verb, err)
+		fmt.Fprintf(stderr, "tlsprobe %s: %s\n", verb, describeQueryError(*sockPath, err))
 		return 1
 	}
 	out := string(b)
@@ -64,8 +59,9 @@ func runQuery(verb string, args []string, stdout, stderr io.Writer) int {
 	case verb == "query" || verb == "flush" || asJSON:
 		fmt.Fprint(stdout, out)
 	case len(b) == 0:
-		// The daemon answers a request it cannot parse with nothing.
-		fmt.Fprintf(stderr, "tlsprobe %s: empty answer: is the daemon older than this command?\n", verb)
+		// The daemon answers a request it cannot parse with nothing; the
+		// arguments were checked above, so the daemon does not know the verb.
+		fmt.Fprintf(stderr, "tlsprobe %s: the daemon gave the empty answer: it does not know %q (is it older than this command?)\n", verb, verb)
 		return 1
 	default:
 		if err := printAdmin(stdout, verb, b); err != nil {
@@ -74,4 +70,90 @@ func runQuery(verb string, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	return 0
+}
+
+// queryUsage is the synopsis of each verb, for its usage errors.
+var queryUsage = map[string]string{
+	"query":   "tlsprobe query [-socket PATH] DOMAIN",
+	"explain": "tlsprobe explain [-socket PATH] [-json] DOMAIN",
+	"stats":   "tlsprobe stats [-socket PATH] [-json]",
+	"list":    "tlsprobe list [-socket PATH] [-json] [smallkey|tlsexport]",
+	"flush":   "tlsprobe flush [-socket PATH] DOMAIN|all",
+}
+
+// checkQueryArgs checks the arguments of verb before anything is sent: the
+// daemon answers a request it cannot parse with nothing, which would leave
+// the user guessing. It returns what is wrong, or "".
+func checkQueryArgs(verb string, args []string) string {
+	switch {
+	case verb == "stats" && len(args) != 0:
+		return fmt.Sprintf("takes no argument, got %s", quoteArgs(args))
+	case verb == "stats":
+		return ""
+	case verb == "list" && len(args) > 1:
+		return fmt.Sprintf("takes one list name at most, got %s", quoteArgs(args))
+	case verb == "list" && len(args) == 1 && args[0] != socket.ListSmallKey && args[0] != socket.ListTLSExport:
+		return fmt.Sprintf("%q is not a list: want smallkey, tlsexport or nothing", args[0])
+	case verb == "list":
+		return ""
+	case len(args) == 0:
+		return "which domain?"
+	case len(args) > 1:
+		return fmt.Sprintf("takes one domain, got %d arguments: %s", len(args), quoteArgs(args))
+	case verb == "flush" && args[0] == "all":
+		return ""
+	}
+	if _, err := mx.Normalize(args[0]); err != nil {
+		return fmt.Sprintf("%q is not a domain name: %s", args[0], badDomainReason(err))
+	}
+	return ""
+}
+
+// badDomainReason is mx.Normalize's error without its "bad domain: %q: "
+// prefix, which the caller's message already says.
+func badDomainReason(err error) string {
+	msg := err.Error()
+	if i := strings.Index(msg, `": `); i >= 0 {
+		return msg[i+3:]
+	}
+	return strings.TrimPrefix(msg, mx.ErrBadDomain.Error()+": ")
+}
+
+func quoteArgs(args []string) string {
+	q := make([]string, len(args))
+	for i, a := range args {
+		q[i] = fmt.Sprintf("%q", a)
+	}
+	return strings.Join(q, " ")
+}
+
+// describeQueryError says in one phrase why the daemon at addr could not be
+// asked: the operating system's reason once, without the layers of
+// "connect to X: dial unix X: connect:" that repeat the address.
+func describeQueryError(addr string, err error) string {
+	var op *net.OpError
+	if errors.As(err, &op) {
+		reason := op.Err
+		var se *os.SyscallError
+		if errors.As(reason, &se) {
+			reason = se.Err
+		}
+		switch {
+		case op.Op == "dial" && errors.Is(reason, syscall.ENOENT):
+			return fmt.Sprintf("cannot connect to %s: no such socket (is tlsprobed running? -socket names another path)", addr)
+		case op.Op == "dial" && errors.Is(reason, syscall.ECONNREFUSED):
+			return fmt.Sprintf("cannot connect to %s: connection refused (is tlsprobed running?)", addr)
+		case op.Op == "dial" && errors.Is(reason, syscall.EACCES):
+			return fmt.Sprintf("cannot connect to %s: permission denied (see \"Admins without root\" in contrib/exim/README.md)", addr)
+		case op.Op == "dial":
+			return fmt.Sprintf("cannot connect to %s: %v", addr, reason)
+		case op.Timeout():
+			return fmt.Sprintf("no answer from %s in time (-timeout)", addr)
+		}
+		return fmt.Sprintf("%s %s: %v", op.Op, addr, reason)
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Sprintf("no answer from %s in time (-timeout)", addr)
+	}
+	return err.Error()
 }

@@ -59,6 +59,10 @@ func newSender(t *testing.T, ns *netns, name string, snippets bool, localMacros 
 	}
 	writeFile(t, filepath.Join(confd, "update-exim4.conf.conf"), updateExim4Conf, 0o644)
 	macros := fmt.Sprintf("# test-only local macros\nMAIN_HARDCODE_PRIMARY_HOSTNAME = mta.sender.test\nCONFDIR = %s\nlog_file_path = SPOOLDIR/log/%%slog\n%s", confd, localMacros)
+	if snippets {
+		// The snippets are inert until the administrator enables them.
+		macros += "TLSPROBED_ENABLE = yes\n"
+	}
 	writeFile(t, filepath.Join(confd, "conf.d/main/000_localmacros"), macros, 0o644)
 	s := &sender{ns: ns, confd: confd, config: filepath.Join(confd, "exim4.conf.generated")}
 	run(t, "update-exim4.conf", "-d", confd, "-o", s.config)

@@ -59,6 +59,7 @@ func TestDebianPackage(t *testing.T) {
 		t.Cleanup(func() { exec.Command("deluser", "--system", "tlsprobed").Run() })
 	}
 	t.Cleanup(func() {
+		defer os.RemoveAll("/etc/tlsprobed/overrides.d/classic.toml")
 		if exec.Command("dpkg", "-s", debPkg).Run() == nil {
 			t.Logf("purging %s left installed by a failed run", debPkg)
 			aptGet(t, "purge", debPkg)
@@ -161,7 +162,14 @@ func TestDebianPackage(t *testing.T) {
 	// and routes normally, with the macro still defined.
 	out = aptGet(t, "purge", debPkg)
 	t.Logf("apt-get purge:\n%s", out)
-	for _, p := range []string{"/usr/sbin/tlsprobed", "/usr/bin/tlsprobe", "/etc/tlsprobed", "/var/lib/tlsprobed",
+	// The admin's own override file stays (dpkg keeps files it did not
+	// install, and says so); nothing else of the package does.
+	if left := sh(t, "find", "/etc/tlsprobed"); strings.Fields(left)[len(strings.Fields(left))-1] != "/etc/tlsprobed/overrides.d/classic.toml" ||
+		len(strings.Fields(left)) != 3 {
+		t.Errorf("after purge, /etc/tlsprobed holds:\n%s\nwant only the admin's overrides.d/classic.toml", left)
+	}
+	os.RemoveAll("/etc/tlsprobed")
+	for _, p := range []string{"/usr/sbin/tlsprobed", "/usr/bin/tlsprobe", "/var/lib/tlsprobed",
 		"/lib/systemd/system/tlsprobed.service", "/etc/exim4/conf.d/router/175_exim4-config_tlsprobed",
 		"/etc/exim4/conf.d/main/00_exim4-config_tlsprobed", "/etc/exim4/conf.d/transport/30_exim4-config_remote_smtp_tls_smallprime"} {
 		if _, err := os.Stat(p); !os.IsNotExist(err) {

@@ -451,9 +451,7 @@ func startAsUnit(t *testing.T, ns *netns, u unitFile) *unitDaemon {
 		t.Fatalf("the unit does not set NoNewPrivileges=yes")
 	}
 	args := []string{"env", "-i", "PATH=/usr/sbin:/usr/bin:/sbin:/bin"}
-	for _, e := range u.service["Environment"] {
-		args = append(args, e)
-	}
+	args = append(args, u.service["Environment"]...)
 	args = append(args, "setpriv", "--reuid="+pw.Uid, "--regid="+gr.Gid, "--init-groups", "--no-new-privs", "--",
 		"sh", "-c", `umask "$0" && exec "$@"`, u.one(t, "UMask"))
 	args = append(args, exe...)

@@ -90,9 +90,9 @@ func TestDebianPackage(t *testing.T) {
 
 	// 2. The lab: a DHE-768 server (TLS 1.2 only) and a modern one, found
 	// through dnsmasq, in a network namespace.
-	weak := mxDomain{"dh768.test", "192.0.2.10"}
-	good := mxDomain{"modern.test", "192.0.2.12"}
-	old := mxDomain{"old.test", "192.0.2.14"} // never probed: an imported override
+	weak := mxDomain{domain: "dh768.test", addr: "192.0.2.10"}
+	good := mxDomain{domain: "modern.test", addr: "192.0.2.12"}
+	old := mxDomain{domain: "old.test", addr: "192.0.2.14"} // never probed: an imported override
 	ns := newNetns(t, dnsAddr, senderAddr, weak.addr, good.addr, old.addr, dnsAddr)
 	startDNS(t, ns, dnsAddr, weak, good, old)
 	fixture := lab.FixtureBinary(t)

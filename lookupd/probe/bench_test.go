@@ -40,20 +40,23 @@ func BenchmarkProbeCost(b *testing.B) {
 	q := quietTB{b}
 	grp := newCPUGroup(b)
 	grp.enter(b)
+	// Every probe reaches TLS (outcome ok, whatever the verdict); modern
+	// says whether openssl s_client must succeed too (it refuses a prime
+	// under 1024 bits).
 	servers := []struct {
-		name    string
-		addr    netip.AddrPort
-		outcome Outcome
+		name   string
+		addr   netip.AddrPort
+		modern bool
 	}{
-		{"openssl-dhe768", lab.StartOpenSSL(q, lab.OpenSSLOptions{DH: "dh768", Ciphers: "kDHE", MaxTLS: "1.2"}).Addr, OK},
-		{"openssl-rsa1024", lab.StartOpenSSL(q, lab.OpenSSLOptions{Cert: "rsa1024", MaxTLS: "1.2"}).Addr, OK},
+		{"openssl-dhe768", lab.StartOpenSSL(q, lab.OpenSSLOptions{DH: "dh768", Ciphers: "kDHE", MaxTLS: "1.2"}).Addr, false},
+		{"openssl-rsa1024", lab.StartOpenSSL(q, lab.OpenSSLOptions{Cert: "rsa1024", MaxTLS: "1.2"}).Addr, false},
 		// Exim's defaults take 20 connections and a backlog of 20; 64
 		// probers need more.
-		{"exim-modern", lab.StartExim(q, lab.EximOptions{Extra: "smtp_accept_max = 256\nsmtp_connect_backlog = 256"}).Addr, OK},
+		{"exim-modern", lab.StartExim(q, lab.EximOptions{Extra: "smtp_accept_max = 256\nsmtp_connect_backlog = 256"}).Addr, true},
 	}
 	grp.leave(b)
 	for _, s := range servers {
-		b.Logf("server %s at %s, expected outcome %s", s.name, s.addr, s.outcome)
+		b.Logf("server %s at %s, modern %v", s.name, s.addr, s.modern)
 	}
 
 	// What this process spends doing nothing (runtime, lab log readers),
@@ -109,9 +112,9 @@ func BenchmarkProbeCost(b *testing.B) {
 						o := Options{HELO: "bench.test", Timeout: 20 * time.Second}
 						r := Addr(context.Background(), s.addr, o)
 						walls[i%int64(len(servers))].Add(int64(r.Duration))
-						if r.Outcome != s.outcome {
+						if r.Outcome != OK {
 							select {
-							case errs <- fmt.Sprintf("%s: %s (%s %s), want %s", s.name, r.Outcome, r.Stage, r.Error, s.outcome):
+							case errs <- fmt.Sprintf("%s: %s (%s %s), want ok", s.name, r.Outcome, r.Stage, r.Error):
 							default:
 							}
 						}
@@ -173,7 +176,7 @@ func BenchmarkProbeCost(b *testing.B) {
 				cpu.sys += cmd.ProcessState.SystemTime()
 				if err == nil {
 					ok[s.name]++
-				} else if s.outcome == OK {
+				} else if s.modern {
 					b.Fatalf("%v against a modern server: %v\n%s", args, err, out)
 				}
 			}

@@ -156,8 +156,11 @@ func writeReport(w io.Writer, d lookupd.Decision, withSource bool) {
 		fmt.Fprintf(tw, "  MX host\tpref\taddress\t%sverdict\tTLS\tkey\tDH\ttime\tcipher\n", src("source", "age"))
 		for _, h := range d.MX {
 			if h.Source == lookupd.SourceOverride {
-				fmt.Fprintf(tw, "  %s\t%d\t(override %q)\t%s%s\t\t\t\t\t\n", h.Name, h.Pref, h.Pattern, src("override", "-"), dash(h.Verdict.String()))
-				why = append(why, fmt.Sprintf("%s: [overrides] item %q", h.Name, h.Pattern))
+				// No address was looked up: the override answers for the host.
+				fmt.Fprintf(tw, "  %s\t%d\t-\t%s%s\t-\t-\t-\t-\t-\n", h.Name, h.Pref, src("override", "-"), dash(h.Verdict.String()))
+				if d.Verdict == 0 || h.Verdict == d.Verdict {
+					why = append(why, fmt.Sprintf("%s is named by the [overrides] item %q: no DNS, no probe", h.Name, h.Pattern))
+				}
 				continue
 			}
 			if len(h.Addrs) == 0 {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/exim-tlsprobe/exim-tlsprobe/internal/lab"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/verdict"
 )
 
 var cliHosts = []lab.MXHost{
@@ -204,4 +206,28 @@ func startDaemon(t *testing.T, cfgFile string) string {
 	go srv.Serve(ln)
 	t.Cleanup(func() { srv.Shutdown(context.Background()); svc.Wait() })
 	return sock
+}
+
+// TestReportHostOverride: a host decided by [overrides] shows no address
+// (none was looked up), says "override" where explain shows the source,
+// and names the item in the why line only.
+func TestReportHostOverride(t *testing.T) {
+	d := lookupd.Decision{Domain: "legacy.test", Verdict: verdict.SmallKey, Source: lookupd.SourceMX, MX: []lookupd.HostReport{
+		{Name: "mx-legacy.test", Pref: 10, Source: lookupd.SourceOverride, Pattern: "*.legacy-example.com", Verdict: verdict.SmallKey},
+	}}
+	var b strings.Builder
+	writeReport(&b, d, true)
+	out := b.String()
+	t.Log(out)
+	for _, re := range []string{
+		`(?m)^  mx-legacy\.test +10 +- +override +- +smallkey +- +- +- +- +-$`,
+		`(?m)^  why: mx-legacy\.test is named by the \[overrides\] item "\*\.legacy-example\.com": no DNS, no probe$`,
+	} {
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Errorf("report does not match %s", re)
+		}
+	}
+	if strings.Count(out, "legacy-example") != 1 {
+		t.Errorf("the pattern is shown outside the why line:\n%s", out)
+	}
 }

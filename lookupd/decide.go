@@ -98,7 +98,12 @@ func (s *Service) gatherAddrs(ctx context.Context, st *settings, reps []HostRepo
 		pending = make([]*cache.Pending[string, nameEntry], 0, len(hosts))
 	}
 	pending = pending[:len(hosts)]
-	entries := make([]nameEntry, len(hosts))
+	var fewEntries [8]nameEntry
+	entries := fewEntries[:0]
+	if len(hosts) > len(fewEntries) {
+		entries = make([]nameEntry, 0, len(hosts))
+	}
+	entries = entries[:len(hosts)]
 	for i, h := range hosts {
 		rep := &reps[i]
 		rep.Name, rep.Pref = h.Name, h.Pref
@@ -194,7 +199,10 @@ func (s *Service) gatherFacts(ctx context.Context, st *settings, reps []HostRepo
 	}
 	var waits []wait
 	client := symOf(st.probe.Client)
-	now := time.Now()
+	var now time.Time
+	if details {
+		now = time.Now()
+	}
 	for i := range reps {
 		for j := range reps[i].Addrs {
 			a := &reps[i].Addrs[j]

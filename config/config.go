@@ -28,6 +28,7 @@ type Config struct {
 	Cache         CacheConfig   `toml:"cache"`
 	OverrideLists OverrideLists `toml:"overrides"`
 	Metrics       MetricsConfig `toml:"metrics"`
+	Redis         RedisConfig   `toml:"redis"`
 
 	overrides *Overrides // compiled by Validate
 }
@@ -171,6 +172,7 @@ func Default() Config {
 			ErrorTTL: Duration{15 * time.Minute},
 		},
 		OverrideLists: OverrideLists{SmallKey: []string{}, TLSExport: []string{}, None: []string{}},
+		Redis:         RedisConfig{Prefix: "tlsprobed:", Timeout: Duration{100 * time.Millisecond}},
 	}
 	if err := c.Validate(); err != nil {
 		// The defaults are constants of this package; a test holds them valid.

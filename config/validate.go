@@ -140,6 +140,8 @@ func (c *Config) Validate() error {
 		}
 	}
 
+	c.Redis.check(v, c.Answer.Wait.Duration)
+
 	if len(v.errs) > 0 {
 		return errors.Join(v.errs...)
 	}

@@ -1,10 +1,13 @@
 package lookupd
 
 import (
+	"context"
+	"fmt"
 	"net/netip"
 	"time"
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/cache"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/fleet"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/mx"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/tlswire"
@@ -27,6 +30,22 @@ type Stats struct {
 	Names   cache.Stats         `json:"names"`     // MX host name -> addresses
 	Addrs   cache.Stats         `json:"addresses"` // address -> facts
 	Conns   *socket.ServerStats `json:"conns,omitempty"`
+	Fleet   *FleetStats         `json:"fleet,omitempty"` // with [redis] url only
+}
+
+// FleetStats are the counters of the fleet's Redis level.
+type FleetStats struct {
+	Redis fleet.Stats `json:"redis"`
+	// Loads counts local misses by cache ("domains", "names", "addresses")
+	// and where their value came from: "redis" (there already), "peer"
+	// (another relay's probe, picked up from Redis), "self" (looked up or
+	// probed here and written to Redis), "alone" (Redis down).
+	Loads map[string]map[string]uint64 `json:"loads"`
+	// Rejected counts values in Redis ignored: "version", "corrupt".
+	Rejected map[string]uint64 `json:"rejected"`
+	// Locks counts probe locks taken ("won") and found held by another
+	// relay ("lost").
+	Locks map[string]uint64 `json:"locks"`
 }
 
 // AnswerStats counts domain answers by word.
@@ -57,46 +76,104 @@ func (s *Service) Stats() Stats {
 		c := s.ConnStats()
 		st.Conns = &c
 	}
+	if l := s.redis; l != nil {
+		f := &FleetStats{Redis: l.c.Stats(), Loads: map[string]map[string]uint64{},
+			Rejected: map[string]uint64{"version": l.rejected[0].Load(), "corrupt": l.rejected[1].Load()},
+			Locks:    map[string]uint64{"won": l.locks[0].Load(), "lost": l.locks[1].Load()}}
+		for c := range l.loads {
+			m := map[string]uint64{}
+			for src := range l.loads[c] {
+				m[loadSourceNames[src]] = l.loads[c][src].Load()
+			}
+			f.Loads[levelNames3[c]] = m
+		}
+		st.Fleet = f
+	}
 	return st
 }
+
+// flushWait bounds the Redis side of a flush.
+const flushWait = 10 * time.Second
 
 // Flush forgets a domain, the addresses of its MX hosts and their facts
 // (so the next request looks up and probes afresh), or everything for
 // "all". A name that is not a cached domain is flushed as an MX host name.
+// With a fleet the same goes from Redis (every key under redis.prefix for
+// "all"); other relays keep what they hold locally until its TTL. The
+// local flush is done even when Redis fails, and the error says so.
 func (s *Service) Flush(arg string) error {
 	if arg == "all" {
 		s.domains.Purge()
 		s.names.Purge()
 		s.facts.Purge()
+		if s.redis == nil {
+			return nil
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), flushWait)
+		defer cancel()
+		if _, err := s.redis.c.DelPrefix(ctx); err != nil {
+			return fmt.Errorf("flushed locally, not in redis: %w", err)
+		}
 		return nil
 	}
 	name, err := mx.Normalize(arg)
 	if err != nil {
 		return err
 	}
+	var keys []string // in Redis
+	ctx, cancel := context.WithTimeout(context.Background(), flushWait)
+	defer cancel()
 	hosts := []string{name}
-	if e, _, _, ok := s.domains.Peek(name); ok {
+	addHosts := func(e domainEntry) {
 		for _, h := range e.Set.Hosts {
 			hosts = append(hosts, h.Name)
 		}
 	}
+	if e, _, _, ok := s.domains.Peek(name); ok {
+		addHosts(e)
+	}
+	if l := s.redis; l != nil {
+		keys = append(keys, l.domainKey(name))
+		if e, ok, _ := l.getDomain(ctx, name); ok {
+			addHosts(e)
+		}
+	}
 	for _, h := range hosts {
+		var addrs []netip.Addr
 		if e, _, _, ok := s.names.Peek(h); ok {
-			for _, a := range e.Addrs {
-				s.flushAddr(a)
+			addrs = e.Addrs
+		}
+		if l := s.redis; l != nil {
+			keys = append(keys, l.nameKey(h))
+			if e, ok, _ := l.getName(ctx, h); ok {
+				addrs = append(addrs, e.Addrs...)
 			}
+		}
+		for _, a := range addrs {
+			keys = append(keys, s.flushAddr(a)...)
 		}
 		s.names.Delete(h)
 	}
 	s.domains.Delete(name)
+	if s.redis != nil {
+		if _, err := s.redis.c.Del(ctx, keys...); err != nil {
+			return fmt.Errorf("flushed locally, not in redis: %w", err)
+		}
+	}
 	return nil
 }
 
 // flushAddr forgets the facts of a at the configured port, for every
-// client modelled.
-func (s *Service) flushAddr(a netip.Addr) {
+// client modelled, and returns their keys in Redis (none without a fleet).
+func (s *Service) flushAddr(a netip.Addr) []string {
 	port := uint16(s.st.Load().cfg.Probe.Port)
+	var keys []string
 	for _, c := range []string{tlswire.ClientGnuTLS, tlswire.ClientOpenSSL} {
-		s.facts.Delete(addrKey{AP: netip.AddrPortFrom(a, port), Client: symOf(c)})
+		k := addrKey{AP: netip.AddrPortFrom(a, port), Client: symOf(c)}
+		s.facts.Delete(k)
+		if s.redis != nil {
+			keys = append(keys, s.redis.factsKey(k))
+		}
 	}
+	return keys
 }

@@ -47,7 +47,9 @@ func (s *Service) Handle(ctx context.Context, req socket.Request) []byte {
 	case socket.VerbExplain:
 		ctx, cancel := context.WithTimeout(ctx, st.cfg.Answer.Wait.Duration)
 		defer cancel()
-		return jsonLine(s.decide(ctx, st, req.Arg, modeLive, true))
+		d := s.decide(ctx, st, req.Arg, modeLive, true)
+		s.markRedis(&d)
+		return jsonLine(d)
 	case socket.VerbStats:
 		return jsonLine(s.Stats())
 	case socket.VerbList:

@@ -10,7 +10,28 @@ import (
 
 // lookupMX is the domain cache's loader. A DNS failure is kept (briefly)
 // as an entry, so that a broken domain is not asked again per request.
+// With a fleet, Redis is asked first and what DNS says is written there
+// (DNS failures are not: another relay's resolver may do better).
 func (s *Service) lookupMX(ctx context.Context, domain string) (domainEntry, error) {
+	l := s.redis
+	if l == nil {
+		return s.resolveMX(ctx, domain)
+	}
+	e, ok, err := l.getDomain(ctx, domain)
+	if ok {
+		l.count(levelDomains, fromRedis)
+		return e, nil
+	}
+	e, _ = s.resolveMX(ctx, domain)
+	l.count(levelDomains, dnsSource(err))
+	if e.Err == "" {
+		l.write(ctx, l.domainKey(domain), &e, e.Set.TTL)
+	}
+	return e, nil
+}
+
+// resolveMX asks DNS for domain's MX set.
+func (s *Service) resolveMX(ctx context.Context, domain string) (domainEntry, error) {
 	st := s.st.Load()
 	ctx, cancel := context.WithTimeout(ctx, 4*st.cfg.DNS.Timeout.Duration+time.Second)
 	defer cancel()
@@ -24,8 +45,30 @@ func (s *Service) lookupMX(ctx context.Context, domain string) (domainEntry, err
 	return domainEntry{Set: set}, nil
 }
 
-// lookupNames is the name cache's loader: the addresses of an MX host name.
+// lookupNames is the name cache's loader: the addresses of an MX host
+// name; with a fleet, from Redis or written there, as lookupMX.
 func (s *Service) lookupNames(ctx context.Context, host string) (nameEntry, error) {
+	l := s.redis
+	if l == nil {
+		return s.resolveNames(ctx, host)
+	}
+	e, ok, err := l.getName(ctx, host)
+	if ok {
+		l.namesFrom.Add(host, struct{}{})
+		l.count(levelNames, fromRedis)
+		return e, nil
+	}
+	e, _ = s.resolveNames(ctx, host)
+	l.namesFrom.Remove(host)
+	l.count(levelNames, dnsSource(err))
+	if e.Err == "" {
+		l.write(ctx, l.nameKey(host), &e, e.TTL)
+	}
+	return e, nil
+}
+
+// resolveNames asks DNS for host's addresses.
+func (s *Service) resolveNames(ctx context.Context, host string) (nameEntry, error) {
 	st := s.st.Load()
 	ctx, cancel := context.WithTimeout(ctx, 4*st.cfg.DNS.Timeout.Duration+time.Second)
 	defer cancel()
@@ -41,11 +84,20 @@ func (s *Service) lookupNames(ctx context.Context, host string) (nameEntry, erro
 	return nameEntry{Addrs: addrs, TTL: ttl}, nil
 }
 
-// loadFacts is the facts cache's loader: it waits for the address's
-// rate-limit turn, then for a probe slot, then probes, and logs one line.
-// The waits are not facts: they end only when the service closes, and then
-// the load fails (uncached), never as an error fact.
+// loadFacts is the facts cache's loader: a probe of the address, or with a
+// fleet the facts in Redis or the probe of the relay holding its lock.
 func (s *Service) loadFacts(ctx context.Context, k addrKey) (factsRecord, error) {
+	if s.redis != nil {
+		return s.loadFactsShared(ctx, s.redis, k)
+	}
+	return s.probeAddr(ctx, k)
+}
+
+// probeAddr waits for the address's rate-limit turn, then for a probe
+// slot, then probes, and logs one line. The waits are not facts: they end
+// only when the service closes, and then the load fails (uncached), never
+// as an error fact.
+func (s *Service) probeAddr(ctx context.Context, k addrKey) (factsRecord, error) {
 	if err := s.limiter.wait(ctx, k.AP.Addr()); err != nil {
 		return factsRecord{}, err
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/cache"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/fleet"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/mx"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/stage"
@@ -33,6 +34,19 @@ import (
 //	                                               error "servfail", "timeout" or "other"
 //	tlsprobed_config_reloads_total{result}         SIGHUP reloads: "success" or "failure"
 //
+// With [redis] url (a fleet) also:
+//
+//	tlsprobed_redis_calls_total{op,result}         calls made to Redis: op "get", "set", "lock",
+//	                                               "unlock", "watch", "rate", "del", "scan";
+//	                                               result "ok" (a miss included) or "error"
+//	tlsprobed_redis_call_duration_seconds{op}      time a Redis call took
+//	tlsprobed_redis_up                             1 while Redis answers, 0 while it is down
+//	tlsprobed_fleet_loads_total{cache,source}      local misses by where their value came from:
+//	                                               "redis", "peer" (another relay's probe, picked
+//	                                               up from Redis), "self" (looked up or probed
+//	                                               here, written to Redis), "alone" (Redis down)
+//	tlsprobed_redis_values_rejected_total{reason}  values in Redis ignored: "version", "corrupt"
+//
 // Every labelled series is created up front, so that all of them are
 // exported from the start (at 0) and recording allocates nothing. A nil
 // *Metrics records nothing.
@@ -48,6 +62,9 @@ type Metrics struct {
 	inFlight     prometheus.Gauge
 	dnsErrors    [2][3]prometheus.Counter // [mx, address][servfail, timeout, other]
 	reloads      [2]prometheus.Counter    // success, failure
+
+	redisCalls [fleet.NumOps][2]prometheus.Counter // [op][ok, error]
+	redisTime  [fleet.NumOps]prometheus.Observer
 }
 
 type probeKey struct {
@@ -158,8 +175,94 @@ func (s *Service) Instrument(reg prometheus.Registerer) (*Metrics, error) {
 			return nil, err
 		}
 	}
+	if s.redis != nil {
+		if err := s.instrumentRedis(m, reg); err != nil {
+			return nil, err
+		}
+	}
 	s.metrics = m
 	return m, nil
+}
+
+// redisBuckets run from 50µs (loopback) to 1s (beyond redis.timeout's
+// default of 100ms).
+var redisBuckets = []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1}
+
+// instrumentRedis creates and registers the fleet's metrics.
+func (s *Service) instrumentRedis(m *Metrics, reg prometheus.Registerer) error {
+	l := s.redis
+	calls := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tlsprobed_redis_calls_total",
+		Help: "Calls made to the fleet's Redis, by operation and result (ok, a miss included, or error).",
+	}, []string{"op", "result"})
+	times := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "tlsprobed_redis_call_duration_seconds",
+		Help:    "Time taken by a call to the fleet's Redis, by operation.",
+		Buckets: redisBuckets,
+	}, []string{"op"})
+	for _, op := range fleet.Ops {
+		m.redisCalls[op][0] = calls.WithLabelValues(op.String(), "ok")
+		m.redisCalls[op][1] = calls.WithLabelValues(op.String(), "error")
+		m.redisTime[op] = times.WithLabelValues(op.String())
+	}
+	up := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "tlsprobed_redis_up",
+		Help: "1 while the fleet's Redis answers, 0 while it is down (or not asked yet).",
+	}, func() float64 {
+		if l.c.State() == fleet.StateUp {
+			return 1
+		}
+		return 0
+	})
+	loads := prometheus.NewDesc("tlsprobed_fleet_loads_total",
+		"Local cache misses by cache and by where the value came from (redis, peer, self, alone).",
+		[]string{"cache", "source"}, nil)
+	rejected := prometheus.NewDesc("tlsprobed_redis_values_rejected_total",
+		"Values found in Redis and ignored, by reason (version, corrupt).", []string{"reason"}, nil)
+	counters := collectorFunc{descs: []*prometheus.Desc{loads, rejected}, collect: func(ch chan<- prometheus.Metric) {
+		for c := range l.loads {
+			for src := range l.loads[c] {
+				ch <- prometheus.MustNewConstMetric(loads, prometheus.CounterValue, float64(l.loads[c][src].Load()),
+					levelNames3[c], loadSourceNames[src])
+			}
+		}
+		for i, r := range [...]string{"version", "corrupt"} {
+			ch <- prometheus.MustNewConstMetric(rejected, prometheus.CounterValue, float64(l.rejected[i].Load()), r)
+		}
+	}}
+	for _, c := range []prometheus.Collector{calls, times, up, counters} {
+		if err := reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// collectorFunc exports counters kept elsewhere (atomics of the service).
+type collectorFunc struct {
+	descs   []*prometheus.Desc
+	collect func(chan<- prometheus.Metric)
+}
+
+func (c collectorFunc) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range c.descs {
+		ch <- d
+	}
+}
+
+func (c collectorFunc) Collect(ch chan<- prometheus.Metric) { c.collect(ch) }
+
+// redisCall records a call to Redis.
+func (m *Metrics) redisCall(op fleet.Op, took time.Duration, err error) {
+	if m == nil || m.redisTime[op] == nil {
+		return
+	}
+	r := 0
+	if err != nil {
+		r = 1
+	}
+	m.redisCalls[op][r].Inc()
+	m.redisTime[op].Observe(took.Seconds())
 }
 
 // Reloaded counts a configuration reload that succeeded or failed.

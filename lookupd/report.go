@@ -30,7 +30,31 @@ const (
 	SourceLookup  Source = "lookup"  // a DNS lookup made for this request
 	SourceProbe   Source = "probe"   // a probe made for this request
 	SourceIgnored Source = "ignored" // the address is in probe.ignore_networks: never probed, never counted
+	SourceRedis   Source = "redis"   // a local miss answered from the fleet's Redis ([redis] url), for this request
 )
+
+// markRedis says, in a decision made with a fleet, which of the lookups
+// and probes made for it (SourceLookup, SourceProbe) were answered from
+// Redis instead: explain's view of where an answer came from.
+func (s *Service) markRedis(d *Decision) {
+	l := s.redis
+	if l == nil {
+		return
+	}
+	client := symOf(s.st.Load().probe.Client)
+	for i := range d.MX {
+		h := &d.MX[i]
+		if h.Source == SourceLookup && l.namesFrom.Contains(h.Name) {
+			h.Source = SourceRedis
+		}
+		for j := range h.Addrs {
+			a := &h.Addrs[j]
+			if a.Source == SourceProbe && l.factsFrom.Contains(addrKey{AP: a.Addr, Client: client}) {
+				a.Source = SourceRedis
+			}
+		}
+	}
+}
 
 // Decision is a domain's verdict with where it came from.
 type Decision struct {
@@ -50,7 +74,7 @@ type Decision struct {
 type HostReport struct {
 	Name    string          `json:"name"`
 	Pref    uint16          `json:"pref"`
-	Source  Source          `json:"source"` // of its addresses: override, cache, stale, lookup, pending, dns-error
+	Source  Source          `json:"source"` // of its addresses: override, cache, stale, lookup, redis, pending, dns-error
 	Pattern string          `json:"override,omitempty"`
 	Verdict verdict.Verdict `json:"verdict"`
 	Note    string          `json:"note,omitempty"`
@@ -60,7 +84,7 @@ type HostReport struct {
 // AddrReport is what is known of one address of an MX host.
 type AddrReport struct {
 	Addr    netip.AddrPort  `json:"addr"`
-	Source  Source          `json:"source"` // of its facts: cache, stale, probe, pending, ignored
+	Source  Source          `json:"source"` // of its facts: cache, stale, probe, redis, pending, ignored
 	Verdict verdict.Verdict `json:"verdict"`
 	Age     string          `json:"age,omitempty"`
 	Reason  string          `json:"reason,omitempty"`

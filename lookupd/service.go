@@ -57,7 +57,8 @@ type Service struct {
 	// ConnStats, when set, adds the server's connection counters to stats.
 	ConnStats func() socket.ServerStats
 
-	metrics *Metrics // set by Instrument; nil records nothing
+	metrics *Metrics    // set by Instrument; nil records nothing
+	redis   *redisLevel // the fleet's Redis ([redis] url); nil without
 
 	answers   [3]atomic.Uint64 // by verdict
 	invalid   atomic.Uint64
@@ -119,6 +120,12 @@ func newService(cfg *config.Config, log *slog.Logger, res Resolver, prober Probe
 	}
 	if err := s.Reload(cfg); err != nil {
 		return nil, err
+	}
+	if cfg.Redis.Enabled() {
+		var err error
+		if s.redis, err = newRedisLevel(cfg, s); err != nil {
+			return nil, err
+		}
 	}
 	// Loads in flight are bounded by MaxPending: probes waiting for their
 	// rate-limit turn or a probe slot hold no cache slot (Concurrency is as
@@ -218,13 +225,22 @@ func (s *Service) RestartOnly(next *config.Config) []string {
 	if next.Cache.Domains != cur.Cache.Domains {
 		out = append(out, "cache.domains")
 	}
+	if next.Redis != cur.Redis {
+		out = append(out, "redis")
+	}
 	return out
 }
 
 // factsTTL is how long facts stay fresh: cache.ttl, or cache.error_ttl for
 // a failed probe, from when they were stored (facts learnt earlier are
 // stored with their probe's time: cache.SetStored).
+// Facts a load took from Redis live what is left of their TTL there.
 func (s *Service) factsTTL(r factsRecord) time.Duration {
+	if s.redis != nil {
+		if ttl, ok := s.redis.takeTTL(r); ok {
+			return ttl
+		}
+	}
 	c := s.st.Load().cfg
 	if r.isError() {
 		return c.Cache.ErrorTTL.Duration
@@ -233,12 +249,17 @@ func (s *Service) factsTTL(r factsRecord) time.Duration {
 }
 
 // Close stops the service: it cancels the probes and DNS lookups in flight
-// and waits for them. The caches stay readable (for a final save).
+// and waits for them, then closes the connections to Redis. The caches stay
+// readable (for a final save).
 func (s *Service) Close() {
 	s.closeOnce.Do(func() {
 		s.facts.Close()
 		s.names.Close()
 		s.domains.Close()
+		s.Wait()
+		if s.redis != nil {
+			_ = s.redis.c.Close()
+		}
 	})
 	s.Wait()
 }

@@ -1,0 +1,407 @@
+package lookupd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+
+	"github.com/exim-tlsprobe/exim-tlsprobe/config"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/fleet"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/mx"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
+)
+
+// redisLevel is the fleet's Redis behind the three caches ([redis] url):
+// a local miss asks it before looking up or probing, and what is learnt
+// is written there, each value with what is left of its TTL as its
+// expiry. Nil without [redis]: nothing of this runs.
+type redisLevel struct {
+	c *fleet.Client
+
+	// peerTTL holds what is left of the TTL of facts a load took from
+	// Redis, until the facts cache stores them (its TTL function takes it):
+	// their age counts, as cache.SetStored's would.
+	mu      sync.Mutex
+	peerTTL map[factsRecord]time.Duration
+
+	// fromRedis remember which cached facts and addresses came from Redis,
+	// for explain.
+	factsFrom *lru.Cache[addrKey, struct{}]
+	namesFrom *lru.Cache[string, struct{}]
+
+	loads    [3][numLoadSources]atomic.Uint64 // [domains, names, addresses][source]
+	rejected [2]atomic.Uint64                 // [other version, corrupt]
+	locks    [2]atomic.Uint64                 // [won, lost to another relay]
+}
+
+// loadSource says where a load of a local miss got its value.
+type loadSource uint8
+
+const (
+	fromRedis loadSource = iota // in Redis already
+	fromPeer                    // another relay probed; picked up from Redis when it was there
+	fromSelf                    // this relay looked up or probed, and wrote it to Redis
+	fromAlone                   // Redis down or failing: looked up or probed alone
+	numLoadSources
+)
+
+var loadSourceNames = [numLoadSources]string{"redis", "peer", "self", "alone"}
+
+// Indexes of redisLevel.loads, as Metrics.lookups.
+const (
+	levelDomains = iota
+	levelNames
+	levelAddrs
+)
+
+var levelNames3 = [3]string{"domains", "names", "addresses"}
+
+// Key kinds under redis.prefix.
+const (
+	kindDomain = "d"    // d:DOMAIN -> domainEntry
+	kindName   = "n"    // n:HOST -> nameEntry
+	kindFacts  = "f"    // f:CLIENT:IP:PORT -> factsRecord
+	kindLock   = "lock" // lock:CLIENT:IP:PORT -> the token of the relay probing it
+	kindRate   = "rate" // rate:IP -> the fleet's rate limit of that address
+)
+
+// Bounds of values read from Redis, beyond fleet.MaxValue.
+const (
+	maxSharedHosts = 100 // probe.max_mx's bound
+	maxFactsBits   = 1 << 16
+	maxFutureSkew  = 5 * time.Minute // facts observed later than now by more are corrupt
+)
+
+// maxLockRounds bounds how often a load goes back to the lock after the
+// relay holding it let go without writing facts; then it probes alone.
+const maxLockRounds = 4
+
+// Backoff of a relay waiting for another's probe to land in Redis.
+const (
+	firstWatch = 2 * time.Millisecond
+	maxWatch   = 100 * time.Millisecond
+)
+
+func newRedisLevel(cfg *config.Config, s *Service) (*redisLevel, error) {
+	c, err := fleet.New(fleet.Options{
+		URL: cfg.Redis.URL, Prefix: cfg.Redis.Prefix, Timeout: cfg.Redis.Timeout.Duration, CAFile: cfg.Redis.CAFile,
+		Log:     s.log,
+		Observe: func(op fleet.Op, took time.Duration, err error) { s.metrics.redisCall(op, took, err) },
+	})
+	if err != nil {
+		return nil, fmt.Errorf("redis.url: %w", err)
+	}
+	l := &redisLevel{c: c, peerTTL: map[factsRecord]time.Duration{}}
+	l.factsFrom, _ = lru.New[addrKey, struct{}](max(cfg.Cache.Hosts, 16))
+	l.namesFrom, _ = lru.New[string, struct{}](max(cfg.Cache.Hosts, 16))
+	return l, nil
+}
+
+func (l *redisLevel) factsKey(k addrKey) string {
+	return l.c.Key(kindFacts, k.Client.String(), k.AP.String())
+}
+func (l *redisLevel) lockKey(k addrKey) string {
+	return l.c.Key(kindLock, k.Client.String(), k.AP.String())
+}
+func (l *redisLevel) rateKey(a netip.Addr) string { return l.c.Key(kindRate, a.String()) }
+func (l *redisLevel) nameKey(host string) string  { return l.c.Key(kindName, host) }
+func (l *redisLevel) domainKey(d string) string   { return l.c.Key(kindDomain, d) }
+
+// takeTTL is the TTL left of r if a load just took it from Redis.
+func (l *redisLevel) takeTTL(r factsRecord) (time.Duration, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	ttl, ok := l.peerTTL[r]
+	if ok {
+		delete(l.peerTTL, r)
+	}
+	return ttl, ok
+}
+
+func (l *redisLevel) putTTL(r factsRecord, ttl time.Duration) {
+	l.mu.Lock()
+	l.peerTTL[r] = ttl
+	l.mu.Unlock()
+}
+
+// read gets key's value into v and checks it with valid; a value of
+// another version or a corrupt one is counted and is a miss.
+func (l *redisLevel) read(ctx context.Context, key string, v any, valid func() error) (time.Duration, error) {
+	b, ttl, err := l.c.Get(ctx, key)
+	if err != nil {
+		return 0, err
+	}
+	return ttl, l.decode(key, b, v, valid)
+}
+
+// decode is read's check of a value: fleet.ErrMiss when it is not to be used.
+func (l *redisLevel) decode(key string, b []byte, v any, valid func() error) error {
+	err := fleet.Decode(key, b, v)
+	if err == nil {
+		err = valid()
+	}
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, fleet.ErrVersion):
+		l.rejected[0].Add(1)
+	default:
+		l.rejected[1].Add(1)
+	}
+	return fmt.Errorf("%w: %s: %w", fleet.ErrMiss, key, err)
+}
+
+// write stores v under key for ttl; failures are the breaker's to log.
+func (l *redisLevel) write(ctx context.Context, key string, v any, ttl time.Duration) {
+	b, err := fleet.Encode(key, v)
+	if err != nil {
+		return
+	}
+	_ = l.c.Set(ctx, key, b, ttl)
+}
+
+func (l *redisLevel) count(level int, src loadSource) { l.loads[level][src].Add(1) }
+
+// validFacts checks facts read from Redis.
+func validFacts(r *factsRecord) error {
+	switch probe.Outcome(r.Outcome.String()) {
+	case probe.OK, probe.NoTLS, probe.Error:
+	default:
+		return fmt.Errorf("unknown outcome %q", r.Outcome.String())
+	}
+	switch {
+	case r.Time == 0:
+		return errors.New("no time")
+	case r.Time.time().After(time.Now().Add(maxFutureSkew)):
+		return errors.New("observed in the future")
+	case r.KeyBits < 0 || r.KeyBits > maxFactsBits || r.DHBits < 0 || r.DHBits > maxFactsBits:
+		return errors.New("key or DH bits out of range")
+	case r.Duration < 0 || r.Duration > loadCeiling:
+		return errors.New("duration out of range")
+	}
+	return nil
+}
+
+// validName checks a host name's addresses read from Redis.
+func validName(e *nameEntry) error {
+	switch {
+	case e.Err != "":
+		return errors.New("a DNS error (never shared)")
+	case len(e.Addrs) > maxStoredAddrs:
+		return fmt.Errorf("%d addresses", len(e.Addrs))
+	}
+	for _, a := range e.Addrs {
+		if !a.IsValid() || a.Zone() != "" || a.Is4In6() {
+			return fmt.Errorf("bad address %v", a)
+		}
+	}
+	return nil
+}
+
+// validDomain checks an MX set read from Redis.
+func validDomain(e *domainEntry) error {
+	s := &e.Set
+	switch {
+	case e.Err != "":
+		return errors.New("a DNS error (never shared)")
+	case s.Domain != "":
+		return errors.New("a domain inside the value")
+	case len(s.Hosts) > maxSharedHosts:
+		return fmt.Errorf("%d hosts", len(s.Hosts))
+	case (s.Null || s.NXDomain) && len(s.Hosts) > 0:
+		return errors.New("hosts in a null MX or NXDOMAIN answer")
+	}
+	for _, h := range s.Hosts {
+		if n, err := mx.Normalize(h.Name); err != nil || n != h.Name {
+			return fmt.Errorf("bad host name %q", h.Name)
+		}
+	}
+	return nil
+}
+
+// getDomain asks Redis for domain's MX set: ok when it was there.
+func (l *redisLevel) getDomain(ctx context.Context, domain string) (domainEntry, bool, error) {
+	var e domainEntry
+	ttl, err := l.read(ctx, l.domainKey(domain), &e, func() error { return validDomain(&e) })
+	if err != nil {
+		return domainEntry{}, false, err
+	}
+	e.Set.TTL = ttl
+	return e, true, nil
+}
+
+// getName asks Redis for host's addresses: ok when they were there.
+func (l *redisLevel) getName(ctx context.Context, host string) (nameEntry, bool, error) {
+	var e nameEntry
+	ttl, err := l.read(ctx, l.nameKey(host), &e, func() error { return validName(&e) })
+	if err != nil {
+		return nameEntry{}, false, err
+	}
+	e.TTL = ttl
+	return e, true, nil
+}
+
+// getFacts asks Redis for k's facts and what is left of their TTL.
+func (l *redisLevel) getFacts(ctx context.Context, k addrKey) (factsRecord, time.Duration, error) {
+	var r factsRecord
+	ttl, err := l.read(ctx, l.factsKey(k), &r, func() error { return validFacts(&r) })
+	return r, ttl, err
+}
+
+// dnsSource is where a DNS load's value came from, given the error of
+// asking Redis: a plain miss means Redis answered (the value is written
+// there), anything else that it is down or failing.
+func dnsSource(err error) loadSource {
+	if errors.Is(err, fleet.ErrMiss) {
+		return fromSelf
+	}
+	return fromAlone
+}
+
+// loadFactsShared is the facts loader with a fleet: Redis first; else the
+// lock of the address, and the probe by whoever holds it, its facts
+// written to Redis for the others, who watch for them; Redis down: a probe
+// of this relay's own, as without a fleet.
+func (s *Service) loadFactsShared(ctx context.Context, l *redisLevel, k addrKey) (factsRecord, error) {
+	for round := 0; ; round++ {
+		r, ttl, err := l.getFacts(ctx, k)
+		if err == nil {
+			l.putTTL(r, ttl)
+			l.factsFrom.Add(k, struct{}{})
+			l.count(levelAddrs, fromRedis)
+			return r, nil
+		}
+		if !errors.Is(err, fleet.ErrMiss) || round == maxLockRounds {
+			return s.probeAlone(ctx, l, k)
+		}
+		lock := l.lockKey(k)
+		token, won, err := l.c.Lock(ctx, lock, s.lockTTL())
+		switch {
+		case err != nil:
+			return s.probeAlone(ctx, l, k)
+		case won:
+			l.locks[0].Add(1)
+			return s.probeShared(ctx, l, k, lock, token)
+		}
+		l.locks[1].Add(1)
+		r, ttl, got, err := l.watch(ctx, k, lock)
+		switch {
+		case got:
+			l.putTTL(r, ttl)
+			l.factsFrom.Add(k, struct{}{})
+			l.count(levelAddrs, fromPeer)
+			return r, nil
+		case ctx.Err() != nil:
+			return factsRecord{}, fmt.Errorf("wait for the fleet's probe of %s: %w", k.AP, context.Cause(ctx))
+		case err != nil:
+			return s.probeAlone(ctx, l, k)
+		}
+		// The lock went without facts (the holder stopped): try again.
+	}
+}
+
+// watch waits for the relay holding lock to write k's facts, polling with
+// a growing pause; got is false when the lock went without them, or err
+// when Redis fails meanwhile.
+func (l *redisLevel) watch(ctx context.Context, k addrKey, lock string) (r factsRecord, ttl time.Duration, got bool, err error) {
+	key := l.factsKey(k)
+	pause := firstWatch
+	t := time.NewTimer(pause)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return r, 0, false, context.Cause(ctx)
+		case <-t.C:
+		}
+		b, left, locked, err := l.c.Watch(ctx, key, lock)
+		switch {
+		case err == nil:
+			r = factsRecord{}
+			if l.decode(key, b, &r, func() error { return validFacts(&r) }) == nil {
+				return r, left, true, nil
+			}
+			if !locked {
+				return r, 0, false, nil
+			}
+		case !errors.Is(err, fleet.ErrMiss):
+			return r, 0, false, err
+		case !locked:
+			return r, 0, false, nil
+		}
+		pause = min(2*pause, maxWatch)
+		t.Reset(pause)
+	}
+}
+
+// lockTTL is how long a probe lock holds: a probe's timeout, a turn of the
+// rate limit, and room to write the result.
+func (s *Service) lockTTL() time.Duration {
+	p := &s.st.Load().cfg.Probe
+	return p.Timeout.Duration + p.RatePerAddress.Every() + 5*time.Second
+}
+
+// probeShared probes k holding the fleet's lock: the fleet's rate limit,
+// then the probe as without a fleet; the facts go to Redis, then the lock.
+func (s *Service) probeShared(ctx context.Context, l *redisLevel, k addrKey, lock, token string) (factsRecord, error) {
+	defer func() {
+		// The release is owed even when the load was cut short.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+		defer cancel()
+		_ = l.c.Unlock(ctx, lock, token)
+	}()
+	if err := s.fleetRate(ctx, l, k.AP.Addr()); err != nil {
+		return factsRecord{}, err
+	}
+	r, err := s.probeAddr(ctx, k)
+	if err != nil {
+		return r, err
+	}
+	l.factsFrom.Remove(k)
+	l.count(levelAddrs, fromSelf)
+	l.write(ctx, l.factsKey(k), &r, s.factsTTL(r))
+	return r, nil
+}
+
+// probeAlone probes k without the fleet (Redis down or failing), and still
+// offers the facts to Redis: it may be back.
+func (s *Service) probeAlone(ctx context.Context, l *redisLevel, k addrKey) (factsRecord, error) {
+	r, err := s.probeAddr(ctx, k)
+	if err != nil {
+		return r, err
+	}
+	l.factsFrom.Remove(k)
+	l.count(levelAddrs, fromAlone)
+	l.write(ctx, l.factsKey(k), &r, s.factsTTL(r))
+	return r, nil
+}
+
+// fleetRate waits for a turn of addr's rate limit shared by the fleet
+// (probe.rate_per_address and rate_burst, across relays). Redis failing
+// ends the wait: the local limit still holds.
+func (s *Service) fleetRate(ctx context.Context, l *redisLevel, addr netip.Addr) error {
+	p := &s.st.Load().cfg.Probe
+	every := p.RatePerAddress.Every()
+	if every <= 0 {
+		return nil
+	}
+	for {
+		wait, err := l.c.Rate(ctx, l.rateKey(addr), every, p.RateBurst)
+		if err != nil || wait <= 0 {
+			return nil
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("wait for the fleet's rate limit of %s: %w", addr, context.Cause(ctx))
+		}
+	}
+}

@@ -287,6 +287,15 @@ func (s *Service) loadFactsShared(ctx context.Context, l *redisLevel, k addrKey)
 			return s.probeAlone(ctx, l, k)
 		case won:
 			l.locks[0].Add(1)
+			// The relay that held the lock before may have written the
+			// facts just before it let go.
+			if r, ttl, err := l.getFacts(ctx, k); err == nil {
+				l.unlock(ctx, lock, token)
+				l.putTTL(r, ttl)
+				l.factsFrom.Add(k, struct{}{})
+				l.count(levelAddrs, fromPeer)
+				return r, nil
+			}
 			return s.probeShared(ctx, l, k, lock, token)
 		}
 		l.locks[1].Add(1)
@@ -350,12 +359,7 @@ func (s *Service) lockTTL() time.Duration {
 // probeShared probes k holding the fleet's lock: the fleet's rate limit,
 // then the probe as without a fleet; the facts go to Redis, then the lock.
 func (s *Service) probeShared(ctx context.Context, l *redisLevel, k addrKey, lock, token string) (factsRecord, error) {
-	defer func() {
-		// The release is owed even when the load was cut short.
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
-		defer cancel()
-		_ = l.c.Unlock(ctx, lock, token)
-	}()
+	defer l.unlock(ctx, lock, token)
 	if err := s.fleetRate(ctx, l, k.AP.Addr()); err != nil {
 		return factsRecord{}, err
 	}
@@ -367,6 +371,14 @@ func (s *Service) probeShared(ctx context.Context, l *redisLevel, k addrKey, loc
 	l.count(levelAddrs, fromSelf)
 	l.write(ctx, l.factsKey(k), &r, s.factsTTL(r))
 	return r, nil
+}
+
+// unlock releases a probe lock, even when ctx has ended (the load was cut
+// short): the others need not wait for its expiry.
+func (l *redisLevel) unlock(ctx context.Context, lock, token string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+	defer cancel()
+	_ = l.c.Unlock(ctx, lock, token)
 }
 
 // probeAlone probes k without the fleet (Redis down or failing), and still

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -73,9 +74,21 @@ type Client struct {
 	skipped     atomic.Uint64 // calls not made: down
 }
 
+// quietLog is go-redis's own logger: its lines (a failed dial per call)
+// would repeat per request, which the breaker's one line per change of
+// state replaces. They go to slog at debug level.
+type quietLog struct{}
+
+func (quietLog) Printf(ctx context.Context, format string, v ...any) {
+	slog.Default().DebugContext(ctx, "go-redis", "msg", fmt.Sprintf(format, v...))
+}
+
+var setLogger sync.Once
+
 // New makes a client; it does not dial (a Redis absent at start is not an
 // error: it is down until it answers).
 func New(o Options) (*Client, error) {
+	setLogger.Do(func() { redis.SetLogger(quietLog{}) })
 	ro, err := redis.ParseURL(o.URL)
 	if err != nil {
 		return nil, fmt.Errorf("parse redis url: %w", err)

@@ -1,0 +1,110 @@
+package lookupd
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/exim-tlsprobe/exim-tlsprobe/internal/lab"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket"
+)
+
+// BenchmarkAnswerFromRedis: every request is a local miss of all three
+// caches (each holds one entry) answered from a real redis-server on
+// loopback: the MX set, then both hosts' addresses, then both addresses'
+// facts, three round trips one after another. Four clients at once send
+// requests as Exim does (connect, write, half-close, read to EOF); it
+// reports the latency percentiles of that.
+//
+// Its "local" case is the same harness on caches that hold everything
+// (filled from Redis by a first pass): the local hit, for comparison.
+func BenchmarkAnswerFromRedis(b *testing.B) {
+	r := lab.StartRedis(b, lab.RedisOptions{})
+	b.Run("miss", func(b *testing.B) { benchFromRedis(b, r, 1) })
+	b.Run("local", func(b *testing.B) { benchFromRedis(b, r, 20000) })
+}
+
+func benchFromRedis(b *testing.B, r *lab.Redis, size int) {
+	const n = 10000
+	const clients = 4
+	cfg := benchConfig(b, 0, 0)
+	cfg.Redis.URL = r.URL()
+	cfg.Cache.Hosts, cfg.Cache.Domains = size, size
+	if err := cfg.Validate(); err != nil {
+		b.Fatal(err)
+	}
+	s, err := NewService(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(s.Close)
+	l, ctx := s.redis, context.Background()
+	now := time.Now()
+	for i := range n {
+		f := benchFacts(i, now)
+		rec := newFactsRecord(&f)
+		l.write(ctx, l.factsKey(addrKey{AP: f.Addr, Client: symOf(f.Client)}), &rec, time.Hour)
+		l.write(ctx, l.nameKey(benchHost(i)), &nameEntry{Addrs: []netip.Addr{f.Addr.Addr()}}, time.Hour)
+		e := benchEntry(i, n)
+		l.write(ctx, l.domainKey(benchDomain(i)), &e, time.Hour)
+	}
+	names, want := benchNames(n)
+	addr := &net.UnixAddr{Name: benchServer(b, &socket.Server{Handler: s}), Net: "unix"}
+	if size > n {
+		for i := range n {
+			s.Decide(ctx, names[i])
+		}
+	}
+
+	lat := make([]time.Duration, 0, b.N)
+	var mu sync.Mutex
+	var next, wrong atomic.Int64
+	b.ResetTimer()
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Go(func() {
+			buf := make([]byte, 64)
+			mine := make([]time.Duration, 0, b.N/clients+1)
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= b.N {
+					break
+				}
+				t0 := time.Now()
+				got, err := benchQuery(addr, []byte(names[i%n]), buf)
+				mine = append(mine, time.Since(t0))
+				if err != nil || string(got) != want[i%n] {
+					wrong.Add(1)
+				}
+			}
+			mu.Lock()
+			lat = append(lat, mine...)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	b.StopTimer()
+	if w := wrong.Load(); w != 0 {
+		b.Fatalf("%d of %d answers wrong", w, b.N)
+	}
+	st := s.Stats().Fleet
+	if self := st.Loads["addresses"]["self"] + st.Loads["addresses"]["alone"] + st.Loads["domains"]["self"]; self != 0 {
+		b.Fatalf("%d loads not from Redis: %+v", self, st.Loads)
+	}
+	if size > n && st.Loads["domains"]["redis"] != n {
+		b.Fatalf("%d domain loads for %d domains: not local hits", st.Loads["domains"]["redis"], n)
+	}
+	slices.Sort(lat)
+	pct := func(p float64) float64 { return float64(lat[int(p*float64(len(lat)-1))].Microseconds()) }
+	b.ReportMetric(pct(0.5), "p50-µs")
+	b.ReportMetric(pct(0.99), "p99-µs")
+	b.ReportMetric(pct(0.999), "p99.9-µs")
+	b.ReportMetric(float64(st.Loads["domains"]["redis"])/float64(b.N), "redis-domain-loads/op")
+}

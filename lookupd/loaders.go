@@ -10,14 +10,16 @@ import (
 
 // lookupMX is the domain cache's loader. A DNS failure is kept (briefly)
 // as an entry, so that a broken domain is not asked again per request.
-// With a fleet, Redis is asked first and what DNS says is written there
-// (DNS failures are not: another relay's resolver may do better).
+// With a fleet, Redis is asked first (and what it holds of the hosts'
+// addresses and their facts comes with the MX set) and what DNS says is
+// written there (DNS failures are not: another relay's resolver may do
+// better).
 func (s *Service) lookupMX(ctx context.Context, domain string) (domainEntry, error) {
 	l := s.redis
 	if l == nil {
 		return s.resolveMX(ctx, domain)
 	}
-	e, ok, err := l.getDomain(ctx, domain)
+	e, ok, err := s.getChain(ctx, l, domain)
 	if ok {
 		l.count(levelDomains, fromRedis)
 		return e, nil

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -233,6 +234,101 @@ func (l *redisLevel) getDomain(ctx context.Context, domain string) (domainEntry,
 		return domainEntry{}, false, err
 	}
 	e.Set.TTL = ttl
+	return e, true, nil
+}
+
+// chainScript reads a domain's MX set, its hosts' addresses and their
+// facts in one round trip: a local miss of a domain that the fleet knows
+// costs one call, not three one after another. It parses the values only
+// to find the next keys (the client checks every value it returns, as any
+// other). KEYS[1] is the domain's key; ARGV the name keys' prefix, the
+// facts keys' prefix (with the client), the port, the most hosts and the
+// most addresses per host. It returns key, value, PTTL triples.
+var chainScript = fleet.NewScript(`
+local out = {}
+local function take(k)
+  local v = redis.call('GET', k)
+  if not v then return nil end
+  local ttl = redis.call('PTTL', k)
+  if ttl <= 0 then return nil end
+  out[#out+1] = k; out[#out+1] = v; out[#out+1] = ttl
+  return v
+end
+local function body(v)
+  local j = string.match(v, '^tp1 %x%x%x%x%x%x%x%x (.*)$')
+  if not j then return nil end
+  local ok, t = pcall(cjson.decode, j)
+  if ok and type(t) == 'table' then return t end
+  return nil
+end
+local d = take(KEYS[1])
+local e = d and body(d)
+if not e or type(e.set) ~= 'table' or type(e.set.Hosts) ~= 'table' then return out end
+local maxh, maxa = tonumber(ARGV[4]), tonumber(ARGV[5])
+for i, h in ipairs(e.set.Hosts) do
+  if i > maxh then break end
+  local n = type(h) == 'table' and type(h.Name) == 'string' and take(ARGV[1] .. h.Name)
+  local ne = n and body(n)
+  if ne and type(ne.addrs) == 'table' then
+    for j, a in ipairs(ne.addrs) do
+      if j > maxa then break end
+      if type(a) == 'string' then
+        if string.find(a, ':', 1, true) then a = '[' .. a .. ']' end
+        take(ARGV[2] .. a .. ':' .. ARGV[3])
+      end
+    end
+  end
+end
+return out`)
+
+// getChain asks Redis for domain's MX set and, with it, stores in the
+// local caches what Redis holds of its hosts' addresses and their facts
+// (chainScript): ok when the MX set was there.
+func (s *Service) getChain(ctx context.Context, l *redisLevel, domain string) (domainEntry, bool, error) {
+	st := s.st.Load()
+	p := &st.cfg.Probe
+	client := symOf(st.probe.Client)
+	dkey, npfx, fpfx := l.domainKey(domain), l.nameKey(""), l.c.Key(kindFacts, client.String(), "")
+	triples, err := l.c.RunTriples(ctx, chainScript, []string{dkey}, npfx, fpfx, p.Port, p.MaxMX, min(2*p.MaxAddresses, maxStoredAddrs))
+	if err != nil {
+		return domainEntry{}, false, err
+	}
+	if len(triples) == 0 || triples[0].Key != dkey {
+		return domainEntry{}, false, fleet.ErrMiss
+	}
+	var e domainEntry
+	if err := l.decode(dkey, triples[0].Val, &e, func() error { return validDomain(&e) }); err != nil {
+		return domainEntry{}, false, err
+	}
+	e.Set.TTL = triples[0].TTL
+	for _, t := range triples[1:] {
+		switch {
+		case strings.HasPrefix(t.Key, npfx):
+			host := t.Key[len(npfx):]
+			var ne nameEntry
+			if l.decode(t.Key, t.Val, &ne, func() error { return validName(&ne) }) != nil {
+				continue
+			}
+			ne.TTL = t.TTL
+			s.names.Set(host, ne)
+			l.namesFrom.Add(host, struct{}{})
+			l.count(levelNames, fromRedis)
+		case strings.HasPrefix(t.Key, fpfx):
+			ap, err := netip.ParseAddrPort(t.Key[len(fpfx):])
+			if err != nil {
+				continue
+			}
+			k := addrKey{AP: ap, Client: client}
+			var r factsRecord
+			if l.decode(t.Key, t.Val, &r, func() error { return validFacts(&r) }) != nil {
+				continue
+			}
+			l.putTTL(r, t.TTL)
+			s.facts.Set(k, r)
+			l.factsFrom.Add(k, struct{}{})
+			l.count(levelAddrs, fromRedis)
+		}
+	}
 	return e, true, nil
 }
 

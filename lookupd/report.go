@@ -34,22 +34,25 @@ const (
 )
 
 // markRedis says, in a decision made with a fleet, which of the lookups
-// and probes made for it (SourceLookup, SourceProbe) were answered from
-// Redis instead: explain's view of where an answer came from.
+// and probes made for it were answered from Redis instead: explain's view
+// of where an answer came from. When the MX set was loaded for this
+// decision, hosts and addresses found cached that came with it from Redis
+// (getChain) are marked too.
 func (s *Service) markRedis(d *Decision) {
 	l := s.redis
 	if l == nil {
 		return
 	}
+	withMX := d.Source == SourceMX && d.domainState == cache.Miss
 	client := symOf(s.st.Load().probe.Client)
 	for i := range d.MX {
 		h := &d.MX[i]
-		if h.Source == SourceLookup && l.namesFrom.Contains(h.Name) {
+		if (h.Source == SourceLookup || withMX && h.Source == SourceCache) && l.namesFrom.Contains(h.Name) {
 			h.Source = SourceRedis
 		}
 		for j := range h.Addrs {
 			a := &h.Addrs[j]
-			if a.Source == SourceProbe && l.factsFrom.Contains(addrKey{AP: a.Addr, Client: client}) {
+			if (a.Source == SourceProbe || withMX && a.Source == SourceCache) && l.factsFrom.Contains(addrKey{AP: a.Addr, Client: client}) {
 				a.Source = SourceRedis
 			}
 		}

@@ -50,14 +50,15 @@ const (
 	OpRate             // the fleet's rate limit (a script)
 	OpDel              // DEL (flush)
 	OpScan             // SCAN and UNLINK of the prefix (flush all)
+	OpChain            // a read script of the caller's (Run)
 	NumOps
 )
 
 // Ops are every Op, in order.
-var Ops = [NumOps]Op{OpGet, OpSet, OpLock, OpUnlock, OpWatch, OpRate, OpDel, OpScan}
+var Ops = [NumOps]Op{OpGet, OpSet, OpLock, OpUnlock, OpWatch, OpRate, OpDel, OpScan, OpChain}
 
 func (o Op) String() string {
-	return [...]string{"get", "set", "lock", "unlock", "watch", "rate", "del", "scan"}[o]
+	return [...]string{"get", "set", "lock", "unlock", "watch", "rate", "del", "scan", "chain"}[o]
 }
 
 // Client is a fleet's Redis. It dials lazily and reconnects by itself; a
@@ -325,6 +326,43 @@ func (c *Client) DelPrefix(ctx context.Context) (int, error) {
 			return total, nil
 		}
 	}
+}
+
+// Script is a Lua script for Run.
+type Script struct{ s *redis.Script }
+
+// NewScript is src as a Script (sent by its SHA1, and whole when Redis
+// does not know it, as after a restart).
+func NewScript(src string) *Script { return &Script{redis.NewScript(src)} }
+
+// Triple is one value a script returned: its key, the value and what is
+// left of its expiry.
+type Triple struct {
+	Key string
+	Val []byte
+	TTL time.Duration
+}
+
+// RunTriples runs a read-only script that returns a flat array of key,
+// value, PTTL (ms) and returns them; malformed entries are left out.
+func (c *Client) RunTriples(ctx context.Context, s *Script, keys []string, args ...any) ([]Triple, error) {
+	var out []Triple
+	err := c.do(ctx, OpChain, func(ctx context.Context) error {
+		v, err := s.s.Run(ctx, c.rdb, keys, args...).Slice()
+		if err != nil {
+			return err
+		}
+		for i := 0; i+2 < len(v); i += 3 {
+			k, ok1 := v[i].(string)
+			val, ok2 := v[i+1].(string)
+			ms, ok3 := v[i+2].(int64)
+			if ok1 && ok2 && ok3 && ms > 0 {
+				out = append(out, Triple{Key: k, Val: []byte(val), TTL: time.Duration(ms) * time.Millisecond})
+			}
+		}
+		return nil
+	})
+	return out, err
 }
 
 // Stats are the client's counters.

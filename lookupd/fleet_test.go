@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/cache"
 	"github.com/exim-tlsprobe/exim-tlsprobe/config"
@@ -394,6 +395,46 @@ func TestFleet(t *testing.T) {
 		}
 		if n := a.log.Count("msg=redis", "state=up", "was=down"); n != 1 {
 			t.Errorf("relay 1 logged %d 'up' lines after the restart, want 1", n)
+		}
+	})
+
+	// The metrics count Redis calls and say where local misses were
+	// answered from.
+	t.Run("Metrics", func(t *testing.T) {
+		a := startRelay(t, l, r.URL(), "metrics:", nil)
+		askAll(t, a.path, []string{"dh768.test"})
+		a.s.Wait()
+		b := startRelay(t, l, r.URL(), "metrics:", nil)
+		reg := prometheus.NewRegistry()
+		if _, err := b.s.Instrument(reg); err != nil {
+			t.Fatal(err)
+		}
+		askAll(t, b.path, []string{"dh768.test"})
+		list, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		fams := map[string]*dto.MetricFamily{}
+		for _, f := range list {
+			fams[f.GetName()] = f
+		}
+		for _, c := range []struct {
+			name   string
+			labels []string
+			want   float64
+		}{
+			{"tlsprobed_redis_calls_total", []string{"op", "chain", "result", "ok"}, 1},
+			{"tlsprobed_redis_calls_total", []string{"op", "chain", "result", "error"}, 0},
+			{"tlsprobed_redis_call_duration_seconds", []string{"op", "chain"}, 1},
+			{"tlsprobed_redis_up", nil, 1},
+			{"tlsprobed_fleet_loads_total", []string{"cache", "domains", "source", "redis"}, 1},
+			{"tlsprobed_fleet_loads_total", []string{"cache", "addresses", "source", "redis"}, 1},
+			{"tlsprobed_fleet_loads_total", []string{"cache", "addresses", "source", "self"}, 0},
+			{"tlsprobed_redis_values_rejected_total", []string{"reason", "corrupt"}, 0},
+		} {
+			if v, ok := metricValue(fams, c.name, c.labels...); !ok || v != c.want {
+				t.Errorf("%s%v = %v (found %v), want %v", c.name, c.labels, v, ok, c.want)
+			}
 		}
 	})
 

@@ -323,10 +323,7 @@ func (s *Service) getChain(ctx context.Context, l *redisLevel, domain string) (d
 			if l.decode(t.Key, t.Val, &r, func() error { return validFacts(&r) }) != nil {
 				continue
 			}
-			l.putTTL(r, t.TTL)
-			s.facts.Set(k, r)
-			l.factsFrom.Add(k, struct{}{})
-			l.count(levelAddrs, fromRedis)
+			s.facts.Set(k, l.took(k, r, t.TTL, fromRedis))
 		}
 	}
 	return e, true, nil
@@ -368,10 +365,7 @@ func (s *Service) loadFactsShared(ctx context.Context, l *redisLevel, k addrKey)
 	for round := 0; ; round++ {
 		r, ttl, err := l.getFacts(ctx, k)
 		if err == nil {
-			l.putTTL(r, ttl)
-			l.factsFrom.Add(k, struct{}{})
-			l.count(levelAddrs, fromRedis)
-			return r, nil
+			return l.took(k, r, ttl, fromRedis), nil
 		}
 		if !errors.Is(err, fleet.ErrMiss) || round == maxLockRounds {
 			return s.probeAlone(ctx, l, k)
@@ -387,10 +381,7 @@ func (s *Service) loadFactsShared(ctx context.Context, l *redisLevel, k addrKey)
 			// facts just before it let go.
 			if r, ttl, err := l.getFacts(ctx, k); err == nil {
 				l.unlock(ctx, lock, token)
-				l.putTTL(r, ttl)
-				l.factsFrom.Add(k, struct{}{})
-				l.count(levelAddrs, fromPeer)
-				return r, nil
+				return l.took(k, r, ttl, fromPeer), nil
 			}
 			return s.probeShared(ctx, l, k, lock, token)
 		}
@@ -398,10 +389,7 @@ func (s *Service) loadFactsShared(ctx context.Context, l *redisLevel, k addrKey)
 		r, ttl, got, err := l.watch(ctx, k, lock)
 		switch {
 		case got:
-			l.putTTL(r, ttl)
-			l.factsFrom.Add(k, struct{}{})
-			l.count(levelAddrs, fromPeer)
-			return r, nil
+			return l.took(k, r, ttl, fromPeer), nil
 		case ctx.Err() != nil:
 			return factsRecord{}, fmt.Errorf("wait for the fleet's probe of %s: %w", k.AP, context.Cause(ctx))
 		case err != nil:
@@ -459,14 +447,7 @@ func (s *Service) probeShared(ctx context.Context, l *redisLevel, k addrKey, loc
 	if err := s.fleetRate(ctx, l, k.AP.Addr()); err != nil {
 		return factsRecord{}, err
 	}
-	r, err := s.probeAddr(ctx, k)
-	if err != nil {
-		return r, err
-	}
-	l.factsFrom.Remove(k)
-	l.count(levelAddrs, fromSelf)
-	l.write(ctx, l.factsKey(k), &r, s.factsTTL(r))
-	return r, nil
+	return s.probeAndShare(ctx, l, k, fromSelf)
 }
 
 // unlock releases a probe lock, even when ctx has ended (the load was cut
@@ -480,14 +461,28 @@ func (l *redisLevel) unlock(ctx context.Context, lock, token string) {
 // probeAlone probes k without the fleet (Redis down or failing), and still
 // offers the facts to Redis: it may be back.
 func (s *Service) probeAlone(ctx context.Context, l *redisLevel, k addrKey) (factsRecord, error) {
+	return s.probeAndShare(ctx, l, k, fromAlone)
+}
+
+// probeAndShare probes k and writes the facts to Redis.
+func (s *Service) probeAndShare(ctx context.Context, l *redisLevel, k addrKey, src loadSource) (factsRecord, error) {
 	r, err := s.probeAddr(ctx, k)
 	if err != nil {
 		return r, err
 	}
 	l.factsFrom.Remove(k)
-	l.count(levelAddrs, fromAlone)
+	l.count(levelAddrs, src)
 	l.write(ctx, l.factsKey(k), &r, s.factsTTL(r))
 	return r, nil
+}
+
+// took records that k's facts r came from Redis with ttl left (from src)
+// and returns r, for the facts cache to store.
+func (l *redisLevel) took(k addrKey, r factsRecord, ttl time.Duration, src loadSource) factsRecord {
+	l.putTTL(r, ttl)
+	l.factsFrom.Add(k, struct{}{})
+	l.count(levelAddrs, src)
+	return r
 }
 
 // fleetRate waits for a turn of addr's rate limit shared by the fleet

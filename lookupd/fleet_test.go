@@ -438,6 +438,56 @@ func TestFleet(t *testing.T) {
 		}
 	})
 
+	// Redis slow (every reply held for seconds), refusing the password, or
+	// full: a relay answers every domain right within answer.wait by
+	// probing alone, and logs the state once.
+	t.Run("Faults", func(t *testing.T) {
+		for _, tc := range []struct {
+			name, state string
+			o           lab.RedisOptions
+			url         func(*lab.Redis) string
+			before      func(*lab.Redis)
+		}{
+			{"slow", "state=down", lab.RedisOptions{}, (*lab.Redis).URL, func(r *lab.Redis) { r.Pause(6 * time.Second) }},
+			{"wrong password", "state=down", lab.RedisOptions{Password: "right"},
+				func(r *lab.Redis) string { return strings.Replace(r.URL(), ":right@", ":wrong@", 1) }, nil},
+			{"full", "state=full", lab.RedisOptions{MaxMemory: 2 << 20}, (*lab.Redis).URL, func(r *lab.Redis) {
+				big := strings.Repeat("x", 64<<10)
+				for i := range 100 {
+					if _, err := r.Do(context.Background(), "SET", fmt.Sprint("fill", i), big); err != nil {
+						return
+					}
+				}
+				t.Fatal("no OOM under 2 MiB")
+			}},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				r := lab.StartRedis(t, tc.o)
+				wait := 2 * time.Second
+				a := startRelay(t, l, tc.url(r), "fault:", func(c *config.Config) { c.Answer.Wait = config.Duration{Duration: wait} })
+				if tc.before != nil {
+					tc.before(r)
+				}
+				start := time.Now()
+				checkAnswers(t, "relay", askAll(t, a.path, fleetDomains()))
+				took := time.Since(start)
+				a.s.Wait()
+				st := a.s.Stats().Fleet
+				t.Logf("figure: Redis %s: %d domains answered right in %v (answer.wait %v); loads %v; redis %s",
+					tc.name, len(fleetWant), took.Round(time.Millisecond), wait, st.Loads["addresses"], st.Redis.State)
+				if took > wait+time.Second {
+					t.Errorf("the burst took %v, answer.wait %v", took, wait)
+				}
+				if n := a.log.Count("msg=redis", tc.state); n != 1 {
+					t.Errorf("%d %q lines, want 1", n, tc.state)
+				}
+				if n := a.s.Stats().Probes; n != 4 {
+					t.Errorf("%d probes, want 4 (each address once, alone)", n)
+				}
+			})
+		}
+	})
+
 	// Redis with AUTH (an ACL user) and TLS: shared the same way.
 	t.Run("AuthAndTLS", func(t *testing.T) {
 		r := lab.StartRedis(t, lab.RedisOptions{TLS: true, User: "relay", Password: "pw"})

@@ -29,7 +29,7 @@ type redisLevel struct {
 	// Redis, until the facts cache stores them (its TTL function takes it):
 	// their age counts, as cache.SetStored's would.
 	mu      sync.Mutex
-	peerTTL map[factsRecord]time.Duration
+	peerTTL map[factsRecord]peerTTL
 
 	// fromRedis remember which cached facts and addresses came from Redis,
 	// for explain.
@@ -98,7 +98,7 @@ func newRedisLevel(cfg *config.Config, s *Service) (*redisLevel, error) {
 	if err != nil {
 		return nil, fmt.Errorf("redis.url: %w", err)
 	}
-	l := &redisLevel{c: c, peerTTL: map[factsRecord]time.Duration{}}
+	l := &redisLevel{c: c, peerTTL: map[factsRecord]peerTTL{}}
 	l.factsFrom, _ = lru.New[addrKey, struct{}](max(cfg.Cache.Hosts, 16))
 	l.namesFrom, _ = lru.New[string, struct{}](max(cfg.Cache.Hosts, 16))
 	return l, nil
@@ -114,20 +114,32 @@ func (l *redisLevel) rateKey(a netip.Addr) string { return l.c.Key(kindRate, a.S
 func (l *redisLevel) nameKey(host string) string  { return l.c.Key(kindName, host) }
 func (l *redisLevel) domainKey(d string) string   { return l.c.Key(kindDomain, d) }
 
+// peerTTL is the TTL left of facts taken from Redis, and how many stores
+// of them are still to come (two loads may take the same facts).
+type peerTTL struct {
+	ttl time.Duration
+	n   int
+}
+
 // takeTTL is the TTL left of r if a load just took it from Redis.
 func (l *redisLevel) takeTTL(r factsRecord) (time.Duration, bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	ttl, ok := l.peerTTL[r]
-	if ok {
+	p, ok := l.peerTTL[r]
+	switch {
+	case !ok:
+	case p.n > 1:
+		l.peerTTL[r] = peerTTL{p.ttl, p.n - 1}
+	default:
 		delete(l.peerTTL, r)
 	}
-	return ttl, ok
+	return p.ttl, ok
 }
 
 func (l *redisLevel) putTTL(r factsRecord, ttl time.Duration) {
 	l.mu.Lock()
-	l.peerTTL[r] = ttl
+	p := l.peerTTL[r]
+	l.peerTTL[r] = peerTTL{ttl, p.n + 1}
 	l.mu.Unlock()
 }
 

@@ -58,40 +58,43 @@ func startTLSServer(tb testing.TB, addr string, cert tls.Certificate) (*tlsServe
 	return s, nil
 }
 
-// BenchmarkColdBurst: 10,000 domains, each with its own MX name, over 100
-// addresses (one in ten with an RSA-1024 certificate: smallkey), asked cold
-// by 64 clients at once over the socket with answer.wait 2s; then the
-// domains not yet answered right are asked again until all are. Reported:
-// probes per burst (goal: exactly 100), the share answered right on the
-// first ask, and the time until every domain answers right.
-func BenchmarkColdBurst(b *testing.B) {
-	const domains, addrs, clients = 10000, 100, 64
-	lab.Require(b)
-	strong, err := tls.LoadX509KeyPair(lab.Testdata(b, "certs/rsa2048.crt"), lab.Testdata(b, "certs/rsa2048.key"))
+// burstLab is BenchmarkColdBurst's set-up: addrs TLS servers on
+// 127.0.1.1-addrs (one in ten with an RSA-1024 certificate), domains
+// domains each with its own MX name on them, a DNS server, and a config
+// aimed at them.
+type burstLab struct {
+	servers     []*tlsServer
+	names, want []string
+	cfg         config.Config
+}
+
+func startBurstLab(tb testing.TB, domains, addrs int) *burstLab {
+	lab.Require(tb)
+	strong, err := tls.LoadX509KeyPair(lab.Testdata(tb, "certs/rsa2048.crt"), lab.Testdata(tb, "certs/rsa2048.key"))
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	small, err := tls.LoadX509KeyPair(lab.Testdata(b, "certs/rsa1024.crt"), lab.Testdata(b, "certs/rsa1024.key"))
+	small, err := tls.LoadX509KeyPair(lab.Testdata(tb, "certs/rsa1024.crt"), lab.Testdata(tb, "certs/rsa1024.key"))
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
 	var servers []*tlsServer
 	var port int
 	for try := 0; len(servers) < addrs; try++ {
 		if try == 20 {
-			b.Fatal("no port free on 127.0.1.1-100")
+			tb.Fatal("no port free on 127.0.1.1-100")
 		}
 		for _, s := range servers {
 			s.ln.Close()
 		}
 		servers = servers[:0]
-		port = lab.FreePort(b)
+		port = lab.FreePort(tb)
 		for i := range addrs {
 			cert := strong
 			if i%10 == 0 {
 				cert = small
 			}
-			s, err := startTLSServer(b, fmt.Sprintf("127.0.1.%d:%d", i+1, port), cert)
+			s, err := startTLSServer(tb, fmt.Sprintf("127.0.1.%d:%d", i+1, port), cert)
 			if err != nil {
 				break
 			}
@@ -110,7 +113,7 @@ func BenchmarkColdBurst(b *testing.B) {
 			want[i] = "smallkey"
 		}
 	}
-	dns := lab.StartDNS(b, zone...)
+	dns := lab.StartDNS(tb, zone...)
 	cfg := config.Default()
 	cfg.DNS.Servers = []string{dns}
 	cfg.DNS.Timeout = config.Duration{Duration: 5 * time.Second}
@@ -119,16 +122,35 @@ func BenchmarkColdBurst(b *testing.B) {
 	cfg.Probe.IgnoreNetworks = []string{"10.0.0.0/8"}
 	cfg.Cache.Hosts, cfg.Cache.Domains = 2*domains, 2*domains
 	if err := cfg.Validate(); err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
+	return &burstLab{servers: servers, names: names, want: want, cfg: cfg}
+}
+
+// conns is the connections the servers have seen.
+func (bl *burstLab) conns() int64 {
+	n := int64(0)
+	for _, s := range bl.servers {
+		n += s.conns.Load()
+	}
+	return n
+}
+
+// BenchmarkColdBurst: 10,000 domains, each with its own MX name, over 100
+// addresses (one in ten with an RSA-1024 certificate: smallkey), asked cold
+// by 64 clients at once over the socket with answer.wait 2s; then the
+// domains not yet answered right are asked again until all are. Reported:
+// probes per burst (goal: exactly 100), the share answered right on the
+// first ask, and the time until every domain answers right.
+func BenchmarkColdBurst(b *testing.B) {
+	const domains, addrs, clients = 10000, 100, 64
+	bl := startBurstLab(b, domains, addrs)
+	names, want, cfg := bl.names, bl.want, bl.cfg
 	var probes, conns, firstRight int64
 	var total time.Duration
 	b.ResetTimer()
 	for b.Loop() {
-		before := int64(0)
-		for _, s := range servers {
-			before += s.conns.Load()
-		}
+		before := bl.conns()
 		s, err := NewService(&cfg, slog.New(slog.DiscardHandler))
 		if err != nil {
 			b.Fatal(err)
@@ -165,11 +187,7 @@ func BenchmarkColdBurst(b *testing.B) {
 		}
 		s.Close()
 		probes += int64(s.Stats().Probes)
-		after := int64(0)
-		for _, srv := range servers {
-			after += srv.conns.Load()
-		}
-		conns += after - before
+		conns += bl.conns() - before
 	}
 	n := float64(b.N)
 	b.ReportMetric(float64(probes)/n, "probes/burst")

@@ -15,6 +15,7 @@ import (
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/internal/lab"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket/sockettest"
 )
 
 // BenchmarkAnswerFromRedis: every request is a local miss of all three
@@ -126,4 +127,80 @@ func benchFromRedis(b *testing.B, r *lab.Redis, size, clients int) {
 	b.ReportMetric(pct(0.99), "p99-µs")
 	b.ReportMetric(pct(0.999), "p99.9-µs")
 	b.ReportMetric(float64(st.Loads["domains"]["redis"])/float64(b.N), "redis-domain-loads/op")
+}
+
+// BenchmarkColdBurstFleet is BenchmarkColdBurst over a fleet: three
+// services sharing one real redis-server, each asked the same 3,000 cold
+// domains (each with its own MX name, over 100 addresses) by 16 clients of
+// its own at once, with answer.wait 2s, then again until every relay
+// answers every domain right. Reported: probes per address across the
+// fleet (goal: 1), connections at the servers, and the time until all
+// three answer everything right.
+func BenchmarkColdBurstFleet(b *testing.B) {
+	const domains, addrs, relays, clients = 3000, 100, 3, 16
+	bl := startBurstLab(b, domains, addrs)
+	r := lab.StartRedis(b, lab.RedisOptions{})
+	cfg := bl.cfg
+	cfg.Redis.URL = r.URL()
+	var probes, conns int64
+	var total time.Duration
+	round := 0
+	for b.Loop() {
+		round++
+		cfg.Redis.Prefix = fmt.Sprintf("burst%d:", round)
+		if err := cfg.Validate(); err != nil {
+			b.Fatal(err)
+		}
+		before := bl.conns()
+		var svcs []*Service
+		var addrsOf []*net.UnixAddr
+		for range relays {
+			s, err := NewService(&cfg, slog.New(slog.DiscardHandler))
+			if err != nil {
+				b.Fatal(err)
+			}
+			svcs = append(svcs, s)
+			path := sockettest.Start(b, &socket.Server{Handler: s, MaxConns: 2 * clients, Logger: slog.New(slog.DiscardHandler)})
+			addrsOf = append(addrsOf, &net.UnixAddr{Name: path, Net: "unix"})
+		}
+		start := time.Now()
+		var wg sync.WaitGroup
+		for i := range relays {
+			wg.Go(func() {
+				pending := make([]int, domains)
+				for j := range pending {
+					pending[j] = j
+				}
+				for len(pending) > 0 && time.Since(start) < 2*time.Minute {
+					var mu sync.Mutex
+					var wrong []int
+					fanOut(clients, len(pending), func(j int, buf []byte) {
+						d := pending[j]
+						got, err := benchQuery(addrsOf[i], []byte(bl.names[d]), buf)
+						if err != nil || string(got) != bl.want[d] {
+							mu.Lock()
+							wrong = append(wrong, d)
+							mu.Unlock()
+						}
+					})
+					pending = wrong
+				}
+				if len(pending) > 0 {
+					b.Errorf("relay %d: %d domains still wrong after 2 minutes", i+1, len(pending))
+				}
+			})
+		}
+		wg.Wait()
+		total += time.Since(start)
+		for _, s := range svcs {
+			s.Close()
+			probes += int64(s.Stats().Probes)
+		}
+		conns += bl.conns() - before
+	}
+	n := float64(b.N)
+	b.ReportMetric(float64(probes)/n/addrs, "probes/address")
+	b.ReportMetric(float64(conns)/n/addrs, "connections/address")
+	b.ReportMetric(float64(total.Milliseconds())/n, "ms-until-all-right")
+	b.ReportMetric(0, "ns/op")
 }

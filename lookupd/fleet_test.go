@@ -575,3 +575,28 @@ func mustAP(t *testing.T, s string) netip.AddrPort {
 	}
 	return ap
 }
+
+// TestFleetRestartOnly: [redis] is taken at start; a reload that changes
+// it says so (the Redis level stays as it was), and a Redis that is not
+// there is no error of NewService (it is down until it answers).
+func TestFleetRestartOnly(t *testing.T) {
+	cfg := config.Default()
+	cfg.Redis.URL = "redis://127.0.0.1:1/0"
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	s, err := NewService(&cfg, testLogger(t))
+	if err != nil {
+		t.Fatalf("NewService with a Redis that is not there: %v", err)
+	}
+	defer s.Close()
+	next := cfg
+	next.Redis.Prefix = "other:"
+	if got := s.RestartOnly(&next); len(got) != 1 || got[0] != "redis" {
+		t.Errorf("RestartOnly after a new prefix: %v, want [redis]", got)
+	}
+	before := s.redis
+	if err := s.Reload(&next); err != nil || s.redis != before || s.redis.c.Key("x") != "tlsprobed:x" {
+		t.Errorf("reload replaced the Redis level (%v)", err)
+	}
+}

@@ -92,6 +92,14 @@ func (b *breaker) done(err error) {
 	}
 }
 
+// release ends a call that says nothing of Redis (the caller gave up):
+// the state stays as it was.
+func (b *breaker) release() {
+	b.mu.Lock()
+	b.trying = false
+	b.mu.Unlock()
+}
+
 // setFull records whether Redis refuses writes for want of memory, logging
 // each change.
 func (b *breaker) setFull(full bool, err error) {

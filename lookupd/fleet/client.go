@@ -102,6 +102,7 @@ func New(o Options) (*Client, error) {
 	ro.DialerRetries = 1
 	ro.DialTimeout, ro.ReadTimeout, ro.WriteTimeout, ro.PoolTimeout = o.Timeout, o.Timeout, o.Timeout, o.Timeout
 	ro.ContextTimeoutEnabled = true
+	ro.PoolSize = 64 // loads wait for other relays' probes by polling, many at once
 	ro.DisableIdentity = true
 	ro.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 	if o.CAFile != "" && ro.TLSConfig != nil {
@@ -156,9 +157,10 @@ func (c *Client) do(ctx context.Context, op Op, fn func(ctx context.Context) err
 	case isOOM(err):
 		c.br.done(nil) // Redis answered: it is up, only full
 		c.br.setFull(true, err)
-	case ctx.Err() != nil:
-		// The caller gave up (the service closes): says nothing of Redis.
-		c.br.done(nil)
+	case ctx.Err() != nil, errors.Is(err, redis.ErrPoolTimeout):
+		// The caller gave up (the service closes), or every connection was
+		// busy with other calls: says nothing of Redis.
+		c.br.release()
 	default:
 		c.br.done(err)
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/cache"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/fleet"
 )
 
 // printAdmin writes the daemon's JSON answer to stats, explain or list as
@@ -49,6 +50,15 @@ func printStats(w io.Writer, st lookupd.Stats) {
 	fmt.Fprintf(tw, "probes\t%d\t(one per address at a time, however many names lead to it)\n", st.Probes)
 	fmt.Fprintf(tw, "pending\t%d\t(answered before DNS or a probe finished)\n", st.Pending)
 	fmt.Fprintf(tw, "invalid\t%d\t(not a domain)\n", st.Invalid)
+	if f := st.Fleet; f != nil {
+		fmt.Fprintf(tw, "fleet\tredis %s\t(%d calls, %d failed, %d skipped while down; %d values rejected; locks %d won, %d lost)\n",
+			fleetState(f.Redis), sum(f.Redis.Calls), sum(f.Redis.Errors), f.Redis.Skipped, sum(f.Rejected), f.Locks["won"], f.Locks["lost"])
+		for _, c := range []string{"domains", "names", "addresses"} {
+			l := f.Loads[c]
+			fmt.Fprintf(tw, "  %s misses\t%d\t(from redis %d, a peer's %d, own and shared %d, alone %d)\n",
+				c, sum(l), l["redis"], l["peer"], l["self"], l["alone"])
+		}
+	}
 	if c := st.Conns; c != nil {
 		fmt.Fprintf(tw, "connections\t%d\t(%d refused over the cap, %d malformed requests)\n", c.Accepted, c.Refused, c.Malformed)
 	}
@@ -103,4 +113,20 @@ func printList(w io.Writer, l lookupd.Listed) {
 	if l.Truncated {
 		fmt.Fprintln(w, "(truncated: more entries than one answer holds; use \"list smallkey\" or \"list tlsexport\")")
 	}
+}
+
+// fleetState is the Redis state as the stats line shows it.
+func fleetState(r fleet.Stats) string {
+	if r.Full {
+		return r.State + ", full"
+	}
+	return r.State
+}
+
+func sum(m map[string]uint64) uint64 {
+	var n uint64
+	for _, v := range m {
+		n += v
+	}
+	return n
 }

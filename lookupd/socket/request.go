@@ -39,10 +39,13 @@ type Request struct {
 // ParseRequest parses one request line, without its line ending (a trailing
 // CR is removed). A line without a known verb is a domain for Exim.
 func ParseRequest(line []byte) (Request, error) {
+	// The CR of a CRLF is not part of the line: trim it before the length
+	// check, or a request of exactly MaxRequest bytes ended by CRLF would be
+	// refused.
+	line = bytes.TrimSuffix(line, []byte("\r"))
 	if len(line) > MaxRequest {
 		return Request{}, fmt.Errorf("%w: longer than %d bytes", ErrBadRequest, MaxRequest)
 	}
-	line = bytes.TrimSuffix(line, []byte("\r"))
 	for _, c := range line {
 		if c < 0x20 && c != '\t' || c == 0x7f {
 			return Request{}, fmt.Errorf("%w: control byte 0x%02x", ErrBadRequest, c)

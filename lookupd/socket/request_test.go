@@ -33,6 +33,8 @@ func TestParseRequest(t *testing.T) {
 		{in: "exa\x00mple.org", bad: true},
 		{in: "example.org\x1b", bad: true},
 		{in: strings.Repeat("a", MaxRequest+1), bad: true},
+		{in: strings.Repeat("a", MaxRequest) + "\r", want: Request{VerbDomain, strings.Repeat("a", MaxRequest)}},
+		{in: strings.Repeat("a", MaxRequest+1) + "\r", bad: true},
 	} {
 		got, err := ParseRequest([]byte(tc.in))
 		if tc.bad {

@@ -66,6 +66,11 @@ func TestServerEximForms(t *testing.T) {
 		{"stats", true, "stats \n"},
 		{"exa\x00mple\n", true, ""},
 		{strings.Repeat("a", socket.MaxRequest+1), true, ""},
+		// MaxRequest bytes are allowed with either line ending, or none.
+		{"weak" + strings.Repeat("a", socket.MaxRequest-4) + "\r\n", false, "tlsexport"},
+		{"weak" + strings.Repeat("a", socket.MaxRequest-4) + "\n", false, "tlsexport"},
+		{"weak" + strings.Repeat("a", socket.MaxRequest-4), true, "tlsexport"},
+		{"weak" + strings.Repeat("a", socket.MaxRequest-3) + "\n", false, ""},
 		{"", true, ""},
 	} {
 		if got := rawQuery(t, path, []byte(tc.req), tc.halfClose); got != tc.want {

@@ -31,30 +31,45 @@ type Server struct {
 	// HandleTimeout bounds the handler; the handler is expected to answer
 	// sooner (answer.wait). Zero means 30s.
 	HandleTimeout time.Duration
-	// MaxConns caps connections served at once; more are closed at once,
-	// which Exim reads as an empty answer. Zero means 1024.
+	// MaxConns caps connections served at once. Zero means 1024. At the cap
+	// a new connection closes the one that has waited longest without a
+	// complete request (Exim writes its request the moment it connects: an
+	// idle or trickling connection is never worth more than a new one); only
+	// when every connection has a complete request is the new one closed at
+	// once, which Exim reads as an empty answer.
 	MaxConns int
 	// Logger receives one line per malformed request and per answer the
 	// client did not take, and at most one a second about connections
-	// refused over MaxConns. Nil means slog.Default().
+	// refused or evicted at MaxConns. Nil means slog.Default().
 	Logger *slog.Logger
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
-	// Refusals over MaxConns are logged at most once a second (a flood of
-	// connections must not become a flood of log lines): refusedUnlogged
-	// counts those since the last line.
-	refusedLogged   time.Time
-	refusedUnlogged int
-	conns           sync.WaitGroup
-	sem             chan struct{}
-	idle            chan net.Conn // unbuffered: taken only by a worker waiting for it
-	closing         atomic.Bool
-	ctx             context.Context
-	cancel          context.CancelFunc
+	// Refusals and evictions at MaxConns are logged at most once a second
+	// (a flood of connections must not become a flood of log lines):
+	// capUnlogged counts those since the last line.
+	capLogged   time.Time
+	capUnlogged int
+	// live counts the connections tracked, served or being closed; a
+	// connection is tracked under mu after checking closing, so Shutdown
+	// never misses one. waiting lists those without a complete request
+	// yet, in accept order; fresh counts those of them whose worker has not
+	// begun to read; closingConns counts those evicted and not yet
+	// released.
+	live         int
+	closingConns int
+	fresh        int
+	waiting      connList
+	closing      bool
+	drained      chan struct{} // made by Shutdown, closed when live drops to 0
+	changed      *sync.Cond    // on mu: a connection was let go or began to be read, or closing
+	max          int
+	idle         chan *conn // unbuffered: taken only by a worker waiting for it
+	ctx          context.Context
+	cancel       context.CancelFunc
 
 	// Counters, read with Stats.
-	accepted, refused, malformed atomic.Uint64
+	accepted, refused, evicted, malformed atomic.Uint64
 }
 
 // ErrServerClosed is returned by Serve after Shutdown.
@@ -64,26 +79,25 @@ var ErrServerClosed = errors.New("socket: server closed")
 type ServerStats struct {
 	Accepted  uint64 `json:"accepted"`
 	Refused   uint64 `json:"refused_over_cap"`
+	Evicted   uint64 `json:"evicted_at_cap"`
 	Malformed uint64 `json:"malformed"`
 }
 
 // Stats returns the connection counters.
 func (s *Server) Stats() ServerStats {
-	return ServerStats{Accepted: s.accepted.Load(), Refused: s.refused.Load(), Malformed: s.malformed.Load()}
+	return ServerStats{Accepted: s.accepted.Load(), Refused: s.refused.Load(), Evicted: s.evicted.Load(), Malformed: s.malformed.Load()}
 }
 
-func (s *Server) init() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.sem != nil {
+func (s *Server) initLocked() {
+	if s.listeners != nil {
 		return
 	}
-	n := s.MaxConns
-	if n <= 0 {
-		n = 1024
+	s.max = s.MaxConns
+	if s.max <= 0 {
+		s.max = 1024
 	}
-	s.sem = make(chan struct{}, n)
-	s.idle = make(chan net.Conn)
+	s.idle = make(chan *conn)
+	s.changed = sync.NewCond(&s.mu)
 	s.listeners = make(map[net.Listener]struct{})
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 }
@@ -106,9 +120,9 @@ func dur(d, def time.Duration) time.Duration {
 // goroutine of its own (a worker then serves more, one after another). It
 // returns ErrServerClosed after Shutdown.
 func (s *Server) Serve(ln net.Listener) error {
-	s.init()
 	s.mu.Lock()
-	if s.closing.Load() {
+	s.initLocked()
+	if s.closing {
 		s.mu.Unlock()
 		ln.Close()
 		return ErrServerClosed
@@ -117,9 +131,9 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Unlock()
 	var backoff time.Duration
 	for {
-		conn, err := ln.Accept()
+		nc, err := ln.Accept()
 		if err != nil {
-			if s.closing.Load() {
+			if s.isClosing() {
 				return ErrServerClosed
 			}
 			if errors.Is(err, net.ErrClosed) {
@@ -132,21 +146,134 @@ func (s *Server) Serve(ln net.Listener) error {
 			continue
 		}
 		backoff = 0
-		select {
-		case s.sem <- struct{}{}:
-		default:
-			s.refused.Add(1)
-			conn.Close()
-			s.logRefused()
+		c, err := s.track(nc)
+		if err != nil {
+			nc.Close()
+			if errors.Is(err, ErrServerClosed) {
+				return err
+			}
 			continue
 		}
 		s.accepted.Add(1)
-		s.conns.Add(1)
 		select {
-		case s.idle <- conn: // a worker waiting for its next connection
+		case s.idle <- c: // a worker waiting for its next connection
 		default:
-			go s.worker(conn)
+			go s.worker(c)
 		}
+	}
+}
+
+func (s *Server) isClosing() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closing
+}
+
+// errOverCap: every connection has a complete request; the new one is refused.
+var errOverCap = errors.New("socket: every connection busy")
+
+// track admits nc under mu: refused once Shutdown has begun (the caller
+// closes it); at the cap it evicts the connection that has waited longest
+// without a complete request or, when every connection has one, refuses nc.
+//
+// Only a connection its worker has begun to read counts as waiting: one
+// just accepted may hold a complete request not read yet (Exim writes at
+// once), and under a flood of connections the accept loop would otherwise
+// evict it before its worker runs. So at the cap, while some connections
+// are still fresh, track waits for their workers, and so does the accept
+// loop: the flood waits in the listen backlog. Evicted connections count
+// until their worker lets them go; past MaxConns of them track waits too:
+// goroutines and descriptors stay bounded by 2*MaxConns.
+func (s *Server) track(nc net.Conn) (*conn, error) {
+	s.mu.Lock()
+	var victim *conn
+	for {
+		if s.closing {
+			s.mu.Unlock()
+			return nil, ErrServerClosed
+		}
+		if s.closingConns >= s.max {
+			s.changed.Wait()
+			continue
+		}
+		if s.live-s.closingConns < s.max {
+			break
+		}
+		if victim = s.oldestRead(); victim != nil {
+			remove(victim)
+			victim.evicted = true
+			s.closingConns++
+			break
+		}
+		if s.fresh == 0 {
+			s.mu.Unlock()
+			s.refused.Add(1)
+			s.logCap("refused")
+			return nil, errOverCap
+		}
+		s.changed.Wait()
+	}
+	c := &conn{Conn: nc}
+	s.waiting.pushBack(c)
+	s.fresh++
+	s.live++
+	s.mu.Unlock()
+	if victim != nil {
+		// Its worker's Read returns at once; the worker then releases it.
+		victim.Conn.Close()
+		s.evicted.Add(1)
+		s.logCap("evicted")
+	}
+	return c, nil
+}
+
+// oldestRead is the connection accepted first among those whose worker
+// has begun to read them without a complete request yet, or nil. The
+// fresh ones it passes over are few: workers start within moments.
+func (s *Server) oldestRead() *conn {
+	for c := s.waiting.front(); c != nil; c = c.next {
+		if c.read {
+			return c
+		}
+	}
+	return nil
+}
+
+// reading marks c as read from: its worker begins to read it.
+func (s *Server) reading(c *conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c.read = true
+	s.fresh--
+	s.changed.Broadcast()
+}
+
+// requestRead marks c as holding a complete request: no longer a candidate
+// for eviction. It reports false if c was evicted meanwhile.
+func (s *Server) requestRead(c *conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c.evicted {
+		return false
+	}
+	remove(c)
+	s.changed.Broadcast()
+	return true
+}
+
+// release forgets c once its worker is done with it.
+func (s *Server) release(c *conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c.evicted {
+		s.closingConns--
+	}
+	remove(c)
+	s.live--
+	s.changed.Broadcast()
+	if s.live == 0 && s.drained != nil {
+		close(s.drained)
+		s.drained = nil
 	}
 }
 
@@ -154,20 +281,19 @@ func (s *Server) Serve(ln net.Listener) error {
 // ends.
 const workerIdle = 5 * time.Second
 
-// worker serves conn, then the connections Serve hands it while it waits,
+// worker serves c, then the connections Serve hands it while it waits,
 // until none comes for workerIdle. A worker's stack has grown to what a
 // request needs by its second connection: a goroutine per connection would
 // grow (copy) its stack every time, a tenth of the daemon's CPU under load.
-func (s *Server) worker(conn net.Conn) {
+func (s *Server) worker(c *conn) {
 	t := time.NewTimer(workerIdle)
 	defer t.Stop()
 	for {
-		s.serveConn(conn)
-		<-s.sem
-		s.conns.Done()
+		s.serveConn(c)
+		s.release(c)
 		t.Reset(workerIdle)
 		select {
-		case conn = <-s.idle:
+		case c = <-s.idle:
 		case <-t.C:
 			return
 		case <-s.ctx.Done():
@@ -176,12 +302,16 @@ func (s *Server) worker(conn net.Conn) {
 	}
 }
 
-func (s *Server) serveConn(conn net.Conn) {
-	defer conn.Close()
-	conn.SetReadDeadline(time.Now().Add(dur(s.ReadTimeout, 5*time.Second)))
+func (s *Server) serveConn(c *conn) {
+	defer c.Close()
+	c.SetReadDeadline(time.Now().Add(dur(s.ReadTimeout, 5*time.Second)))
 	buf := lineBufs.Get().(*[MaxRequest + 2]byte)
 	defer lineBufs.Put(buf)
-	line, err := readLine(conn, buf[:])
+	s.reading(c)
+	line, err := readLine(c, buf[:])
+	if !s.requestRead(c) {
+		return // evicted at the cap before its request was complete
+	}
 	var answer []byte
 	if err == nil {
 		var req Request
@@ -196,29 +326,30 @@ func (s *Server) serveConn(conn net.Conn) {
 		s.malformed.Add(1)
 		s.logger().Warn("answer", "event", "malformed request", "err", err, "bytes", len(line))
 	}
-	conn.SetWriteDeadline(time.Now().Add(dur(s.WriteTimeout, 5*time.Second)))
+	c.SetWriteDeadline(time.Now().Add(dur(s.WriteTimeout, 5*time.Second)))
 	if len(answer) > 0 {
-		if _, err := conn.Write(answer); err != nil {
+		if _, err := c.Write(answer); err != nil {
 			// Typically the client gave up (Exim's readsocket timeout) and closed.
 			s.logger().Warn("answer", "event", "answer not delivered", "err", err, "bytes", len(answer))
 		}
 	}
 }
 
-// logRefused logs a connection refused over MaxConns, at most one line a
-// second, with the refusals since the previous line and in all.
-func (s *Server) logRefused() {
+// logCap logs a connection refused or evicted at MaxConns, at most one line
+// a second, with the count since the previous line and the totals.
+func (s *Server) logCap(what string) {
 	s.mu.Lock()
-	s.refusedUnlogged++
+	s.capUnlogged++
 	now := time.Now()
-	if now.Sub(s.refusedLogged) < time.Second {
+	if now.Sub(s.capLogged) < time.Second {
 		s.mu.Unlock()
 		return
 	}
-	n := s.refusedUnlogged
-	s.refusedLogged, s.refusedUnlogged = now, 0
+	n := s.capUnlogged
+	s.capLogged, s.capUnlogged = now, 0
 	s.mu.Unlock()
-	s.logger().Warn("listen", "event", "connections refused over max_conns", "max_conns", cap(s.sem), "refused", n, "refused_total", s.refused.Load())
+	s.logger().Warn("listen", "event", "connections "+what+" at max_conns", "max_conns", s.max, "since_last_line", n,
+		"refused_total", s.refused.Load(), "evicted_total", s.evicted.Load())
 }
 
 var errTooLong = fmt.Errorf("%w: longer than %d bytes", ErrBadRequest, MaxRequest)
@@ -253,17 +384,26 @@ func readLine(r io.Reader, buf []byte) ([]byte, error) {
 }
 
 // Shutdown stops accepting, then waits for the connections in flight until
-// ctx is done, when it cancels their handlers.
+// ctx is done, when it cancels their handlers. A connection accepted while
+// Shutdown runs is closed unserved; none is served after Shutdown returns.
 func (s *Server) Shutdown(ctx context.Context) error {
-	s.init()
-	s.closing.Store(true)
 	s.mu.Lock()
+	s.initLocked()
+	s.closing = true
+	s.changed.Broadcast()
 	for ln := range s.listeners {
 		ln.Close()
 	}
-	s.mu.Unlock()
 	done := make(chan struct{})
-	go func() { s.conns.Wait(); close(done) }()
+	if s.live == 0 {
+		close(done)
+	} else {
+		if s.drained != nil { // a second Shutdown
+			done = s.drained
+		}
+		s.drained = done
+	}
+	s.mu.Unlock()
 	select {
 	case <-done:
 		s.cancel()

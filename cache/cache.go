@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -72,8 +73,15 @@ type Options[K comparable, V any] struct {
 	// bounds the goroutines and memory a flood of new keys can cost.
 	// 0 = 64 * Concurrency.
 	MaxPending int
-	// Now is the clock. nil = time.Now.
+	// Now is the wall clock: what stored times are reported in and written
+	// to files as. nil = time.Now.
 	Now func() time.Time
+	// Elapsed is the monotonic clock, the time since any fixed origin:
+	// freshness and ages follow it, so a step of the wall clock (an hour
+	// either way) changes neither. nil = the monotonic reading of time.Now
+	// when Now is nil, else Now's own progress since New (a test clock
+	// that advances moves freshness with it).
+	Elapsed func() time.Duration
 }
 
 // Cache is a TTL LRU cache with stale-while-revalidate and background loads. Its
@@ -81,7 +89,10 @@ type Options[K comparable, V any] struct {
 type Cache[K comparable, V any] struct {
 	o   Options[K, V]
 	lru *lru.Cache[K, entry[V]]
-	sem chan struct{} // a slot per running load
+	// elapsed is Options.Elapsed or its default; wallBase is kept by clock.
+	elapsed  func() time.Duration
+	wallBase atomic.Int64
+	sem      chan struct{} // a slot per running load
 
 	// base is the parent of every load's context; Close cancels it.
 	base   context.Context
@@ -100,20 +111,48 @@ type Cache[K comparable, V any] struct {
 	running                                               atomic.Int64
 }
 
-// entry is a cached value. Its times are Unix nanoseconds, 8 bytes each
-// where a time.Time takes 24: the cache holds hundreds of thousands.
+// entry is a cached value. Its times are nanoseconds of the cache's
+// monotonic clock (elapsed), 8 bytes each where a time.Time takes 24: the
+// cache holds hundreds of thousands. An entry loaded from a file may have
+// been stored before the clock's origin: stored is then negative.
 type entry[V any] struct {
 	v       V
 	stored  int64
-	expires int64 // 0: never
+	expires int64 // never: math.MaxInt64
 }
 
-func (e *entry[V]) fresh(now time.Time) bool {
-	return e.expires == 0 || now.UnixNano() < e.expires
+const never = math.MaxInt64
+
+// fresh reports whether the entry is fresh at now, a reading of elapsed.
+func (e *entry[V]) fresh(now int64) bool { return now < e.expires }
+
+// storedAt is when the entry was stored on the wall clock, given wallBase
+// from clock.
+func (e *entry[V]) storedAt(wallBase int64) time.Time {
+	return time.Unix(0, wallBase+e.stored).UTC()
 }
 
-// storedAt is when the entry was stored, in UTC.
-func (e *entry[V]) storedAt() time.Time { return time.Unix(0, e.stored).UTC() }
+// maxStep is the largest step of the wall clock against the monotonic one
+// that stored times do not follow: below it the times reported stay exactly
+// the same (the two clocks are read a few nanoseconds apart).
+const maxStep = time.Second
+
+// clock reads both clocks. wallBase is the wall time, in Unix nanoseconds,
+// of the monotonic clock's origin: a stored time on the wall clock is
+// wallBase plus the entry's reading. It changes only when the wall clock
+// steps (by more than maxStep), so that ages reported, now minus stored,
+// stay the monotonic ones.
+func (c *Cache[K, V]) clock() (wallBase, now int64) {
+	wall := c.o.Now()
+	now = int64(c.elapsed())
+	b := wall.UnixNano() - now
+	cur := c.wallBase.Load()
+	if d := b - cur; d > int64(maxStep) || d < -int64(maxStep) {
+		c.wallBase.Store(b)
+		cur = b
+	}
+	return cur, now
+}
 
 // New returns a cache; it fails on negative sizes or durations and a nil Load.
 func New[K comparable, V any](o Options[K, V]) (*Cache[K, V], error) {
@@ -135,6 +174,16 @@ func New[K comparable, V any](o Options[K, V]) (*Cache[K, V], error) {
 	if o.MaxPending <= 0 {
 		o.MaxPending = 64 * o.Concurrency
 	}
+	elapsed := o.Elapsed
+	if elapsed == nil {
+		if o.Now == nil {
+			base := time.Now() // with its monotonic reading
+			elapsed = func() time.Duration { return time.Since(base) }
+		} else {
+			now, base := o.Now, o.Now()
+			elapsed = func() time.Duration { return now().Sub(base) }
+		}
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -145,10 +194,12 @@ func New[K comparable, V any](o Options[K, V]) (*Cache[K, V], error) {
 	c := &Cache[K, V]{
 		o:        o,
 		lru:      l,
+		elapsed:  elapsed,
 		sem:      make(chan struct{}, o.Concurrency),
 		inflight: map[K]*flight[V]{},
 	}
 	c.idle = sync.NewCond(&c.mu)
+	c.wallBase.Store(o.Now().UnixNano() - int64(elapsed()))
 	c.base, c.cancel = context.WithCancel(context.Background())
 	return c, nil
 }
@@ -180,7 +231,7 @@ type Pending[K comparable, V any] struct {
 // Pending to wait on, or ErrBusy when MaxPending loads are in flight. Each
 // Lookup counts once in Stats, whatever the caller does next.
 func (c *Cache[K, V]) Lookup(key K) (v V, state State, p *Pending[K, V], err error) {
-	now := c.o.Now()
+	now := int64(c.elapsed())
 	if e, ok := c.lru.Get(key); ok && e.fresh(now) {
 		c.hits.Add(1)
 		return e.v, Fresh, nil, nil
@@ -222,7 +273,7 @@ func (p *Pending[K, V]) Wait(ctx context.Context) (V, error) {
 // lookupOrStart looks at key's entry again under mu and, unless it is fresh, makes
 // sure a load of key is running, if fewer than MaxPending are. It returns the
 // entry and its state, and the load (nil when none could start).
-func (c *Cache[K, V]) lookupOrStart(key K, now time.Time) (entry[V], State, *flight[V]) {
+func (c *Cache[K, V]) lookupOrStart(key K, now int64) (entry[V], State, *flight[V]) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.lru.Peek(key)
@@ -246,23 +297,26 @@ func (c *Cache[K, V]) Peek(key K) (v V, stored time.Time, state State, ok bool) 
 	if !ok {
 		return v, time.Time{}, Miss, false
 	}
+	base, now := c.clock()
 	state = Stale
-	if e.fresh(c.o.Now()) {
+	if e.fresh(now) {
 		state = Fresh
 	}
-	return e.v, e.storedAt(), state, true
+	return e.v, e.storedAt(base), state, true
 }
 
 // Set stores v for key as of now. A load of key running meanwhile replaces it when
 // it finishes.
 func (c *Cache[K, V]) Set(key K, v V) {
-	c.lru.Add(key, c.newEntry(v, c.o.Now()))
+	c.lru.Add(key, c.newEntry(v, int64(c.elapsed())))
 }
 
-func (c *Cache[K, V]) newEntry(v V, stored time.Time) entry[V] {
-	e := entry[V]{v: v, stored: stored.UnixNano()}
+// newEntry is v stored at stored, a reading of elapsed.
+func (c *Cache[K, V]) newEntry(v V, stored int64) entry[V] {
+	e := entry[V]{v: v, stored: stored, expires: never}
 	if c.o.TTL != nil {
-		e.expires = stored.Add(max(c.o.TTL(v), 0)).UnixNano()
+		ttl := int64(max(c.o.TTL(v), 0))
+		e.expires = stored + min(ttl, never-max(stored, 0)) // no overflow
 	}
 	return e
 }
@@ -281,12 +335,13 @@ func (c *Cache[K, V]) Len() int { return c.lru.Len() }
 // It sees a snapshot of the keys; entries removed meanwhile are skipped. It does not
 // change LRU positions.
 func (c *Cache[K, V]) Range(fn func(key K, v V, stored time.Time) bool) {
+	base, _ := c.clock()
 	for _, k := range c.lru.Keys() {
 		e, ok := c.lru.Peek(k)
 		if !ok {
 			continue
 		}
-		if !fn(k, e.v, e.storedAt()) {
+		if !fn(k, e.v, e.storedAt(base)) {
 			return
 		}
 	}

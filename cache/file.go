@@ -150,9 +150,10 @@ func writeAtomic(path string, write func(io.Writer) error) (err error) {
 // newer stored time is kept, and stored times in the future are taken as now. It
 // returns the number of entries stored.
 //
-// The file is decoded as it is read, entry by entry, into chunks: neither the
-// file's bytes nor one slice of every entry is ever held whole, which keeps a
-// daemon's start-up memory close to what the cache itself needs.
+// The file is decoded as it is read, entry by entry, into a ring of at most
+// Size entries that keeps the newest (the file is least recently used
+// first): neither the file's bytes nor more entries than the cache can hold
+// are ever held, whatever the file's size (up to its 1 GiB cap).
 func (c *Cache[K, V]) LoadFile(path string) (int, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -160,7 +161,8 @@ func (c *Cache[K, V]) LoadFile(path string) (int, error) {
 	}
 	defer f.Close()
 	fr := &fileReader{r: io.LimitReader(f, maxFileSize+1)}
-	chunks, total, err := decodeFile[K, V](bufio.NewReaderSize(fr, 64<<10))
+	ring := &entryRing[K, V]{size: c.o.Size}
+	err = decodeFile(bufio.NewReaderSize(fr, 64<<10), ring)
 	switch {
 	case fr.err != nil:
 		return 0, fmt.Errorf("load cache: %w", fr.err)
@@ -170,34 +172,59 @@ func (c *Cache[K, V]) LoadFile(path string) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("load cache %s: %w: %w", path, ErrCorrupt, err)
 	}
-	skip := max(total-c.o.Size, 0) // keep the newest, as LRU order is kept
-	now := c.o.Now()
+	base, now := c.clock()
+	wall := time.Unix(0, base+now)
 	n := 0
-	for _, chunk := range chunks {
-		if skip >= len(chunk) {
-			skip -= len(chunk)
-			continue
+	ring.each(func(fe *fileEntry[K, V]) {
+		// Stored times in the future are taken as now, those before 1970
+		// (a hand-edited file) as 1970: the age must fit in int64
+		// nanoseconds. The age is counted on the wall clock, the file's
+		// only clock, and from then on on the monotonic one.
+		stored := fe.Stored
+		if stored.After(wall) {
+			stored = wall
 		}
-		for _, fe := range chunk[skip:] {
-			// Stored times in the future are taken as now, those before
-			// 1970 (a hand-edited file) as 1970: an entry keeps its time as
-			// int64 nanoseconds, and 0 would mean "never expires".
-			stored := fe.Stored
-			if stored.After(now) {
-				stored = now
-			}
-			if stored.Before(oldestStored) {
-				stored = oldestStored
-			}
-			if e, ok := c.lru.Peek(fe.Key); ok && e.stored >= stored.UnixNano() {
-				continue
-			}
-			c.lru.Add(fe.Key, c.newEntry(fe.Value, stored))
-			n++
+		if stored.Before(oldestStored) {
+			stored = oldestStored
 		}
-		skip = 0
-	}
+		at := stored.UnixNano() - base
+		if e, ok := c.lru.Peek(fe.Key); ok && e.stored >= at {
+			return
+		}
+		c.lru.Add(fe.Key, c.newEntry(fe.Value, at))
+		n++
+	})
 	return n, nil
+}
+
+// entryRing holds the last size entries appended to it, growing to size as
+// needed: the newest entries of a file of any length, in file order.
+type entryRing[K comparable, V any] struct {
+	size  int
+	buf   []fileEntry[K, V]
+	start int // index of the oldest once full
+	total int // entries appended in all
+}
+
+// next returns the slot for the next entry, overwriting the oldest once
+// the ring is full.
+func (r *entryRing[K, V]) next() *fileEntry[K, V] {
+	r.total++
+	if len(r.buf) < r.size {
+		r.buf = append(r.buf, fileEntry[K, V]{})
+		return &r.buf[len(r.buf)-1]
+	}
+	fe := &r.buf[r.start]
+	*fe = fileEntry[K, V]{}
+	r.start = (r.start + 1) % len(r.buf)
+	return fe
+}
+
+// each calls fn for the entries held, oldest first.
+func (r *entryRing[K, V]) each(fn func(*fileEntry[K, V])) {
+	for i := range r.buf {
+		fn(&r.buf[(r.start+i)%len(r.buf)])
+	}
 }
 
 // fileReader counts the bytes read and keeps a read error apart from the
@@ -217,29 +244,24 @@ func (r *fileReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// chunkEntries is how many entries a chunk of decodeFile holds.
-const chunkEntries = 4096
-
-// decodeFile decodes a cache file's document from r and checks it; it
-// returns the entries, in file order, in chunks, and their number. Field
-// names match as encoding/json matches them (case-insensitively); unknown
-// fields, in the document or in an entry, are errors.
-func decodeFile[K comparable, V any](r io.Reader) ([][]fileEntry[K, V], int, error) {
+// decodeFile decodes a cache file's document from r and checks it; its
+// entries go into ring, in file order. Field names match as encoding/json
+// matches them (case-insensitively); unknown fields, in the document or in
+// an entry, are errors.
+func decodeFile[K comparable, V any](r io.Reader, ring *entryRing[K, V]) error {
 	dec := json.NewDecoder(r)
 	dec.DisallowUnknownFields()
 	if err := expectDelim(dec, '{', "document"); err != nil {
-		return nil, 0, err
+		return err
 	}
 	var (
 		doc     file[K, V] // Version and Saved
-		chunks  [][]fileEntry[K, V]
-		total   int
-		entries bool // an entries array was read
+		entries bool       // an entries array was read
 	)
 	for dec.More() {
 		tok, err := dec.Token()
 		if err != nil {
-			return nil, 0, err
+			return err
 		}
 		key, _ := tok.(string)
 		switch {
@@ -248,62 +270,57 @@ func decodeFile[K comparable, V any](r io.Reader) ([][]fileEntry[K, V], int, err
 		case strings.EqualFold(key, "saved"):
 			err = dec.Decode(&doc.Saved)
 		case strings.EqualFold(key, "entries"):
-			chunks, total, entries, err = decodeEntries[K, V](dec)
+			entries, err = decodeEntries(dec, ring)
 		default:
 			err = fmt.Errorf("unknown field %q", key)
 		}
 		if err != nil {
-			return nil, 0, err
+			return err
 		}
 	}
 	if err := expectDelim(dec, '}', "document"); err != nil {
-		return nil, 0, err
+		return err
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return nil, 0, errors.New("data after the JSON document")
+		return errors.New("data after the JSON document")
 	}
 	switch {
 	case doc.Version != FileVersion:
-		return nil, 0, fmt.Errorf("version %d, want %d", doc.Version, FileVersion)
+		return fmt.Errorf("version %d, want %d", doc.Version, FileVersion)
 	case doc.Saved.IsZero():
-		return nil, 0, errors.New("no saved time")
+		return errors.New("no saved time")
 	case !entries:
-		return nil, 0, errors.New("no entries array")
+		return errors.New("no entries array")
 	}
-	return chunks, total, nil
+	return nil
 }
 
 // decodeEntries decodes the entries array (or null: ok false), each entry
-// straight into its place in a chunk.
-func decodeEntries[K comparable, V any](dec *json.Decoder) (chunks [][]fileEntry[K, V], total int, ok bool, err error) {
+// straight into its slot of ring.
+func decodeEntries[K comparable, V any](dec *json.Decoder, ring *entryRing[K, V]) (ok bool, err error) {
 	tok, err := dec.Token()
 	switch {
 	case err != nil:
-		return nil, 0, false, err
+		return false, err
 	case tok == nil:
-		return nil, 0, false, nil
+		return false, nil
 	case tok != json.Delim('['):
-		return nil, 0, false, fmt.Errorf("entries: %v is not an array", tok)
+		return false, fmt.Errorf("entries: %v is not an array", tok)
 	}
 	for dec.More() {
-		if len(chunks) == 0 || len(chunks[len(chunks)-1]) == chunkEntries {
-			chunks = append(chunks, make([]fileEntry[K, V], 0, chunkEntries))
-		}
-		last := &chunks[len(chunks)-1]
-		*last = (*last)[:len(*last)+1]
-		fe := &(*last)[len(*last)-1]
+		i := ring.total
+		fe := ring.next()
 		if err := dec.Decode(fe); err != nil {
-			return nil, 0, false, fmt.Errorf("entry %d: %w", total, err)
+			return false, fmt.Errorf("entry %d: %w", i, err)
 		}
 		if fe.Stored.IsZero() {
-			return nil, 0, false, fmt.Errorf("entry %d: no stored time", total)
+			return false, fmt.Errorf("entry %d: no stored time", i)
 		}
-		total++
 	}
 	if err := expectDelim(dec, ']', "entries"); err != nil {
-		return nil, 0, false, err
+		return false, err
 	}
-	return chunks, total, true, nil
+	return true, nil
 }
 
 func expectDelim(dec *json.Decoder, d json.Delim, what string) error {

@@ -293,3 +293,30 @@ func TestSaveFileConcurrent(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestLoadFileHoldsAtMostSize: a file of 10,000 entries read by a cache of
+// size 10 holds at most 10 decoded entries at any time (the ring), and
+// keeps the newest, in order.
+func TestLoadFileHoldsAtMostSize(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(`{"version":1,"saved":"2026-12-02T12:00:00Z","entries":[`)
+	for i := range 10000 {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"key":"k%d","value":{"Bits":%d},"stored":"2026-12-02T11:00:00Z"}`, i, i)
+	}
+	b.WriteString("]}\n")
+	ring := &entryRing[string, result]{size: 10}
+	if err := decodeFile(strings.NewReader(b.String()), ring); err != nil {
+		t.Fatal(err)
+	}
+	if len(ring.buf) != 10 || cap(ring.buf) > 20 || ring.total != 10000 {
+		t.Fatalf("ring holds %d entries (capacity %d) of %d, want 10 of 10000", len(ring.buf), cap(ring.buf), ring.total)
+	}
+	var keys []string
+	ring.each(func(fe *fileEntry[string, result]) { keys = append(keys, fe.Key) })
+	if got := strings.Join(keys, " "); got != "k9990 k9991 k9992 k9993 k9994 k9995 k9996 k9997 k9998 k9999" {
+		t.Errorf("kept %s, want the last 10 in file order", got)
+	}
+}

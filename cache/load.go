@@ -32,7 +32,7 @@ func (c *Cache[K, V]) run(key K, f *flight[V]) {
 	v, err := c.load(key)
 	c.mu.Lock()
 	if err == nil {
-		c.lru.Add(key, c.newEntry(v, c.o.Now()))
+		c.lru.Add(key, c.newEntry(v, int64(c.elapsed())))
 	} else {
 		c.loadErrors.Add(1)
 	}

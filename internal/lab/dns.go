@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -29,17 +30,88 @@ import (
 // comments (";") are ignored; a bad record fails the test.
 func StartDNS(t testing.TB, records ...string) string {
 	t.Helper()
+	return StartDNSServer(t, records...).Addr
+}
+
+// DNSMode is how a DNSServer answers every query.
+type DNSMode int32
+
+const (
+	DNSAnswer   DNSMode = iota // from its records, as StartDNS describes
+	DNSServfail                // SERVFAIL to every query
+	DNSSilent                  // no reply at all (a timeout)
+)
+
+// String returns "answer", "servfail" or "silent".
+func (m DNSMode) String() string {
+	switch m {
+	case DNSAnswer:
+		return "answer"
+	case DNSServfail:
+		return "servfail"
+	case DNSSilent:
+		return "silent"
+	}
+	return fmt.Sprintf("DNSMode(%d)", int32(m))
+}
+
+// DNSServer is a running StartDNSServer: its address, and switches for
+// tests of a flapping or changing DNS.
+type DNSServer struct {
+	Addr string // "127.0.0.1:port", UDP and TCP
+	h    *dnsHandler
+}
+
+// SetMode switches how the server answers from the next query on.
+func (s *DNSServer) SetMode(m DNSMode) { s.h.mode.Store(int32(m)) }
+
+// SetRecords replaces the served records (the syntax of StartDNS) from the
+// next query on; a bad record fails the test and changes nothing.
+func (s *DNSServer) SetRecords(t testing.TB, records ...string) {
+	t.Helper()
+	z, err := newZone(records)
+	if err != nil {
+		t.Fatalf("set dns records: %v", err)
+	}
+	s.h.zone.Store(z)
+}
+
+// dnsHandler serves the current zone in the current mode.
+type dnsHandler struct {
+	zone atomic.Pointer[zone]
+	mode atomic.Int32
+}
+
+func (h *dnsHandler) ServeDNS(w dns.ResponseWriter, r *dns.Msg) {
+	switch DNSMode(h.mode.Load()) {
+	case DNSSilent:
+		return
+	case DNSServfail:
+		m := new(dns.Msg)
+		m.SetRcode(r, dns.RcodeServerFailure)
+		_ = w.WriteMsg(m)
+		return
+	}
+	h.zone.Load().ServeDNS(w, r)
+}
+
+// StartDNSServer is StartDNS returning the server, whose answers a test
+// can then switch (SetMode) or change (SetRecords).
+func StartDNSServer(t testing.TB, records ...string) *DNSServer {
+	t.Helper()
 	z, err := newZone(records)
 	if err != nil {
 		t.Fatalf("start dns: %v", err)
 	}
+	h := &dnsHandler{}
+	h.zone.Store(z)
 	pc, ln, err := listenUDPTCP()
 	if err != nil {
 		t.Fatalf("start dns: %v", err)
 	}
 	servers := []*dns.Server{
-		{PacketConn: pc, Handler: z},
-		{Listener: ln, Handler: z},
+		{PacketConn: pc, Handler: h},
+		{Listener: ln, Handler: h},
 	}
 	for _, s := range servers {
 		started := make(chan struct{})
@@ -53,7 +125,7 @@ func StartDNS(t testing.TB, records ...string) string {
 		}
 		t.Cleanup(func() { _ = s.Shutdown() })
 	}
-	return pc.LocalAddr().String()
+	return &DNSServer{Addr: pc.LocalAddr().String(), h: h}
 }
 
 // listenUDPTCP binds UDP on 127.0.0.1:0 and TCP on the same port.

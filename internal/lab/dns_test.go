@@ -175,3 +175,34 @@ func TestStartDNSBadRecord(t *testing.T) {
 		t.Error("newZone accepted a bad record")
 	}
 }
+
+// TestDNSServerModesAndRecords: a running server switches between
+// answering, SERVFAIL and silence, over UDP and TCP, and takes new records.
+func TestDNSServerModesAndRecords(t *testing.T) {
+	s := StartDNSServer(t, "flap.test. 60 IN A 127.0.0.7")
+	for _, network := range []string{"udp", "tcp"} {
+		ask := func() (*dns.Msg, error) { return query(t, s.Addr, network, "flap.test", dns.TypeA, 300*time.Millisecond) }
+		s.SetMode(DNSAnswer)
+		if r, err := ask(); err != nil || r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
+			t.Fatalf("%s answer mode: %v, %v", network, r, err)
+		}
+		s.SetMode(DNSServfail)
+		if r, err := ask(); err != nil || r.Rcode != dns.RcodeServerFailure {
+			t.Fatalf("%s servfail mode: %v, %v", network, r, err)
+		}
+		s.SetMode(DNSSilent)
+		if r, err := ask(); err == nil {
+			t.Fatalf("%s silent mode answered %v", network, r)
+		}
+		s.SetMode(DNSAnswer)
+		s.SetRecords(t, "flap.test. 60 IN A 127.0.0.8")
+		r, err := ask()
+		if err != nil || len(r.Answer) != 1 || r.Answer[0].(*dns.A).A.String() != "127.0.0.8" {
+			t.Fatalf("%s after SetRecords: %v, %v", network, r, err)
+		}
+		s.SetRecords(t, "flap.test. 60 IN A 127.0.0.7")
+	}
+	if got := fmt.Sprint(DNSAnswer, DNSServfail, DNSSilent); got != "answer servfail silent" {
+		t.Errorf("modes print as %q", got)
+	}
+}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -32,7 +33,13 @@ type daemon struct {
 // startDaemon runs bin with cfgFile and waits until it answers on sock.
 func startDaemon(t *testing.T, bin, cfgFile, sock string) *daemon {
 	t.Helper()
-	d := &daemon{cmd: exec.Command(bin, "-config", cfgFile, "-log-format", "json"), sock: sock, logs: &lab.LogBuffer{}, done: make(chan error, 1)}
+	return startDaemonArgs(t, bin, sock, "-config", cfgFile, "-log-format", "json")
+}
+
+// startDaemonArgs runs bin with args and waits until it answers on sock.
+func startDaemonArgs(t *testing.T, bin, sock string, args ...string) *daemon {
+	t.Helper()
+	d := &daemon{cmd: exec.Command(bin, args...), sock: sock, logs: &lab.LogBuffer{}, done: make(chan error, 1)}
 	d.cmd.Stderr = d.logs
 	if err := d.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -403,5 +410,216 @@ file = %q
 	}
 	if cacheErr != nil {
 		t.Errorf("cache not saved on exit: %v", cacheErr)
+	}
+}
+
+// needRoot fails under CI=true and skips otherwise when not root.
+func needRoot(t *testing.T, why string) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("needs root: %s", why)
+	}
+	t.Skipf("needs root: %s", why)
+}
+
+// mountTmpfs mounts a tmpfs of size bytes at dir until the test ends.
+func mountTmpfs(t *testing.T, dir string, size int) {
+	t.Helper()
+	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", fmt.Sprintf("size=%d,mode=0755", size), "tlsprobe-test", dir).CombinedOutput(); err != nil {
+		t.Fatalf("mount tmpfs: %v: %s", err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", dir).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", dir, err, out)
+		}
+	})
+}
+
+// fillDisk writes a file in dir until the file system is full.
+func fillDisk(t *testing.T, dir string) string {
+	t.Helper()
+	path := filepath.Join(dir, "filler")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 4096)
+	for {
+		if _, err := f.Write(buf); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatalf("fill %s: %v", dir, err)
+			}
+			break
+		}
+	}
+	// Small writes too: the last blocks.
+	for {
+		if _, err := f.Write(buf[:1]); err != nil {
+			break
+		}
+	}
+	return path
+}
+
+// saveAndWait sends SIGUSR1 (save the cache now) and waits for the debug
+// line of that attempt, the n-th.
+func (d *daemon) saveAndWait(t *testing.T, n int) map[string]any {
+	t.Helper()
+	d.cmd.Process.Signal(syscall.SIGUSR1)
+	var l []map[string]any
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		l = nil
+		for _, m := range d.lines("cache") {
+			if m["event"] == "save attempted" {
+				l = append(l, m)
+			}
+		}
+		if len(l) >= n {
+			return l[n-1]
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no save attempt %d after SIGUSR1\nlog:\n%s", n, d.logs)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// cacheEvents returns the events of the cache log lines other than the
+// save attempts, in order.
+func (d *daemon) cacheEvents() []string {
+	var out []string
+	for _, m := range d.lines("cache") {
+		if e, ok := m["event"].(string); ok && e != "save attempted" {
+			out = append(out, e+": "+fmt.Sprint(m["reason"]))
+		}
+	}
+	return out
+}
+
+// TestCacheFileFaults: the state directory (a small tmpfs) fills up, then
+// becomes read-only, then disappears, while the daemon saves its cache
+// (SIGUSR1 asks for a save now). Each time the previous file stays whole,
+// the failure is logged once however many saves fail (one line per change
+// of state: failing for a reason, working again), and answers go on.
+func TestCacheFileFaults(t *testing.T) {
+	needRoot(t, "mounts a tmpfs")
+	lab.Require(t, "mount", "umount")
+	var zone []string
+	for i := range 40 {
+		zone = append(zone, fmt.Sprintf("d%d.test. 300 IN MX 10 mx%d.test.", i, i), fmt.Sprintf("mx%d.test. 300 IN A 127.0.0.%d", i, 10+i))
+	}
+	dns := lab.StartDNS(t, zone...)
+	bin := buildDaemon(t)
+	dir := t.TempDir()
+	mnt := filepath.Join(dir, "mnt")
+	os.Mkdir(mnt, 0o755)
+	mountTmpfs(t, mnt, 64<<10)
+	state := filepath.Join(mnt, "state")
+	os.Mkdir(state, 0o750)
+	sock, cfgFile, cacheFile := filepath.Join(dir, "tlsprobed.sock"), filepath.Join(dir, "config.toml"), filepath.Join(state, "cache.json")
+	// 127.0.0.0/8 stays ignored (the default): the MX sets are cached, no
+	// address is probed.
+	writeConfig(t, cfgFile, fmt.Sprintf("[listen]\nsocket = %q\n[dns]\nservers = [%q]\ntimeout = \"1s\"\n[cache]\nfile = %q\n", sock, dns, cacheFile))
+	d := startDaemonArgs(t, bin, sock, "-config", cfgFile, "-log-format", "json", "-log-level", "debug")
+	ask := func(i int) {
+		t.Helper()
+		if got := query(t, sock, fmt.Sprintf("d%d.test", i)); got != "" {
+			t.Fatalf("d%d.test answered %q, want empty (its MX address is ignored)", i, got)
+		}
+	}
+	for i := range 10 {
+		ask(i)
+	}
+	saves := 1
+	if a := d.saveAndWait(t, saves); a["err"] != nil {
+		t.Fatalf("first save: %v", a)
+	}
+	good, err := os.ReadFile(cacheFile)
+	if err != nil || !strings.Contains(string(good), "mx9.test") {
+		t.Fatalf("first save wrote %q, %v", good, err)
+	}
+	wholeAndUnchanged := func(when string) {
+		t.Helper()
+		b, err := os.ReadFile(cacheFile)
+		if err != nil || string(b) != string(good) {
+			t.Errorf("%s: cache file %d bytes, %v; want the previous file, whole (%d bytes)", when, len(b), err, len(good))
+		}
+		ents, _ := os.ReadDir(state)
+		for _, e := range ents {
+			if strings.Contains(e.Name(), ".tmp") {
+				t.Errorf("%s: temporary file %s left behind", when, e.Name())
+			}
+		}
+	}
+
+	// The disk fills.
+	filler := fillDisk(t, mnt)
+	for i := 10; i < 20; i++ {
+		ask(i) // answers go on, and the cache grows
+	}
+	for range 3 {
+		saves++
+		if a := d.saveAndWait(t, saves); a["err"] == nil {
+			t.Fatalf("save on a full disk: %v, want an error", a)
+		}
+	}
+	wholeAndUnchanged("disk full")
+	os.Remove(filler)
+	saves++
+	if a := d.saveAndWait(t, saves); a["err"] != nil {
+		t.Fatalf("save after space came back: %v", a)
+	}
+	if b, _ := os.ReadFile(cacheFile); !strings.Contains(string(b), "mx19.test") {
+		t.Errorf("after space came back: the file lacks what was learnt meanwhile")
+	}
+	if good, err = os.ReadFile(cacheFile); err != nil {
+		t.Fatal(err)
+	}
+
+	// The file system becomes read-only.
+	if out, err := exec.Command("mount", "-o", "remount,ro", mnt).CombinedOutput(); err != nil {
+		t.Fatalf("remount ro: %v: %s", err, out)
+	}
+	ask(20)
+	for range 3 {
+		saves++
+		if a := d.saveAndWait(t, saves); a["err"] == nil {
+			t.Fatalf("save on a read-only file system: %v, want an error", a)
+		}
+	}
+	wholeAndUnchanged("read-only")
+	if out, err := exec.Command("mount", "-o", "remount,rw", mnt).CombinedOutput(); err != nil {
+		t.Fatalf("remount rw: %v: %s", err, out)
+	}
+
+	// The state directory disappears: it is made again.
+	if err := os.RemoveAll(state); err != nil {
+		t.Fatal(err)
+	}
+	ask(21)
+	saves++
+	if a := d.saveAndWait(t, saves); a["err"] != nil {
+		t.Errorf("save after the state directory went: %v, want it recreated and saved", a)
+	}
+	if b, err := os.ReadFile(cacheFile); err != nil || !strings.Contains(string(b), "mx21.test") {
+		t.Errorf("after the state directory went: %d bytes, %v", len(b), err)
+	}
+
+	got := d.cacheEvents()
+	want := []string{
+		"save failed: no space left on device", "saves work again: <nil>",
+		// rw again, but the next save finds the directory gone.
+		"save failed: read-only file system", "state directory recreated: <nil>", "saves work again: <nil>",
+	}
+	t.Logf("figure: %d saves; cache log lines other than the attempts: %q", saves, got)
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("cache log lines %q, want %q (one per change of state)", got, want)
+	}
+	if got := query(t, sock, "stats"); !strings.Contains(got, `"answers"`) {
+		t.Errorf("stats after the faults: %q", got)
 	}
 }

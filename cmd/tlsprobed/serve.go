@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime/debug"
 	"syscall"
 	"time"
@@ -21,7 +23,8 @@ import (
 const saveEvery = 5 * time.Minute
 
 // serve runs the daemon until SIGTERM or SIGINT: it listens, answers,
-// reloads on SIGHUP, saves the cache now and then and on exit.
+// reloads on SIGHUP, saves the cache every saveEvery, on SIGUSR1 and on
+// exit.
 func serve(cfg *config.Config, reload func() (*config.Config, error), log *slog.Logger) error {
 	svc, err := lookupd.NewService(cfg, log)
 	if err != nil {
@@ -67,17 +70,12 @@ func serve(cfg *config.Config, reload func() (*config.Config, error), log *slog.
 	}
 
 	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1)
 	defer signal.Stop(sigs)
 	tick := time.NewTicker(saveEvery)
 	defer tick.Stop()
-	save := func() {
-		if f := cfg.Cache.File; f != "" {
-			if err := svc.SaveCache(f); err != nil {
-				log.Error("cache", "file", f, "err", err)
-			}
-		}
-	}
+	saver := &cacheSaver{save: svc.SaveCache, log: log}
+	save := func() { saver.run(cfg.Cache.File) }
 	for {
 		select {
 		case err := <-errc:
@@ -87,6 +85,10 @@ func serve(cfg *config.Config, reload func() (*config.Config, error), log *slog.
 		case <-tick.C:
 			save()
 		case sig := <-sigs:
+			if sig == syscall.SIGUSR1 {
+				save()
+				continue
+			}
 			if sig == syscall.SIGHUP {
 				ncfg, err := reload()
 				if err == nil {
@@ -118,4 +120,51 @@ func serve(cfg *config.Config, reload func() (*config.Config, error), log *slog.
 			return nil
 		}
 	}
+}
+
+// cacheSaver writes the cache file and logs what a save changed: one line
+// when saves start failing (or fail for another reason: a full disk, then
+// a read-only one), one when they work again, not one per attempt (a full
+// disk would otherwise log every saveEvery until fixed). Each attempt is
+// logged at debug level. A failed save leaves the previous file whole
+// (cache.SaveFile writes a temporary file and renames it).
+type cacheSaver struct {
+	save   func(path string) error
+	log    *slog.Logger
+	failed string // the reason of the failing state, "" when saves work
+}
+
+func (c *cacheSaver) run(path string) {
+	if path == "" {
+		return
+	}
+	err := c.save(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		// The state directory went (removed by hand, a tmpfiles clean-up):
+		// make it again, as systemd's StateDirectory= would, and retry.
+		if merr := os.MkdirAll(filepath.Dir(path), 0o750); merr == nil {
+			c.log.Warn("cache", "file", path, "event", "state directory recreated", "dir", filepath.Dir(path))
+			err = c.save(path)
+		}
+	}
+	c.log.Debug("cache", "file", path, "event", "save attempted", "err", err)
+	switch {
+	case err == nil && c.failed != "":
+		c.log.Info("cache", "file", path, "event", "saves work again", "failed_with", c.failed)
+		c.failed = ""
+	case err != nil && saveReason(err) != c.failed:
+		c.failed = saveReason(err)
+		c.log.Error("cache", "file", path, "event", "save failed", "reason", c.failed, "err", err,
+			"note", "the previous file is kept; logged again only when this changes")
+	}
+}
+
+// saveReason is what tells two save failures apart: the errno (ENOSPC,
+// EROFS, EACCES, ...) if there is one, else the error's text.
+func saveReason(err error) string {
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		return errno.Error()
+	}
+	return err.Error()
 }

@@ -73,6 +73,14 @@ type Options[K comparable, V any] struct {
 	// bounds the goroutines and memory a flood of new keys can cost.
 	// 0 = 64 * Concurrency.
 	MaxPending int
+	// Failed reports whether a loaded value records a failure (a SERVFAIL
+	// or a timeout, say) that the loader stores as a value, to be cached
+	// briefly. A Failed value never replaces a good one: when the reload of
+	// an entry whose value is not Failed gives a Failed value, the old
+	// value is kept (with its stored time: the data is that old) and is
+	// fresh again for TTL(new), then reloaded: serve-stale, RFC 8767
+	// section 4. nil = every loaded value replaces the entry.
+	Failed func(V) bool
 	// Now is the wall clock: what stored times are reported in and written
 	// to files as. nil = time.Now.
 	Now func() time.Time
@@ -107,8 +115,8 @@ type Cache[K comparable, V any] struct {
 
 	saveMu sync.Mutex // one SaveFile at a time
 
-	hits, stale, misses, pending, busy, loads, loadErrors atomic.Uint64
-	running                                               atomic.Int64
+	hits, stale, misses, pending, busy, loads, loadErrors, keptStale atomic.Uint64
+	running                                                          atomic.Int64
 }
 
 // entry is a cached value. Its times are nanoseconds of the cache's
@@ -356,6 +364,7 @@ type Stats struct {
 	Busy       uint64 `json:"busy"`        // of those, started no load: MaxPending in flight
 	Loads      uint64 `json:"loads"`       // loads started
 	LoadErrors uint64 `json:"load_errors"` // loads that returned an error
+	KeptStale  uint64 `json:"kept_stale"`  // Failed values that kept a good entry (Options.Failed)
 	InFlight   int    `json:"in_flight"`   // loads running or waiting for a slot now
 	Len        int    `json:"len"`         // entries now
 }
@@ -370,6 +379,7 @@ func (c *Cache[K, V]) Stats() Stats {
 		Busy:       c.busy.Load(),
 		Loads:      c.loads.Load(),
 		LoadErrors: c.loadErrors.Load(),
+		KeptStale:  c.keptStale.Load(),
 		InFlight:   int(c.running.Load()),
 		Len:        c.lru.Len(),
 	}

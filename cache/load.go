@@ -32,7 +32,7 @@ func (c *Cache[K, V]) run(key K, f *flight[V]) {
 	v, err := c.load(key)
 	c.mu.Lock()
 	if err == nil {
-		c.lru.Add(key, c.newEntry(v, int64(c.elapsed())))
+		v = c.storeLocked(key, v)
 	} else {
 		c.loadErrors.Add(1)
 	}
@@ -80,4 +80,23 @@ func (c *Cache[K, V]) Wait() {
 // once; cached entries stay readable. Use Close then Wait then SaveFile on shutdown.
 func (c *Cache[K, V]) Close() {
 	c.cancel()
+}
+
+// storeLocked stores a loaded value, unless it is Failed and the entry
+// holds a good one: then the good one is kept and made fresh again for the
+// failed value's TTL (Options.Failed). It returns the value the entry now
+// holds. c.mu must be held.
+func (c *Cache[K, V]) storeLocked(key K, v V) V {
+	now := int64(c.elapsed())
+	if c.o.Failed != nil && c.o.Failed(v) {
+		if old, ok := c.lru.Peek(key); ok && !c.o.Failed(old.v) {
+			again := c.newEntry(v, now)
+			old.expires = again.expires
+			c.lru.Add(key, old)
+			c.keptStale.Add(1)
+			return old.v
+		}
+	}
+	c.lru.Add(key, c.newEntry(v, now))
+	return v
 }

@@ -623,3 +623,93 @@ func TestCacheFileFaults(t *testing.T) {
 		t.Errorf("stats after the faults: %q", got)
 	}
 }
+
+// TestDNSFlap: the DNS server flaps between answering, SERVFAIL and
+// silence, a mode every flapPhase, for flapFor: long enough that the
+// known domain's MX and address records (TTL clamped up to the 60 s
+// minimum) expire in the middle of it and are refreshed against a failing
+// server. Every request is answered within answer.wait (plus a margin for
+// the machine); the known domain keeps its answer throughout; a domain
+// never asked before is empty while the server fails and right as soon as
+// it answers again.
+func TestDNSFlap(t *testing.T) {
+	const (
+		flapPhase = 3 * time.Second
+		flapFor   = 75 * time.Second
+		wait      = time.Second
+	)
+	lab.Require(t, "gcc")
+	server := lab.StartOpenSSL(t, lab.OpenSSLOptions{DH: "dh512", Ciphers: "kDHE", MaxTLS: "1.2"})
+	var zone []string
+	zone = append(zone, "known.test. 1 IN MX 10 mx.flap.test.", fmt.Sprintf("mx.flap.test. 1 IN A %s", server.Addr.Addr()))
+	for i := range int(flapFor/flapPhase) + 1 {
+		zone = append(zone, fmt.Sprintf("new%d.test. 1 IN MX 10 mx.flap.test.", i))
+	}
+	dns := lab.StartDNSServer(t, zone...)
+	bin := buildDaemon(t)
+	dir := t.TempDir()
+	sock, cfgFile := filepath.Join(dir, "tlsprobed.sock"), filepath.Join(dir, "config.toml")
+	writeConfig(t, cfgFile, fmt.Sprintf(`
+[listen]
+socket = %q
+[dns]
+servers = [%q]
+timeout = "300ms"
+[probe]
+port = %d
+helo = "relay.test"
+timeout = "10s"
+ignore_networks = ["10.0.0.0/8"]
+[answer]
+wait = %q
+`, sock, dns.Addr, server.Addr.Port(), wait.String()))
+	d := startDaemon(t, bin, cfgFile, sock)
+	// Learn the known domain (its probe may outlast answer.wait).
+	for deadline := time.Now().Add(30 * time.Second); query(t, sock, "known.test") != "tlsexport"; {
+		if time.Now().After(deadline) {
+			t.Fatalf("known.test never answered tlsexport before the flap\nlog:\n%s", d.logs)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	timed := func(req string) (string, time.Duration) {
+		start := time.Now()
+		got := query(t, sock, req)
+		return got, time.Since(start)
+	}
+	modes := []lab.DNSMode{lab.DNSServfail, lab.DNSSilent, lab.DNSAnswer}
+	start := time.Now()
+	var worst time.Duration
+	asked := map[lab.DNSMode]int{}
+	for phase := 0; time.Since(start) < flapFor; phase++ {
+		mode := modes[phase%len(modes)]
+		dns.SetMode(mode)
+		newDomain := fmt.Sprintf("new%d.test", phase)
+		first := true
+		for end := time.Now().Add(flapPhase); time.Now().Before(end); {
+			got, took := timed("known.test")
+			worst = max(worst, took)
+			if got != "tlsexport" {
+				t.Errorf("%v into the flap (DNS %v): known.test answered %q, want tlsexport", time.Since(start).Round(time.Second), mode, got)
+			}
+			if first { // a domain never asked, once per phase
+				first = false
+				got, took = timed(newDomain)
+				worst = max(worst, took)
+				want := ""
+				if mode == lab.DNSAnswer {
+					want = "tlsexport"
+				}
+				if got != want {
+					t.Errorf("%v into the flap (DNS %v): %s answered %q, want %q", time.Since(start).Round(time.Second), mode, newDomain, got, want)
+				}
+				asked[mode]++
+			}
+			if took > wait+500*time.Millisecond {
+				t.Errorf("%v into the flap (DNS %v): an answer took %v, answer.wait is %v", time.Since(start).Round(time.Second), mode, took, wait)
+			}
+			time.Sleep(50 * time.Millisecond) // pacing of the queries, not a synchronisation
+		}
+	}
+	dns.SetMode(lab.DNSAnswer)
+	t.Logf("figure: %v of flapping DNS (%v per mode): slowest answer %v, new domains asked per mode %v", flapFor, flapPhase, worst.Round(time.Millisecond), asked)
+}

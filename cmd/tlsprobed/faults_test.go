@@ -150,6 +150,24 @@ func countingProxy(t *testing.T, target string) (int, *atomic.Int64) {
 	return ln.Addr().(*net.TCPAddr).Port, &n
 }
 
+// labConfig is the head of a config for a daemon against the lab: its
+// socket, the lab DNS server, probes of the lab's port with loopback
+// allowed (10.0.0.0/8 stays ignored). Tests append their own sections.
+func labConfig(sock, dns, dnsTimeout string, port int, probeTimeout string) string {
+	return fmt.Sprintf(`
+[listen]
+socket = %q
+[dns]
+servers = [%q]
+timeout = %q
+[probe]
+port = %d
+helo = "relay.test"
+timeout = %q
+ignore_networks = ["10.0.0.0/8"]
+`, sock, dns, dnsTimeout, port, probeTimeout)
+}
+
 func writeConfig(t *testing.T, path, text string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
@@ -169,22 +187,12 @@ func TestRestartAnswersFromCache(t *testing.T) {
 	bin := buildDaemon(t)
 	dir := t.TempDir()
 	sock, cfgFile := filepath.Join(dir, "tlsprobed.sock"), filepath.Join(dir, "config.toml")
-	writeConfig(t, cfgFile, fmt.Sprintf(`
-[listen]
-socket = %q
-[dns]
-servers = [%q]
-timeout = "1s"
-[probe]
-port = %d
-helo = "relay.test"
-timeout = "20s"
-ignore_networks = ["10.0.0.0/8"]
+	writeConfig(t, cfgFile, labConfig(sock, dns, "1s", port, "20s")+fmt.Sprintf(`
 [answer]
 wait = "20s"
 [cache]
 file = %q
-`, sock, dns, port, filepath.Join(dir, "cache.json")))
+`, filepath.Join(dir, "cache.json")))
 
 	d1 := startDaemon(t, bin, cfgFile, sock)
 	if got := query(t, sock, "restart.test"); got != "tlsexport" {
@@ -649,20 +657,7 @@ func TestDNSFlap(t *testing.T) {
 	bin := buildDaemon(t)
 	dir := t.TempDir()
 	sock, cfgFile := filepath.Join(dir, "tlsprobed.sock"), filepath.Join(dir, "config.toml")
-	writeConfig(t, cfgFile, fmt.Sprintf(`
-[listen]
-socket = %q
-[dns]
-servers = [%q]
-timeout = "300ms"
-[probe]
-port = %d
-helo = "relay.test"
-timeout = "10s"
-ignore_networks = ["10.0.0.0/8"]
-[answer]
-wait = %q
-`, sock, dns.Addr, server.Addr.Port(), wait.String()))
+	writeConfig(t, cfgFile, labConfig(sock, dns.Addr, "300ms", int(server.Addr.Port()), "10s")+fmt.Sprintf("[answer]\nwait = %q\n", wait.String()))
 	d := startDaemon(t, bin, cfgFile, sock)
 	// Learn the known domain (its probe may outlast answer.wait).
 	for deadline := time.Now().Add(30 * time.Second); query(t, sock, "known.test") != "tlsexport"; {

@@ -221,17 +221,7 @@ func TestSoak(t *testing.T) {
 	sock, cfgFile := filepath.Join(dir, "tlsprobed.sock"), filepath.Join(dir, "config.toml")
 	metricsAddr := fmt.Sprintf("127.0.0.1:%d", lab.FreePort(t))
 	cfgText := func(hup int) string {
-		return fmt.Sprintf(`
-[listen]
-socket = %q
-[dns]
-servers = [%q]
-timeout = "1s"
-[probe]
-port = %d
-helo = "relay.test"
-timeout = "10s"
-ignore_networks = ["10.0.0.0/8"]
+		return labConfig(sock, dns.Addr, "1s", port, "10s") + fmt.Sprintf(`
 [answer]
 wait = "2s"
 [cache]
@@ -242,7 +232,7 @@ file = %q
 listen = %q
 [overrides]
 none = ["hup%d.invalid"]
-`, sock, dns.Addr, port, filepath.Join(dir, "cache.json"), metricsAddr, hup)
+`, filepath.Join(dir, "cache.json"), metricsAddr, hup)
 	}
 	writeConfig(t, cfgFile, cfgText(0))
 	d := startDaemonArgs(t, bin, sock, "-config", cfgFile, "-log-format", "json", "-log-level", "debug")

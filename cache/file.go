@@ -173,21 +173,9 @@ func (c *Cache[K, V]) LoadFile(path string) (int, error) {
 		return 0, fmt.Errorf("load cache %s: %w: %w", path, ErrCorrupt, err)
 	}
 	base, now := c.clock()
-	wall := time.Unix(0, base+now)
 	n := 0
 	ring.each(func(fe *fileEntry[K, V]) {
-		// Stored times in the future are taken as now, those before 1970
-		// (a hand-edited file) as 1970: the age must fit in int64
-		// nanoseconds. The age is counted on the wall clock, the file's
-		// only clock, and from then on on the monotonic one.
-		stored := fe.Stored
-		if stored.After(wall) {
-			stored = wall
-		}
-		if stored.Before(oldestStored) {
-			stored = oldestStored
-		}
-		at := stored.UnixNano() - base
+		at := readingAt(fe.Stored, base, now)
 		if e, ok := c.lru.Peek(fe.Key); ok && e.stored >= at {
 			return
 		}

@@ -8,8 +8,19 @@ import "time"
 // peer) whose age must count. A load of key running meanwhile replaces it
 // when it finishes.
 func (c *Cache[K, V]) SetStored(key K, v V, stored time.Time) {
-	if now := c.o.Now(); stored.After(now) {
-		stored = now
+	base, now := c.clock()
+	c.lru.Add(key, c.newEntry(v, readingAt(stored, base, now)))
+}
+
+// readingAt turns a wall-clock stored time into a reading of the cache's
+// monotonic clock, given clock's wallBase and now: the age is counted on
+// the wall clock, the only clock such a time has, and from then on on the
+// monotonic one. A time in the future is taken as now, one before 1970 (a
+// hand-edited file) as 1970: the age must fit in int64 nanoseconds.
+func readingAt(stored time.Time, wallBase, now int64) int64 {
+	at := stored.UnixNano() - wallBase
+	if stored.Before(oldestStored) {
+		at = oldestStored.UnixNano() - wallBase
 	}
-	c.lru.Add(key, c.newEntry(v, stored))
+	return min(at, now)
 }

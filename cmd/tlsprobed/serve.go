@@ -30,6 +30,10 @@ func serve(cfg *config.Config, reload func() (*config.Config, error), log *slog.
 	if err != nil {
 		return startFailed(err)
 	}
+	// Every return stops the probes and DNS lookups in flight and waits
+	// for them; the exits below do so before their final save, so that
+	// nothing still runs (or writes the caches) while the file is written.
+	defer svc.Close()
 	if cfg.Cache.File != "" {
 		n, err := svc.LoadCache(cfg.Cache.File)
 		switch {
@@ -80,6 +84,7 @@ func serve(cfg *config.Config, reload func() (*config.Config, error), log *slog.
 		select {
 		case err := <-errc:
 			srv.Shutdown(context.Background())
+			svc.Close()
 			save()
 			return err
 		case <-tick.C:
@@ -113,6 +118,7 @@ func serve(cfg *config.Config, reload func() (*config.Config, error), log *slog.
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			err := srv.Shutdown(ctx)
 			cancel()
+			svc.Close()
 			save()
 			if err != nil {
 				return fmt.Errorf("drain connections: %w", err)

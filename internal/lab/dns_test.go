@@ -181,7 +181,9 @@ func TestStartDNSBadRecord(t *testing.T) {
 func TestDNSServerModesAndRecords(t *testing.T) {
 	s := StartDNSServer(t, "flap.test. 60 IN A 127.0.0.7")
 	for _, network := range []string{"udp", "tcp"} {
-		ask := func() (*dns.Msg, error) { return query(t, s.Addr, network, "flap.test", dns.TypeA, 300*time.Millisecond) }
+		ask := func() (*dns.Msg, error) {
+			return query(t, s.Addr, network, "flap.test", dns.TypeA, 300*time.Millisecond)
+		}
 		s.SetMode(DNSAnswer)
 		if r, err := ask(); err != nil || r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 {
 			t.Fatalf("%s answer mode: %v, %v", network, r, err)

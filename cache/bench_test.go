@@ -3,6 +3,8 @@ package cache
 import (
 	"context"
 	"fmt"
+	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -58,4 +60,54 @@ func BenchmarkGetHitParallel(b *testing.B) {
 			}
 		}
 	})
+}
+
+// BenchmarkLoadFileOversized loads a file of 1,000,000 entries into a cache
+// of 10,000 (a cache.file written with a bigger cache.hosts, or a hostile
+// one): it reports the peak of the live heap during the load, sampled every
+// millisecond, which is what LoadFile holds beyond the cache itself.
+func BenchmarkLoadFileOversized(b *testing.B) {
+	big, _ := benchCache(b, 1_000_000)
+	path := filepath.Join(b.TempDir(), "big.json")
+	if err := big.SaveFile(path); err != nil {
+		b.Fatal(err)
+	}
+	big = nil
+	runtime.GC()
+	var peak uint64
+	for b.Loop() {
+		c, err := New(Options[string, result]{Size: 10_000, Load: func(context.Context, string) (result, error) { return result{}, nil }})
+		if err != nil {
+			b.Fatal(err)
+		}
+		runtime.GC()
+		var base runtime.MemStats
+		runtime.ReadMemStats(&base)
+		stop := make(chan struct{})
+		sampled := make(chan uint64)
+		go func() {
+			var top uint64
+			var ms runtime.MemStats
+			t := time.NewTicker(time.Millisecond)
+			defer t.Stop()
+			for {
+				select {
+				case <-stop:
+					sampled <- top
+					return
+				case <-t.C:
+					runtime.ReadMemStats(&ms)
+					top = max(top, ms.HeapAlloc)
+				}
+			}
+		}()
+		if n, err := c.LoadFile(path); err != nil || n != 10_000 {
+			b.Fatalf("LoadFile: %d, %v", n, err)
+		}
+		close(stop)
+		if top := <-sampled; top > base.HeapAlloc {
+			peak = max(peak, top-base.HeapAlloc)
+		}
+	}
+	b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MiB")
 }

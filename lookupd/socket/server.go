@@ -208,7 +208,7 @@ func (s *Server) track(nc net.Conn) (*conn, error) {
 		if s.fresh == 0 {
 			s.mu.Unlock()
 			s.refused.Add(1)
-			s.logCap("refused")
+			s.logCap("connections refused over max_conns")
 			return nil, errOverCap
 		}
 		s.changed.Wait()
@@ -222,7 +222,7 @@ func (s *Server) track(nc net.Conn) (*conn, error) {
 		// Its worker's Read returns at once; the worker then releases it.
 		victim.Conn.Close()
 		s.evicted.Add(1)
-		s.logCap("evicted")
+		s.logCap("connections evicted at max_conns")
 	}
 	return c, nil
 }
@@ -335,9 +335,10 @@ func (s *Server) serveConn(c *conn) {
 	}
 }
 
-// logCap logs a connection refused or evicted at MaxConns, at most one line
-// a second, with the count since the previous line and the totals.
-func (s *Server) logCap(what string) {
+// logCap logs a connection refused or evicted at MaxConns (event says
+// which), at most one line a second for both, with the count since the
+// previous line and the totals.
+func (s *Server) logCap(event string) {
 	s.mu.Lock()
 	s.capUnlogged++
 	now := time.Now()
@@ -348,7 +349,7 @@ func (s *Server) logCap(what string) {
 	n := s.capUnlogged
 	s.capLogged, s.capUnlogged = now, 0
 	s.mu.Unlock()
-	s.logger().Warn("listen", "event", "connections "+what+" at max_conns", "max_conns", s.max, "since_last_line", n,
+	s.logger().Warn("listen", "event", event, "max_conns", s.max, "since_last_line", n,
 		"refused_total", s.refused.Load(), "evicted_total", s.evicted.Load())
 }
 

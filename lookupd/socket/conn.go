@@ -1,6 +1,9 @@
 package socket
 
-import "net"
+import (
+	"net"
+	"time"
+)
 
 // conn is a connection the Server tracks. Its fields are guarded by the
 // Server's mu.
@@ -8,8 +11,9 @@ type conn struct {
 	net.Conn
 	// evicted: closed at the cap to admit a newer one.
 	evicted bool
-	// read: its worker has begun to read it.
-	read bool
+	// read: its worker has begun to read it, at readAt.
+	read   bool
+	readAt time.Time
 	// prev and next link it into the list it is in (in), if any: the
 	// Server's waiting list, from accept until its request is complete.
 	prev, next *conn

@@ -295,6 +295,7 @@ func TestServerCapEvictsIdle(t *testing.T) {
 // TestServerCapKeepsBusy: at the cap, connections with a complete request
 // are never evicted; the oldest idle one is.
 func TestServerCapKeepsBusy(t *testing.T) {
+	defer socket.SetMinWait(0)() // TestServerCapMinWait has the wait
 	h := &echoHandler{block: make(chan struct{})}
 	s := &socket.Server{Handler: h, MaxConns: 3, ReadTimeout: time.Minute}
 	path := startServer(t, s)
@@ -357,6 +358,41 @@ func TestServerCapKeepsBusy(t *testing.T) {
 // abusePace is the least time between two connections of one abuser in
 // the test: three abusers then open up to 6,000 connections a second.
 const abusePace = 500 * time.Microsecond
+
+// TestServerCapMinWait: a connection read from for less than minWait is
+// not evicted (its client may be about to write): the new one is refused;
+// once it has waited, a new one evicts it.
+func TestServerCapMinWait(t *testing.T) {
+	defer socket.SetMinWait(time.Second)()
+	s := &socket.Server{Handler: &echoHandler{}, MaxConns: 1, ReadTimeout: time.Minute}
+	path := startServer(t, s)
+	idle, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer idle.Close()
+	start := time.Now()
+	waitFor(t, "the idle connection to be accepted", func() bool { return s.Stats().Accepted == 1 })
+	// Refused: closed unread, so a reset or an empty answer.
+	if got, err := valid(path, "weak.early"); got != "" || err != nil && !errors.Is(err, syscall.ECONNRESET) {
+		t.Errorf("new connection within minWait: %q, %v; want refused", got, err)
+	}
+	refusedAt := time.Since(start)
+	waitFor(t, "a new connection to evict the idle one", func() bool {
+		got, _ := valid(path, "weak.late")
+		return got == "tlsexport"
+	})
+	evictedAt := time.Since(start)
+	idle.SetDeadline(time.Now().Add(5 * time.Second))
+	if out, err := io.ReadAll(idle); len(out) != 0 || err != nil {
+		t.Errorf("idle connection: %q, %v; want closed", out, err)
+	}
+	st := s.Stats()
+	t.Logf("figure: minWait 1s: refused at %v, evicted at %v; %+v", refusedAt.Round(time.Millisecond), evictedAt.Round(time.Millisecond), st)
+	if st.Evicted != 1 || st.Refused == 0 || evictedAt < time.Second || refusedAt >= time.Second {
+		t.Errorf("refused at %v, evicted at %v, stats %+v; want refusals before 1s, one eviction after", refusedAt, evictedAt, st)
+	}
+}
 
 // BenchmarkAnswerUnderAbuse measures what a valid request (from Exim in a
 // process of its own) waits for while 2,000 idle connections (cap 1,000),

@@ -46,10 +46,8 @@ type Server struct {
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
 	// Refusals and evictions at MaxConns are logged at most once a second
-	// (a flood of connections must not become a flood of log lines):
-	// capUnlogged counts those since the last line.
-	capLogged   time.Time
-	capUnlogged int
+	// each (a flood of connections must not become a flood of log lines).
+	refusedLog, evictedLog capLog
 	// live counts the connections tracked, served or being closed; a
 	// connection is tracked under mu after checking closing, so Shutdown
 	// never misses one. waiting lists those without a complete request
@@ -174,7 +172,8 @@ var errOverCap = errors.New("socket: every connection busy")
 
 // track admits nc under mu: refused once Shutdown has begun (the caller
 // closes it); at the cap it evicts the connection that has waited longest
-// without a complete request or, when every connection has one, refuses nc.
+// without a complete request (at least minWait) or, when there is none,
+// refuses nc.
 //
 // Only a connection its worker has begun to read counts as waiting: one
 // just accepted may hold a complete request not read yet (Exim writes at
@@ -208,7 +207,7 @@ func (s *Server) track(nc net.Conn) (*conn, error) {
 		if s.fresh == 0 {
 			s.mu.Unlock()
 			s.refused.Add(1)
-			s.logCap("connections refused over max_conns")
+			s.logCap(&s.refusedLog, "connections refused over max_conns")
 			return nil, errOverCap
 		}
 		s.changed.Wait()
@@ -222,17 +221,28 @@ func (s *Server) track(nc net.Conn) (*conn, error) {
 		// Its worker's Read returns at once; the worker then releases it.
 		victim.Conn.Close()
 		s.evicted.Add(1)
-		s.logCap("connections evicted at max_conns")
+		s.logCap(&s.evictedLog, "connections evicted at max_conns")
 	}
 	return c, nil
 }
 
+// minWait is how long a connection must have been read from, without a
+// complete request, before it can be evicted: a client that connected a
+// moment ago may be about to write (Exim writes at once, but a loaded
+// machine can hold a process a few milliseconds between its connect and
+// its write). It also bounds evictions to MaxConns per minWait.
+var minWait = 10 * time.Millisecond
+
 // oldestRead is the connection accepted first among those whose worker
-// has begun to read them without a complete request yet, or nil. The
-// fresh ones it passes over are few: workers start within moments.
+// has begun to read them without a complete request yet, if it has waited
+// minWait; else nil. The fresh ones it passes over are few: workers start
+// within moments.
 func (s *Server) oldestRead() *conn {
 	for c := s.waiting.front(); c != nil; c = c.next {
 		if c.read {
+			if time.Since(c.readAt) < minWait {
+				return nil
+			}
 			return c
 		}
 	}
@@ -243,7 +253,7 @@ func (s *Server) oldestRead() *conn {
 func (s *Server) reading(c *conn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c.read = true
+	c.read, c.readAt = true, time.Now()
 	s.fresh--
 	s.changed.Broadcast()
 }
@@ -335,19 +345,24 @@ func (s *Server) serveConn(c *conn) {
 	}
 }
 
-// logCap logs a connection refused or evicted at MaxConns (event says
-// which), at most one line a second for both, with the count since the
-// previous line and the totals.
-func (s *Server) logCap(event string) {
+// capLog throttles the log lines of one kind of event at MaxConns.
+type capLog struct {
+	logged   time.Time
+	unlogged int // events since the last line
+}
+
+// logCap logs a connection refused or evicted at MaxConns, at most one line
+// a second of each, with the count since the previous line and the totals.
+func (s *Server) logCap(l *capLog, event string) {
 	s.mu.Lock()
-	s.capUnlogged++
+	l.unlogged++
 	now := time.Now()
-	if now.Sub(s.capLogged) < time.Second {
+	if now.Sub(l.logged) < time.Second {
 		s.mu.Unlock()
 		return
 	}
-	n := s.capUnlogged
-	s.capLogged, s.capUnlogged = now, 0
+	n := l.unlogged
+	l.logged, l.unlogged = now, 0
 	s.mu.Unlock()
 	s.logger().Warn("listen", "event", event, "max_conns", s.max, "since_last_line", n,
 		"refused_total", s.refused.Load(), "evicted_total", s.evicted.Load())

@@ -1,6 +1,7 @@
 // Package sockettest starts a socket.Server on a Unix socket in a test's
 // temporary directory and talks to it byte for byte, for the tests of the
-// socket protocol and of the handlers behind it.
+// socket protocol and of the handlers behind it, and raises the open-file
+// limit for tests that hold thousands of connections.
 package sockettest
 
 import (
@@ -9,6 +10,7 @@ import (
 	"io"
 	"net"
 	"path/filepath"
+	"syscall"
 	"testing"
 	"time"
 
@@ -57,4 +59,26 @@ func Raw(t testing.TB, path string, b []byte, halfClose bool) string {
 		t.Fatalf("read answer: %v", err)
 	}
 	return string(out)
+}
+
+// RaiseNoFile makes sure RLIMIT_NOFILE allows n open files, for tests that
+// hold thousands of connections with both ends in the test process: it
+// raises the soft limit (Go raises it to the hard one at start-up already)
+// and, as root, the hard limit, until the test ends.
+func RaiseNoFile(tb testing.TB, n uint64) {
+	tb.Helper()
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		tb.Fatal(err)
+	}
+	if lim.Cur >= n {
+		return
+	}
+	old := lim
+	lim.Cur = n
+	lim.Max = max(lim.Max, n) // only root may raise it
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		tb.Fatalf("raise RLIMIT_NOFILE to %d (now %d, hard %d): %v", n, old.Cur, old.Max, err)
+	}
+	tb.Cleanup(func() { syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old) })
 }

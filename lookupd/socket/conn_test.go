@@ -48,7 +48,10 @@ func startAbuse(tb testing.TB, path string, idle int, every time.Duration) *abus
 		c.SetDeadline(time.Now().Add(time.Minute))
 		return c
 	}
+	// The idle ones come at the abusers' pace too: 2,000 within
+	// minWait would find no connection old enough to evict, and be refused.
 	for range idle {
+		a.next()
 		if c := dial(); c != nil {
 			a.held = append(a.held, c)
 		}

@@ -218,28 +218,6 @@ func (g *gateHandler) Handle(ctx context.Context, req socket.Request) []byte {
 	return g.inner.Handle(ctx, req)
 }
 
-// needNoFile makes sure RLIMIT_NOFILE allows n open files, raising the
-// soft limit up to the hard one (Go raises it at start-up already).
-func needNoFile(t *testing.T, n uint64) {
-	t.Helper()
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		t.Fatal(err)
-	}
-	if lim.Cur >= n {
-		return
-	}
-	if lim.Max < n {
-		t.Fatalf("RLIMIT_NOFILE hard limit %d, the test needs %d open files", lim.Max, n)
-	}
-	old := lim
-	lim.Cur = n
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		t.Fatalf("raise RLIMIT_NOFILE from %d to %d: %v", old.Cur, n, err)
-	}
-	t.Cleanup(func() { syscall.Setrlimit(syscall.RLIMIT_NOFILE, &old) })
-}
-
 // TestTenThousandConnections: 10,000 clients connect at once. The server
 // holds at most MaxConns; the others are closed at once (Exim reads an empty
 // answer), counted and logged without flooding the log; every connection
@@ -248,7 +226,7 @@ func TestTenThousandConnections(t *testing.T) {
 	const clients, maxConns = 10000, 1000
 	// Both ends of every connection live in this process: the clients' ends
 	// and, at once, the held ones plus those being refused.
-	needNoFile(t, clients+maxConns+1000)
+	sockettest.RaiseNoFile(t, clients+maxConns+1000)
 	sink := &lab.LogBuffer{}
 	s := warmService(t, hostileConfig(t, "127.0.0.1:9", 9, nil), sink.Logger())
 	gate := &gateHandler{inner: s, release: make(chan struct{})}
@@ -320,8 +298,11 @@ func TestTenThousandConnections(t *testing.T) {
 	if st.Refused == 0 || int64(st.Accepted+st.Refused) != dialed.Load() {
 		t.Errorf("server accepted %d and refused %d of %d connections; want all counted, some refused", st.Accepted, st.Refused, dialed.Load())
 	}
-	if answered.Load() != int64(st.Accepted) || closed.Load() != int64(st.Refused) {
-		t.Errorf("clients: %d answered, %d closed; server: %d accepted, %d refused", answered.Load(), closed.Load(), st.Accepted, st.Refused)
+	// A connection still without its request after minWait may be evicted
+	// at the cap (rare here: every client writes at once).
+	if answered.Load() != int64(st.Accepted-st.Evicted) || closed.Load() != int64(st.Refused+st.Evicted) {
+		t.Errorf("clients: %d answered, %d closed; server: %d accepted, %d refused, %d evicted",
+			answered.Load(), closed.Load(), st.Accepted, st.Refused, st.Evicted)
 	}
 	if n := sink.Count("connections refused over max_conns"); n == 0 || n > int(took/time.Second)+1 {
 		t.Errorf("%d refusal log lines in %v, want between 1 and one a second", n, took)

@@ -151,6 +151,8 @@ func newService(cfg *config.Config, log *slog.Logger, res Resolver, prober Probe
 			}
 			return e.TTL
 		},
+		// A DNS failure never replaces addresses already known (serve stale).
+		Failed:      func(e nameEntry) bool { return e.Err != "" },
 		Load:        s.lookupNames,
 		LoadTimeout: loadCeiling,
 		Concurrency: 64,
@@ -166,6 +168,8 @@ func newService(cfg *config.Config, log *slog.Logger, res Resolver, prober Probe
 			}
 			return e.Set.TTL
 		},
+		// A DNS failure never replaces an MX set already known (serve stale).
+		Failed:      func(e domainEntry) bool { return e.Err != "" },
 		Load:        s.lookupMX,
 		LoadTimeout: loadCeiling,
 		Concurrency: 64,

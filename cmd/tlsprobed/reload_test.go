@@ -22,21 +22,7 @@ func TestReloadFlipsAnswers(t *testing.T) {
 	dir := t.TempDir()
 	sock, cfgFile := filepath.Join(dir, "tlsprobed.sock"), filepath.Join(dir, "config.toml")
 	write := func(dhMinBits int) {
-		writeConfig(t, cfgFile, fmt.Sprintf(`
-[listen]
-socket = %q
-[dns]
-servers = [%q]
-timeout = "1s"
-[probe]
-port = %d
-helo = "relay.test"
-timeout = "20s"
-ignore_networks = ["10.0.0.0/8"]
-dh_min_bits = %d
-[answer]
-wait = "20s"
-`, sock, dns, port, dhMinBits))
+		writeConfig(t, cfgFile, labConfig(sock, dns, "1s", port, "20s")+fmt.Sprintf("dh_min_bits = %d\n[answer]\nwait = \"20s\"\n", dhMinBits))
 	}
 	write(1024)
 	d := startDaemon(t, bin, cfgFile, sock)

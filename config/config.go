@@ -65,20 +65,25 @@ func (d DNSConfig) ServerAddrs() []string { return d.addrs }
 
 // ProbeConfig is the [probe] section: how one MX host is probed.
 type ProbeConfig struct {
-	Port           int      `toml:"port"`             // SMTP port
-	HELO           string   `toml:"helo"`             // EHLO name; "" = the host name (resolved by the caller)
-	Timeout        Duration `toml:"timeout"`          // whole probe of one host
-	Concurrency    int      `toml:"concurrency"`      // probes at once
-	MaxMX          int      `toml:"max_mx"`           // MX hosts looked at per domain
-	MaxAddresses   int      `toml:"max_addresses"`    // addresses looked at per MX host (IPv6 first)
-	SourceAddress  string   `toml:"source_address"`   // local IP to connect from; "" = chosen by the kernel
-	Client         string   `toml:"client"`           // ClientGnuTLS or ClientOpenSSL
-	TLS13          bool     `toml:"tls13"`            // a host that speaks TLS 1.3 is fine for the client (not tlsexport)
-	KeyMinBits     int      `toml:"key_min_bits"`     // RSA/DSA keys shorter than this: smallkey
-	DHMinBits      int      `toml:"dh_min_bits"`      // DHE primes shorter than this: tlsexport
-	IgnoreNetworks []string `toml:"ignore_networks"`  // CIDRs (or bare IPs) never probed
-	RatePerAddress Rate     `toml:"rate_per_address"` // probes per address: "1/10s", or a number per second; 0 = unlimited
-	RateBurst      int      `toml:"rate_burst"`       // probes per address allowed at once above the rate
+	Port          int      `toml:"port"`           // SMTP port
+	HELO          string   `toml:"helo"`           // EHLO name; "" = the host name (resolved by the caller)
+	Timeout       Duration `toml:"timeout"`        // whole probe of one host
+	Concurrency   int      `toml:"concurrency"`    // probes at once
+	MaxMX         int      `toml:"max_mx"`         // MX hosts looked at per domain
+	MaxAddresses  int      `toml:"max_addresses"`  // addresses looked at per MX host (IPv6 first)
+	SourceAddress string   `toml:"source_address"` // local IP to connect from; "" = chosen by the kernel
+	Client        string   `toml:"client"`         // ClientGnuTLS or ClientOpenSSL
+	TLS13         bool     `toml:"tls13"`          // a host that speaks TLS 1.3 is fine for the client (not tlsexport)
+	KeyMinBits    int      `toml:"key_min_bits"`   // RSA/DSA keys shorter than this: smallkey
+	DHMinBits     int      `toml:"dh_min_bits"`    // DHE primes shorter than this: tlsexport (gnutls client: Exim's tls_dh_min_bits)
+	// OpenSSLSecLevel is the security level of an OpenSSL Exim's default
+	// transport (client "openssl"; 0-5): it sets the shortest DH prime that
+	// Exim accepts (1024 bits at levels 0-1, 2048 at 2, ...); dh_min_bits
+	// does not apply to that client, as Exim ignores tls_dh_min_bits there.
+	OpenSSLSecLevel int      `toml:"openssl_seclevel"`
+	IgnoreNetworks  []string `toml:"ignore_networks"`  // CIDRs (or bare IPs) never probed
+	RatePerAddress  Rate     `toml:"rate_per_address"` // probes per address: "1/10s", or a number per second; 0 = unlimited
+	RateBurst       int      `toml:"rate_burst"`       // probes per address allowed at once above the rate
 
 	networks []netip.Prefix
 	source   netip.Addr
@@ -151,18 +156,19 @@ func Default() Config {
 			Timeout: Duration{3 * time.Second},
 		},
 		Probe: ProbeConfig{
-			Port:           25,
-			Timeout:        Duration{30 * time.Second},
-			Concurrency:    16,
-			MaxMX:          5,
-			MaxAddresses:   8,
-			Client:         ClientGnuTLS,
-			TLS13:          true,
-			KeyMinBits:     2048,
-			DHMinBits:      1024,
-			IgnoreNetworks: append([]string{}, DefaultIgnoreNetworks...),
-			RatePerAddress: RateEvery(10 * time.Second),
-			RateBurst:      2,
+			Port:            25,
+			Timeout:         Duration{30 * time.Second},
+			Concurrency:     16,
+			MaxMX:           5,
+			MaxAddresses:    8,
+			Client:          ClientGnuTLS,
+			TLS13:           true,
+			KeyMinBits:      2048,
+			DHMinBits:       1024,
+			OpenSSLSecLevel: 2,
+			IgnoreNetworks:  append([]string{}, DefaultIgnoreNetworks...),
+			RatePerAddress:  RateEvery(10 * time.Second),
+			RateBurst:       2,
 		},
 		Answer: AnswerConfig{Wait: Duration{2 * time.Second}},
 		Cache: CacheConfig{

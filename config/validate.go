@@ -94,6 +94,7 @@ func (c *Config) Validate() error {
 	}
 	v.intRange("probe.key_min_bits", p.KeyMinBits, 512, 16384)
 	v.intRange("probe.dh_min_bits", p.DHMinBits, 512, 16384)
+	v.intRange("probe.openssl_seclevel", p.OpenSSLSecLevel, 0, 5)
 	networks := make([]netip.Prefix, 0, len(p.IgnoreNetworks))
 	if len(p.IgnoreNetworks) > maxIgnoreNetworks {
 		v.add("probe.ignore_networks", "more than %d entries", maxIgnoreNetworks)

@@ -45,6 +45,8 @@ func TestValidateRejects(t *testing.T) {
 		{"client empty", func(c *Config) { c.Probe.Client = "" }, `probe.client: must be "gnutls" or "openssl" (got "")`},
 		{"key bits", func(c *Config) { c.Probe.KeyMinBits = 256 }, "probe.key_min_bits: must be between 512 and 16384 (got 256)"},
 		{"dh bits", func(c *Config) { c.Probe.DHMinBits = 20000 }, "probe.dh_min_bits: must be between 512 and 16384 (got 20000)"},
+		{"seclevel", func(c *Config) { c.Probe.OpenSSLSecLevel = 6 }, "probe.openssl_seclevel: must be between 0 and 5 (got 6)"},
+		{"seclevel negative", func(c *Config) { c.Probe.OpenSSLSecLevel = -1 }, "probe.openssl_seclevel: must be between 0 and 5 (got -1)"},
 		{"network", func(c *Config) { c.Probe.IgnoreNetworks = []string{"10.0.0.0/8", "10.0.0.0/33"} }, `probe.ignore_networks[1]: not a network in CIDR notation: "10.0.0.0/33"`},
 		{"network name", func(c *Config) { c.Probe.IgnoreNetworks = []string{"localhost"} }, `probe.ignore_networks[0]: not an IP address or CIDR network: "localhost"`},
 		{"network zone", func(c *Config) { c.Probe.IgnoreNetworks = []string{"fe80::1%eth0"} }, `probe.ignore_networks[0]: not an IP address or CIDR network: "fe80::1%eth0"`},

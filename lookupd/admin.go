@@ -11,6 +11,7 @@ import (
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/mx"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/tlswire"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/verdict"
 )
 
 // Stats are the service's counters.
@@ -53,6 +54,8 @@ type AnswerStats struct {
 	Empty     uint64 `json:"empty"`
 	SmallKey  uint64 `json:"smallkey"`
 	TLSExport uint64 `json:"tlsexport"`
+	NoDHE     uint64 `json:"nodhe"`     // the openssl client's answers
+	SecLevel1 uint64 `json:"seclevel1"` // the openssl client's answers
 }
 
 // Stats returns the counters.
@@ -60,9 +63,11 @@ func (s *Service) Stats() Stats {
 	st := Stats{
 		Uptime: time.Since(s.started).Round(time.Second).String(),
 		Answers: AnswerStats{
-			Empty:     s.answers[0].Load(),
-			TLSExport: s.answers[1].Load(),
-			SmallKey:  s.answers[2].Load(),
+			Empty:     s.answers[verdict.None].Load(),
+			TLSExport: s.answers[verdict.TLSExport].Load(),
+			SmallKey:  s.answers[verdict.SmallKey].Load(),
+			NoDHE:     s.answers[verdict.NoDHE].Load(),
+			SecLevel1: s.answers[verdict.SecLevel1].Load(),
 		},
 		Invalid:   s.invalid.Load(),
 		Pending:   s.pending.Load(),

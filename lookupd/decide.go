@@ -30,7 +30,7 @@ const (
 
 // decide is the one path from a domain to its verdict, for answers,
 // explain and list alike: overrides, the MX set, each host's addresses,
-// each address's facts, then verdict.Policy.Of and verdict.Max. Without
+// each address's facts, then verdict.Policy.Judge and verdict.Tally. Without
 // details it leaves out what only explain shows (facts, ages, reasons).
 func (s *Service) decide(ctx context.Context, st *settings, raw string, m mode, details bool) Decision {
 	d := Decision{Domain: raw}
@@ -79,8 +79,13 @@ func (s *Service) decide(ctx context.Context, st *settings, raw string, m mode, 
 	d.MX = make([]HostReport, len(hosts))
 	s.gatherAddrs(ctx, st, d.MX, hosts, m, &d)
 	s.gatherFacts(ctx, st, d.MX, m, details, &d)
+	var t verdict.Tally
 	for i := range d.MX {
-		d.Verdict = verdict.Max(d.Verdict, d.MX[i].Verdict)
+		t.Merge(d.MX[i].tally)
+	}
+	d.Verdict = t.Verdict()
+	if t.Split() {
+		d.Note = strings.TrimPrefix(d.Note+"; no one transport gets TLS at every address of this domain: the answer gets TLS at the most of them", "; ")
 	}
 	if d.pending && d.Verdict == verdict.None {
 		d.Note = strings.TrimPrefix(d.Note+"; lookups or probes still running, answer empty for now", "; ")
@@ -109,6 +114,7 @@ func (s *Service) gatherAddrs(ctx context.Context, st *settings, reps []HostRepo
 		rep.Name, rep.Pref = h.Name, h.Pref
 		if list, pat, ok := st.overrides.Match(h.Name); ok {
 			rep.Source, rep.Pattern, rep.Verdict = SourceOverride, pat, overrideVerdict(list)
+			rep.tally.Force(rep.Verdict)
 			d.overridden = true
 			continue
 		}
@@ -190,7 +196,7 @@ func considered(st *settings, addrs []netip.Addr) []AddrReport {
 
 // gatherFacts fills in the facts and verdict of every considered address,
 // probing every missing one at once and then waiting for them until ctx
-// ends; each host's verdict is the largest of its addresses'.
+// ends; each host's verdict is the tally of its addresses' (verdict.Tally).
 func (s *Service) gatherFacts(ctx context.Context, st *settings, reps []HostReport, m mode, details bool, d *Decision) {
 	type wait struct {
 		rep *AddrReport
@@ -247,7 +253,10 @@ func (s *Service) gatherFacts(ctx context.Context, st *settings, reps []HostRepo
 			if a.Source == SourcePending {
 				d.pending = true
 			}
-			reps[i].Verdict = verdict.Max(reps[i].Verdict, a.Verdict)
+			reps[i].tally.Add(a.judgement)
+		}
+		if reps[i].Source != SourceOverride {
+			reps[i].Verdict = reps[i].tally.Verdict()
 		}
 	}
 }
@@ -256,7 +265,8 @@ func (s *Service) gatherFacts(ctx context.Context, st *settings, reps []HostRepo
 // with details its facts, age and reason.
 func (s *Service) judgeAddr(st *settings, a *AddrReport, k addrKey, r *factsRecord, src Source, details bool, now time.Time) {
 	f := r.facts(k)
-	a.Source, a.Verdict = src, st.policy.Of(&f)
+	a.judgement = st.policy.Judge(&f)
+	a.Source, a.Verdict, a.NoTLS = src, a.judgement.Verdict, a.judgement.NoTLS
 	if details {
 		a.Facts = &f
 		a.Age = age(now, f.Time)

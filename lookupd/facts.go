@@ -51,55 +51,61 @@ func (k *addrKey) UnmarshalText(b []byte) error {
 // process-wide unique handles, the time as Unix nanoseconds. Its JSON is
 // probe.Facts' without addr and client.
 type factsRecord struct {
-	Outcome    sym           `json:"outcome"`
-	Stage      sym           `json:"stage,omitzero"`
-	Error      string        `json:"error,omitempty"`
-	TLSVersion sym           `json:"tls_version,omitzero"`
-	Cipher     sym           `json:"cipher,omitzero"`
-	KeyType    sym           `json:"key_type,omitzero"`
-	KeyBits    int32         `json:"key_bits,omitempty"`
-	DHBits     int32         `json:"dh_bits,omitempty"`
-	TLS13      bool          `json:"tls13,omitempty"`
-	Note       string        `json:"note,omitempty"`
-	Time       unixNano      `json:"time"`
-	Duration   time.Duration `json:"duration_ns"`
+	Outcome     sym           `json:"outcome"`
+	Stage       sym           `json:"stage,omitzero"`
+	Error       string        `json:"error,omitempty"`
+	TLSVersion  sym           `json:"tls_version,omitzero"`
+	Cipher      sym           `json:"cipher,omitzero"`
+	KeyType     sym           `json:"key_type,omitzero"`
+	KeyBits     int32         `json:"key_bits,omitempty"`
+	DHBits      int32         `json:"dh_bits,omitempty"`
+	TLS13       bool          `json:"tls13,omitempty"`
+	NoDHE       sym           `json:"no_dhe,omitzero"`
+	NoDHECipher sym           `json:"no_dhe_cipher,omitzero"`
+	Note        string        `json:"note,omitempty"`
+	Time        unixNano      `json:"time"`
+	Duration    time.Duration `json:"duration_ns"`
 }
 
 // newFactsRecord is f as the cache keeps it (f.Addr and f.Client go in the key).
 func newFactsRecord(f *probe.Facts) factsRecord {
 	return factsRecord{
-		Outcome:    symOf(string(f.Outcome)),
-		Stage:      symOf(string(f.Stage)),
-		Error:      f.Error,
-		TLSVersion: symOf(f.TLSVersion),
-		Cipher:     symOf(f.Cipher),
-		KeyType:    symOf(f.KeyType),
-		KeyBits:    int32(f.KeyBits),
-		DHBits:     int32(f.DHBits),
-		TLS13:      f.TLS13,
-		Note:       f.Note,
-		Time:       unixNanoOf(f.Time),
-		Duration:   f.Duration,
+		Outcome:     symOf(string(f.Outcome)),
+		Stage:       symOf(string(f.Stage)),
+		Error:       f.Error,
+		TLSVersion:  symOf(f.TLSVersion),
+		Cipher:      symOf(f.Cipher),
+		KeyType:     symOf(f.KeyType),
+		KeyBits:     int32(f.KeyBits),
+		DHBits:      int32(f.DHBits),
+		TLS13:       f.TLS13,
+		NoDHE:       symOf(string(f.NoDHE)),
+		NoDHECipher: symOf(f.NoDHECipher),
+		Note:        f.Note,
+		Time:        unixNanoOf(f.Time),
+		Duration:    f.Duration,
 	}
 }
 
 // facts are the probe.Facts the record holds for k.
 func (r *factsRecord) facts(k addrKey) probe.Facts {
 	return probe.Facts{
-		Addr:       k.AP,
-		Client:     k.Client.String(),
-		Outcome:    probe.Outcome(r.Outcome.String()),
-		Stage:      stage.Stage(r.Stage.String()),
-		Error:      r.Error,
-		TLSVersion: r.TLSVersion.String(),
-		Cipher:     r.Cipher.String(),
-		KeyType:    r.KeyType.String(),
-		KeyBits:    int(r.KeyBits),
-		DHBits:     int(r.DHBits),
-		TLS13:      r.TLS13,
-		Note:       r.Note,
-		Time:       r.Time.time(),
-		Duration:   r.Duration,
+		Addr:        k.AP,
+		Client:      k.Client.String(),
+		Outcome:     probe.Outcome(r.Outcome.String()),
+		Stage:       stage.Stage(r.Stage.String()),
+		Error:       r.Error,
+		TLSVersion:  r.TLSVersion.String(),
+		Cipher:      r.Cipher.String(),
+		KeyType:     r.KeyType.String(),
+		KeyBits:     int(r.KeyBits),
+		DHBits:      int(r.DHBits),
+		TLS13:       r.TLS13,
+		NoDHE:       probe.NoDHE(r.NoDHE.String()),
+		NoDHECipher: r.NoDHECipher.String(),
+		Note:        r.Note,
+		Time:        r.Time.time(),
+		Duration:    r.Duration,
 	}
 }
 

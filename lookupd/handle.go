@@ -11,19 +11,20 @@ import (
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/verdict"
 )
 
-// The non-empty domain answers as the server writes them, made once:
-// shared, so never to be modified.
-var (
-	smallKeyBytes  = []byte(verdict.SmallKey.String())
-	tlsExportBytes = []byte(verdict.TLSExport.String())
-)
+// The domain answers as the server writes them, made once: shared, so
+// never to be modified. The empty answer is nil.
+var answerWords = func() (w [verdict.Count][]byte) {
+	for v := range verdict.Count {
+		if s := verdict.Verdict(v).String(); s != "" {
+			w[v] = []byte(s)
+		}
+	}
+	return w
+}()
 
 func answerBytes(v verdict.Verdict) []byte {
-	switch v {
-	case verdict.SmallKey:
-		return smallKeyBytes
-	case verdict.TLSExport:
-		return tlsExportBytes
+	if int(v) < len(answerWords) {
+		return answerWords[v]
 	}
 	return nil
 }

@@ -74,7 +74,8 @@ type probeKey struct {
 
 var (
 	// answerLabels are indexed by verdict.Verdict.
-	answerLabels = [...]string{verdict.None: "empty", verdict.TLSExport: "tlsexport", verdict.SmallKey: "smallkey"}
+	answerLabels = [verdict.Count]string{verdict.None: "empty", verdict.TLSExport: "tlsexport", verdict.SmallKey: "smallkey",
+		verdict.NoDHE: "nodhe", verdict.SecLevel1: "seclevel1"}
 	// sourceLabels are the values of Decision.Source.
 	sourceLabels = [...]Source{SourceOverride, SourceMX, SourceDNS, SourceDNSError, SourcePending, SourceInvalid}
 	// probeStages are the stages a probe reports with its outcome.
@@ -97,7 +98,7 @@ func (s *Service) Instrument(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tlsprobed_requests_total",
-			Help: "Domain requests answered, by answer word (smallkey, tlsexport, empty) and by source of the verdict.",
+			Help: "Domain requests answered, by answer word (smallkey, tlsexport, nodhe, seclevel1, empty) and by source of the verdict.",
 		}, []string{"answer", "source"}),
 		answerTime: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "tlsprobed_answer_duration_seconds",

@@ -188,6 +188,11 @@ func validFacts(r *factsRecord) error {
 	default:
 		return fmt.Errorf("unknown outcome %q", r.Outcome.String())
 	}
+	switch probe.NoDHE(r.NoDHE.String()) {
+	case probe.NoDHENotTried, probe.NoDHEOK, probe.NoDHERefused:
+	default:
+		return fmt.Errorf("unknown no_dhe %q", r.NoDHE.String())
+	}
 	switch {
 	case r.Time == 0:
 		return errors.New("no time")

@@ -82,6 +82,8 @@ type HostReport struct {
 	Verdict verdict.Verdict `json:"verdict"`
 	Note    string          `json:"note,omitempty"`
 	Addrs   []AddrReport    `json:"addrs,omitempty"`
+
+	tally verdict.Tally // of its addresses, or its override
 }
 
 // AddrReport is what is known of one address of an MX host.
@@ -89,7 +91,13 @@ type AddrReport struct {
 	Addr    netip.AddrPort  `json:"addr"`
 	Source  Source          `json:"source"` // of its facts: cache, stale, probe, redis, pending, ignored
 	Verdict verdict.Verdict `json:"verdict"`
-	Age     string          `json:"age,omitempty"`
-	Reason  string          `json:"reason,omitempty"`
-	Facts   *probe.Facts    `json:"facts,omitempty"` // explain only
+	// NoTLS: no transport gets TLS here from the modelled client, though the
+	// server offers STARTTLS (the openssl client and a DHE-only server with
+	// a prime under 1024 bits, say); the answer cannot help this address.
+	NoTLS  bool         `json:"no_tls_possible,omitempty"`
+	Age    string       `json:"age,omitempty"`
+	Reason string       `json:"reason,omitempty"`
+	Facts  *probe.Facts `json:"facts,omitempty"` // explain only
+
+	judgement verdict.Judgement
 }

@@ -60,7 +60,7 @@ type Service struct {
 	metrics *Metrics    // set by Instrument; nil records nothing
 	redis   *redisLevel // the fleet's Redis ([redis] url); nil without
 
-	answers   [3]atomic.Uint64 // by verdict
+	answers   [verdict.Count]atomic.Uint64 // by verdict
 	invalid   atomic.Uint64
 	pending   atomic.Uint64
 	overrides atomic.Uint64
@@ -201,6 +201,8 @@ func (s *Service) Reload(cfg *config.Config) error {
 			SourceAddr: cfg.Probe.SourceAddr(),
 		},
 		policy: verdict.Policy{
+			Client:     cfg.Probe.Client,
+			SecLevel:   cfg.Probe.OpenSSLSecLevel,
 			KeyMinBits: cfg.Probe.KeyMinBits,
 			DHMinBits:  cfg.Probe.DHMinBits,
 			NoTLS13:    !cfg.Probe.TLS13,

@@ -45,7 +45,12 @@ func printStats(w io.Writer, st lookupd.Stats) {
 	a := st.Answers
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "uptime\t%s\n", st.Uptime)
-	fmt.Fprintf(tw, "answers\t%d\t(%d smallkey, %d tlsexport, %d empty)\n", a.SmallKey+a.TLSExport+a.Empty, a.SmallKey, a.TLSExport, a.Empty)
+	if a.NoDHE+a.SecLevel1 == 0 {
+		fmt.Fprintf(tw, "answers\t%d\t(%d smallkey, %d tlsexport, %d empty)\n", a.SmallKey+a.TLSExport+a.Empty, a.SmallKey, a.TLSExport, a.Empty)
+	} else {
+		fmt.Fprintf(tw, "answers\t%d\t(%d smallkey, %d tlsexport, %d nodhe, %d seclevel1, %d empty)\n",
+			a.SmallKey+a.TLSExport+a.NoDHE+a.SecLevel1+a.Empty, a.SmallKey, a.TLSExport, a.NoDHE, a.SecLevel1, a.Empty)
+	}
 	fmt.Fprintf(tw, "from overrides\t%d\t(an override of the domain or of an MX host matched)\n", st.Overrides)
 	fmt.Fprintf(tw, "probes\t%d\t(one per address at a time, however many names lead to it)\n", st.Probes)
 	fmt.Fprintf(tw, "pending\t%d\t(answered before DNS or a probe finished)\n", st.Pending)

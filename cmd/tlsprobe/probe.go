@@ -30,6 +30,7 @@ func runProbe(args []string, stdout, stderr io.Writer) int {
 	port := fl.Int("port", 0, "SMTP port (default from the config)")
 	dnsServer := fl.String("dns", "", "DNS server `ip[:port]` (default from the config or /etc/resolv.conf)")
 	noTLS13 := fl.Bool("no-tls13", false, "model a client that offers TLS 1.2 at most")
+	seclevel := fl.Int("seclevel", -1, "with -client openssl: OpenSSL's security `level` (0-5) of the Exim modelled (default from the config: probe.openssl_seclevel)")
 	verbose := fl.Bool("v", false, "log each probe to stderr")
 	if err := fl.Parse(args); err != nil {
 		return 2
@@ -57,6 +58,9 @@ func runProbe(args []string, stdout, stderr io.Writer) int {
 	}
 	if *noTLS13 {
 		cfg.Probe.TLS13 = false
+	}
+	if *seclevel >= 0 {
+		cfg.Probe.OpenSSLSecLevel = *seclevel
 	}
 	if err := cfg.Validate(); err != nil {
 		fmt.Fprintf(stderr, "tlsprobe probe: %v\n", err)
@@ -178,7 +182,7 @@ func writeReport(w io.Writer, d lookupd.Decision, withSource bool) {
 					continue
 				}
 				fmt.Fprintf(tw, "  %s\t%s\t%s\t%s%s\t%s\t%s\t%s\t%s\t%s\n", name, pref, a.Addr, src(string(a.Source), dash(a.Age)),
-					verdictText(f, a.Verdict), dash(f.TLSVersion), keyText(f.KeyType, f.KeyBits), bitsText(f.DHBits),
+					verdictText(f, a.Verdict, a.NoTLS), dash(f.TLSVersion), keyText(f.KeyType, f.KeyBits), bitsText(f.DHBits),
 					f.Duration.Round(time.Millisecond), dash(f.Cipher))
 				if d.Verdict == 0 || a.Verdict == d.Verdict {
 					why = append(why, a.Reason)
@@ -203,8 +207,12 @@ func writeReport(w io.Writer, d lookupd.Decision, withSource bool) {
 }
 
 // verdictText is an address's verdict, or its outcome when that says
-// more (notls, error).
-func verdictText(f *probe.Facts, v verdict.Verdict) string {
+// more (notls, error), or "no-tls" where no transport gets TLS from the
+// modelled client.
+func verdictText(f *probe.Facts, v verdict.Verdict, noTLS bool) string {
+	if noTLS {
+		return "no-tls"
+	}
 	if v != verdict.None || f.Outcome == probe.OK {
 		return dash(v.String())
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -77,7 +78,7 @@ var queryUsage = map[string]string{
 	"query":   "tlsprobe query [-socket PATH] DOMAIN",
 	"explain": "tlsprobe explain [-socket PATH] [-json] DOMAIN",
 	"stats":   "tlsprobe stats [-socket PATH] [-json]",
-	"list":    "tlsprobe list [-socket PATH] [-json] [smallkey|tlsexport]",
+	"list":    "tlsprobe list [-socket PATH] [-json] [smallkey|tlsexport|nodhe|seclevel1]",
 	"flush":   "tlsprobe flush [-socket PATH] DOMAIN|all",
 }
 
@@ -92,8 +93,8 @@ func checkQueryArgs(verb string, args []string) string {
 		return ""
 	case verb == "list" && len(args) > 1:
 		return fmt.Sprintf("takes one list name at most, got %s", quoteArgs(args))
-	case verb == "list" && len(args) == 1 && args[0] != socket.ListSmallKey && args[0] != socket.ListTLSExport:
-		return fmt.Sprintf("%q is not a list: want smallkey, tlsexport or nothing", args[0])
+	case verb == "list" && len(args) == 1 && !slices.Contains([]string{socket.ListSmallKey, socket.ListTLSExport, socket.ListNoDHE, socket.ListSecLevel1}, args[0]):
+		return fmt.Sprintf("%q is not a list: want smallkey, tlsexport, nodhe, seclevel1 or nothing", args[0])
 	case verb == "list":
 		return ""
 	case len(args) == 0:

@@ -77,11 +77,41 @@ func probeAddr(ctx context.Context, o Options, addr string) Facts {
 			r.TLSVersion = tlswire.VersionName(tls.VersionTLS13)
 			r.Cipher = tlswire.CipherSuiteName(f13.CipherSuite)
 		case err != nil:
-			r.Note = "could not check for TLS 1.3: " + err.Error()
+			r.Note = joinNote(r.Note, "could not check for TLS 1.3: "+err.Error())
 		}
+	}
+	if r.DHBits > 0 && !r.TLS13 && o.client() == tlswire.ClientOpenSSL {
+		noDHE(ctx, o, addr, &r)
 	}
 	r.Outcome = OK
 	return r
+}
+
+// noDHE finds out whether a DHE server that does not speak TLS 1.3 would
+// give the openssl client TLS without DHE, as an OpenSSL Exim's transport
+// with tls_require_ciphers = DEFAULT:!kDHE asks for: OpenSSL 3 refuses a
+// prime under 1024 bits at every security level, so that is the only way to
+// TLS with such a server. Like the TLS 1.3 check, it does not look at the
+// prime's size: the security level is the policy's, and a reload may change it.
+func noDHE(ctx context.Context, o Options, addr string, r *Facts) {
+	f, err := exchange(ctx, o, addr, tlswire.HelloConfig{Client: o.client(), MaxVersion: tls.VersionTLS12, NoDHE: true})
+	switch {
+	case err == nil && len(f.Certificates) > 0:
+		r.NoDHE, r.NoDHECipher = NoDHEOK, tlswire.CipherSuiteName(f.CipherSuite)
+	case err == nil:
+		r.Note = joinNote(r.Note, "the hello without DHE got no certificate")
+	case refused(err):
+		r.NoDHE = NoDHERefused
+	default:
+		r.Note = joinNote(r.Note, "could not check for a key exchange without DHE: "+err.Error())
+	}
+}
+
+func joinNote(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
 }
 
 // negotiateElse handles a server that refused the modelled TLS 1.2 hello:

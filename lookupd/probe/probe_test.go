@@ -42,6 +42,8 @@ type want struct {
 	tls13   bool
 	stage   stage.Stage
 	note    string // a substring of Note
+	noDHE   probe.NoDHE
+	noTLS   bool // the policy finds no transport that gets TLS
 }
 
 func check(t *testing.T, r probe.Facts, w want) {
@@ -51,8 +53,14 @@ func check(t *testing.T, r probe.Facts, w want) {
 	if r.Outcome != w.outcome {
 		t.Errorf("outcome %q, want %q (stage %q, error %q)", r.Outcome, w.outcome, r.Stage, r.Error)
 	}
-	if v := w.pol.Of(&r); v != w.verdict {
-		t.Errorf("verdict %q under %+v, want %q", v, w.pol, w.verdict)
+	if j := w.pol.Judge(&r); j.Verdict != w.verdict || j.NoTLS != w.noTLS {
+		t.Errorf("verdict %q (no TLS possible: %v) under %+v, want %q (%v)", j.Verdict, j.NoTLS, w.pol, w.verdict, w.noTLS)
+	}
+	if r.NoDHE != w.noDHE {
+		t.Errorf("NoDHE %q, want %q", r.NoDHE, w.noDHE)
+	}
+	if r.NoDHE == probe.NoDHEOK && !strings.Contains(r.NoDHECipher, "ECDHE") {
+		t.Errorf("NoDHECipher %q, want an ECDHE suite", r.NoDHECipher)
 	}
 	if w.keyType != "" && (r.KeyType != w.keyType || r.KeyBits != w.keyBits) {
 		t.Errorf("key %s-%d, want %s-%d", r.KeyType, r.KeyBits, w.keyType, w.keyBits)
@@ -78,6 +86,7 @@ func check(t *testing.T, r probe.Facts, w want) {
 // each TLS configuration the project must classify.
 func TestProbeOpenSSL(t *testing.T) {
 	lab.Require(t, "gcc")
+	opensslL2 := verdict.Policy{Client: "openssl", SecLevel: 2}
 	dhe12 := func(cert, dh string) lab.OpenSSLOptions {
 		return lab.OpenSSLOptions{Cert: cert, DH: dh, Ciphers: "kDHE", MaxTLS: "1.2"}
 	}
@@ -89,7 +98,21 @@ func TestProbeOpenSSL(t *testing.T) {
 	}{
 		{"dhe512", dhe12("rsa2048", "dh512"), probe.Options{}, want{outcome: probe.OK, verdict: verdict.TLSExport, keyType: "RSA", keyBits: 2048, dhBits: 512}},
 		{"dhe768", dhe12("rsa2048", "dh768"), probe.Options{}, want{outcome: probe.OK, verdict: verdict.TLSExport, keyType: "RSA", keyBits: 2048, dhBits: 768}},
-		{"dhe768-openssl-client", dhe12("rsa2048", "dh768"), probe.Options{Client: "openssl"}, want{outcome: probe.OK, verdict: verdict.TLSExport, keyType: "RSA", keyBits: 2048, dhBits: 768}},
+		{"dhe768-openssl-client", dhe12("rsa2048", "dh768"), probe.Options{Client: "openssl"}, want{outcome: probe.OK, verdict: verdict.TLSExport, keyType: "RSA", keyBits: 2048, dhBits: 768, noDHE: probe.NoDHERefused}},
+		// The openssl client (an OpenSSL 3 Exim at security level 2): a
+		// DHE-only server with a prime under 1024 bits cannot be reached
+		// over TLS at all; one that prefers its weak DHE but has ECDHE is
+		// reached without DHE; a 1024-bit prime at SECLEVEL=1.
+		{"openssl-dhe768-only", dhe12("rsa2048", "dh768"), probe.Options{Client: "openssl"}, want{pol: opensslL2, outcome: probe.OK, keyType: "RSA", keyBits: 2048, dhBits: 768, noDHE: probe.NoDHERefused, noTLS: true}},
+		{"openssl-dhe768-prefers-dhe-has-ecdhe", lab.OpenSSLOptions{Cert: "rsa2048", DH: "dh768", Ciphers: "kDHE:kECDHE", ServerPreference: true, MaxTLS: "1.2"}, probe.Options{Client: "openssl"},
+			want{pol: opensslL2, outcome: probe.OK, verdict: verdict.NoDHE, keyType: "RSA", keyBits: 2048, dhBits: 768, noDHE: probe.NoDHEOK}},
+		{"openssl-dhe1024-only", dhe12("rsa2048", "dh1024"), probe.Options{Client: "openssl"}, want{pol: opensslL2, outcome: probe.OK, verdict: verdict.SecLevel1, keyType: "RSA", keyBits: 2048, dhBits: 1024, noDHE: probe.NoDHERefused}},
+		{"openssl-dhe1024-level1", dhe12("rsa2048", "dh1024"), probe.Options{Client: "openssl"}, want{pol: verdict.Policy{Client: "openssl", SecLevel: 1}, outcome: probe.OK, keyType: "RSA", keyBits: 2048, dhBits: 1024, noDHE: probe.NoDHERefused}},
+		{"openssl-dhe2048-only", dhe12("rsa2048", "dh2048"), probe.Options{Client: "openssl"}, want{pol: opensslL2, outcome: probe.OK, keyType: "RSA", keyBits: 2048, dhBits: 2048, noDHE: probe.NoDHERefused}},
+		{"openssl-ecdhe", lab.OpenSSLOptions{Cert: "rsa2048", MaxTLS: "1.2"}, probe.Options{Client: "openssl"}, want{pol: opensslL2, outcome: probe.OK, keyType: "RSA", keyBits: 2048}},
+		{"openssl-rsa1024-tls13", lab.OpenSSLOptions{Cert: "rsa1024"}, probe.Options{Client: "openssl"}, want{pol: opensslL2, outcome: probe.OK, keyType: "RSA", keyBits: 1024, tls13: true}},
+		{"openssl-dsa1024", lab.OpenSSLOptions{Cert: "dsa1024", DH: "dh1024", MaxTLS: "1.2"}, probe.Options{Client: "openssl"},
+			want{pol: opensslL2, outcome: probe.Error, stage: stage.Negotiate, keyType: "DSA", keyBits: 1024, dhBits: 1024, note: "cannot negotiate", noTLS: true}},
 		{"dhe1024", dhe12("rsa2048", "dh1024"), probe.Options{}, want{outcome: probe.OK, keyType: "RSA", keyBits: 2048, dhBits: 1024}},
 		{"dhe768-dh-min-512", dhe12("rsa2048", "dh768"), probe.Options{}, want{pol: verdict.Policy{DHMinBits: 512}, outcome: probe.OK, keyType: "RSA", keyBits: 2048, dhBits: 768}},
 		{"rsa1024", dhe12("rsa1024", "dh2048"), probe.Options{}, want{outcome: probe.OK, verdict: verdict.SmallKey, keyType: "RSA", keyBits: 1024, dhBits: 2048}},

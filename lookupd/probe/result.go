@@ -26,6 +26,16 @@ const (
 	Error Outcome = "error"
 )
 
+// NoDHE is the result of the openssl client's hello without DHE suites.
+type NoDHE string
+
+// The results of the hello without DHE suites.
+const (
+	NoDHENotTried NoDHE = ""
+	NoDHEOK       NoDHE = "ok"      // the server negotiated another key exchange (ECDHE, RSA)
+	NoDHERefused  NoDHE = "refused" // the server refused it: it has no suite but DHE for that client
+)
+
 // Facts are what one probe of one address (IP and port) observed with the
 // modelled client. They hold no verdict: the same facts give another answer
 // under another key_min_bits, dh_min_bits or tls13 setting.
@@ -41,7 +51,14 @@ type Facts struct {
 	KeyBits    int            `json:"key_bits,omitempty"`
 	DHBits     int            `json:"dh_bits,omitempty"` // DHE prime sent to a TLS 1.2 hello
 	TLS13      bool           `json:"tls13,omitempty"`   // the server negotiates TLS 1.3 with the modelled client
-	Note       string         `json:"note,omitempty"`
-	Time       time.Time      `json:"time"`
-	Duration   time.Duration  `json:"duration_ns"`
+	// NoDHE is what a DHE server that does not speak TLS 1.3 did with the
+	// openssl client's TLS 1.2 hello without DHE suites (an OpenSSL Exim's
+	// tls_require_ciphers = DEFAULT:!kDHE): NoDHEOK with NoDHECipher, or
+	// NoDHERefused; empty when not tried (the gnutls client, or a server
+	// that did not choose DHE).
+	NoDHE       NoDHE         `json:"no_dhe,omitempty"`
+	NoDHECipher string        `json:"no_dhe_cipher,omitempty"`
+	Note        string        `json:"note,omitempty"`
+	Time        time.Time     `json:"time"`
+	Duration    time.Duration `json:"duration_ns"`
 }

@@ -15,16 +15,19 @@ const (
 	VerbExplain = "explain"
 	VerbStats   = "stats"
 	VerbFlush   = "flush"
-	// VerbList: "list", "list smallkey" or "list tlsexport" asks for the MX
-	// hosts and domains flagged now, from cached data only; the answer is
-	// one JSON line (Listed).
+	// VerbList: "list" or "list WORD" (an answer word: smallkey, tlsexport,
+	// nodhe, seclevel1) asks for the MX hosts and domains flagged now, from
+	// cached data only; the answer is one JSON line (Listed).
 	VerbList = "list"
 )
 
-// The lists the list verb takes: the two non-empty answers.
+// The lists the list verb takes: the non-empty answers (nodhe and
+// seclevel1 are the openssl client's).
 const (
 	ListSmallKey  = "smallkey"
 	ListTLSExport = "tlsexport"
+	ListNoDHE     = "nodhe"
+	ListSecLevel1 = "seclevel1"
 )
 
 // ErrBadRequest is wrapped by every error of ParseRequest.
@@ -65,10 +68,10 @@ func ParseRequest(line []byte) (Request, error) {
 		return Request{Verb: VerbStats}, nil
 	case VerbList:
 		switch string(rest) {
-		case "", ListSmallKey, ListTLSExport:
+		case "", ListSmallKey, ListTLSExport, ListNoDHE, ListSecLevel1:
 			return Request{Verb: VerbList, Arg: string(rest)}, nil
 		}
-		return Request{}, fmt.Errorf("%w: list takes smallkey, tlsexport or nothing", ErrBadRequest)
+		return Request{}, fmt.Errorf("%w: list takes smallkey, tlsexport, nodhe, seclevel1 or nothing", ErrBadRequest)
 	case VerbExplain, VerbFlush:
 		if len(rest) == 0 || bytes.ContainsAny(rest, " \t") {
 			return Request{}, fmt.Errorf("%w: %s takes one argument", ErrBadRequest, word)

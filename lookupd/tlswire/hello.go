@@ -26,6 +26,7 @@ type HelloConfig struct {
 	ServerName string    // SNI host name; "" (or an IP literal, like the real clients) = no SNI extension
 	MaxVersion uint16    // 0 = the modelled client's own maximum (TLS 1.3); tls.VersionTLS12 = no TLS 1.3 offered
 	AllSuites  bool      // offer every cipher suite the parser understands (DHE-DSS, DHE-RSA, RSA kx, ECDHE...) to read a certificate
+	NoDHE      bool      // leave out the suites with a finite-field DHE key exchange, as OpenSSL's cipher string "DEFAULT:!kDHE" does
 	Rand       io.Reader // nil = crypto/rand
 }
 
@@ -90,6 +91,12 @@ func BuildHello(cfg HelloConfig) (*Hello, error) {
 		h.Suites = append(h.Suites, p.suites13...)
 	}
 	h.Suites = append(h.Suites, p.suites12...)
+	if cfg.NoDHE {
+		if cfg.AllSuites {
+			return nil, errors.New("build hello: AllSuites and NoDHE together")
+		}
+		h.Suites = slices.DeleteFunc(h.Suites, func(s uint16) bool { return suites[s].kx == kxDHE })
+	}
 	sigAlgs := p.sigAlgs
 	if cfg.AllSuites {
 		for _, s := range allSuitesOrder {

@@ -144,6 +144,7 @@ var captures = []struct {
 	{"openssl-3.0-s_client.bin", HelloConfig{Client: ClientOpenSSL}},
 	{"openssl-3.0-s_client-sni.bin", HelloConfig{Client: ClientOpenSSL, ServerName: "mx.example.test"}},
 	{"openssl-3.0-s_client-tls12.bin", HelloConfig{Client: ClientOpenSSL, MaxVersion: tls.VersionTLS12}},
+	{"openssl-3.0-s_client-tls12-nodhe.bin", HelloConfig{Client: ClientOpenSSL, MaxVersion: tls.VersionTLS12, NoDHE: true}},
 }
 
 // TestHelloMatchesCapture holds each modelled hello against the real client's

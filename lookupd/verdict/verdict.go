@@ -1,13 +1,16 @@
 // Package verdict decides what tlsprobed answers for a domain ("smallkey",
-// "tlsexport" or nothing) from the facts that probes observed at the
+// "tlsexport" or nothing for the gnutls client; "nodhe", "seclevel1" or
+// nothing for the openssl client) from the facts that probes observed at the
 // domain's addresses and the policy in force (shared/DESIGN.md sections 1
 // and 3). It is the only place the rule lives: the daemon's answers,
 // explain, list and tlsprobe probe all call it, so a reload that changes the
 // policy changes every answer at once, with no probe.
 //
-// The rule follows the classic hand-kept set-up it replaces: a domain is
-// flagged if ANY address of ANY of its MX hosts is (Exim may reach any of
-// them), and smallkey wins over tlsexport (the classic router order).
+// The gnutls rule follows the classic hand-kept set-up it replaces: a
+// domain is flagged if ANY address of ANY of its MX hosts is (Exim may reach
+// any of them), and smallkey wins over tlsexport (the classic router order).
+// The openssl rule (openssl.go) names the transport that gets TLS at every
+// address of the domain where any does.
 package verdict
 
 import (
@@ -26,9 +29,22 @@ const (
 	TLSExport
 	// SmallKey: the certificate's RSA or DSA key is shorter than KeyMinBits.
 	SmallKey
+	// NoDHE (openssl client): an MX address would send a DHE prime under
+	// the floor of OpenSSL's security level but negotiates without DHE:
+	// the transport with tls_require_ciphers = DEFAULT:!kDHE gets TLS.
+	NoDHE
+	// SecLevel1 (openssl client): an MX address sends a DHE prime of 1024
+	// bits or more but under the floor: the transport with
+	// tls_require_ciphers = DEFAULT:@SECLEVEL=1 gets TLS.
+	SecLevel1
+
+	numVerdicts // the number of verdicts, for tables indexed by Verdict
 )
 
-// String is the answer word: "", "tlsexport" or "smallkey".
+// Count is the number of verdicts: tables indexed by Verdict have Count entries.
+const Count = int(numVerdicts)
+
+// String is the answer word: "", "tlsexport", "smallkey", "nodhe" or "seclevel1".
 func (v Verdict) String() string {
 	switch v {
 	case None:
@@ -37,6 +53,10 @@ func (v Verdict) String() string {
 		return "tlsexport"
 	case SmallKey:
 		return "smallkey"
+	case NoDHE:
+		return "nodhe"
+	case SecLevel1:
+		return "seclevel1"
 	}
 	return fmt.Sprintf("Verdict(%d)", uint8(v))
 }
@@ -50,8 +70,12 @@ func Parse(s string) (Verdict, error) {
 		return TLSExport, nil
 	case "smallkey":
 		return SmallKey, nil
+	case "nodhe":
+		return NoDHE, nil
+	case "seclevel1":
+		return SecLevel1, nil
 	}
-	return None, fmt.Errorf("parse verdict: %q is not smallkey, tlsexport or empty", s)
+	return None, fmt.Errorf("parse verdict: %q is not smallkey, tlsexport, nodhe, seclevel1 or empty", s)
 }
 
 // MarshalText writes the answer word.

@@ -31,6 +31,7 @@ var helloClients = []helloClient{
 	{"openssl-3.0-s_client.bin", []string{"openssl", "s_client", "-starttls", "smtp", "-connect", "127.0.0.1:PORT"}, nil},
 	{"openssl-3.0-s_client-sni.bin", []string{"openssl", "s_client", "-starttls", "smtp", "-servername", "mx.example.test", "-connect", "127.0.0.1:PORT"}, nil},
 	{"openssl-3.0-s_client-tls12.bin", []string{"openssl", "s_client", "-starttls", "smtp", "-no_tls1_3", "-connect", "127.0.0.1:PORT"}, nil},
+	{"openssl-3.0-s_client-tls12-nodhe.bin", []string{"openssl", "s_client", "-starttls", "smtp", "-no_tls1_3", "-cipher", "DEFAULT:!kDHE", "-connect", "127.0.0.1:PORT"}, nil},
 	{"exim-4.96-gnutls-3.7.9.bin", nil, eximClient},
 }
 

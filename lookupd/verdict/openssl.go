@@ -1,0 +1,166 @@
+package verdict
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/stage"
+)
+
+// The openssl client models an Exim built with OpenSSL 3 (shared/DESIGN.md
+// section 7, measured with Exim 4.96 on OpenSSL 3.0): tls_dh_min_bits is
+// ignored; OpenSSL's security level refuses a DHE prime under its floor
+// (2048 bits at level 2) with "dh key too small", and a prime under 1024
+// bits at every level. An RSA-1024 certificate does not stop it. Two
+// transports get around a weak prime: tls_require_ciphers = DEFAULT:!kDHE
+// (a server that also has a key exchange without DHE) and
+// DEFAULT:@SECLEVEL=1 (a prime of 1024 bits or more).
+
+// Transports is a set of the openssl client's transports.
+type Transports uint8
+
+// The openssl client's transports, in the order an answer prefers them.
+const (
+	Plain     Transports = 1 << iota // remote_smtp: the client's default settings
+	ViaNoDHE                         // remote_smtp_openssl_nodhe: DEFAULT:!kDHE
+	ViaSecLv1                        // remote_smtp_openssl_seclevel1: DEFAULT:@SECLEVEL=1
+
+	allTransports = Plain | ViaNoDHE | ViaSecLv1
+)
+
+// transportOrder pairs each transport with its answer, in preference order:
+// the default first, then the one that keeps the security level.
+var transportOrder = [...]struct {
+	t Transports
+	v Verdict
+}{{Plain, None}, {ViaNoDHE, NoDHE}, {ViaSecLv1, SecLevel1}}
+
+// Has reports whether t holds every transport of u.
+func (t Transports) Has(u Transports) bool { return t&u == u }
+
+// DHFloor is the shortest DHE prime OpenSSL 3 accepts at a security level:
+// its security bits (80, 112, 128, 192, 256 for levels 1-5) as a prime size
+// (NIST SP 800-57), and 80 bits at level 0 too ("no EDH keys weaker than
+// 1024 bits even at level 0", ssl/t1_lib.c).
+func DHFloor(level int) int {
+	switch {
+	case level <= 1:
+		return 1024
+	case level == 2:
+		return 2048
+	case level == 3:
+		return 3072
+	case level == 4:
+		return 7680
+	}
+	return 15360
+}
+
+// worksOpenSSL is the set of transports that get TLS at the address.
+func (p Policy) worksOpenSSL(f *probe.Facts) Transports {
+	if f.Outcome != probe.OK {
+		return 0
+	}
+	if f.DHBits == 0 || p.tls13Saves(f) {
+		return allTransports // ECDHE, RSA key exchange or TLS 1.3: no DHE prime to refuse
+	}
+	var w Transports
+	if f.DHBits >= DHFloor(p.SecLevel) {
+		w |= Plain
+	}
+	if f.DHBits >= DHFloor(1) {
+		w |= ViaSecLv1
+	}
+	if f.NoDHE == probe.NoDHEOK {
+		w |= ViaNoDHE
+	}
+	return w
+}
+
+// judgeOpenSSL: the address's answer alone is the first transport in
+// transportOrder that gets TLS there; None when the default does, and when
+// none does (NoTLS says so).
+func (p Policy) judgeOpenSSL(f *probe.Facts) Judgement {
+	w := p.worksOpenSSL(f)
+	j := Judgement{Works: w}
+	switch {
+	case w == 0:
+		j.NoTLS = f.Outcome == probe.OK || f.Outcome == probe.Error && f.Stage == stage.Negotiate
+	default:
+		j.Verdict = firstOf(w)
+	}
+	return j
+}
+
+func firstOf(w Transports) Verdict {
+	for _, o := range transportOrder {
+		if w.Has(o.t) {
+			return o.v
+		}
+	}
+	return None
+}
+
+func transportName(v Verdict) string {
+	switch v {
+	case NoDHE:
+		return "remote_smtp_openssl_nodhe (tls_require_ciphers = DEFAULT:!kDHE)"
+	case SecLevel1:
+		return "remote_smtp_openssl_seclevel1 (tls_require_ciphers = DEFAULT:@SECLEVEL=1)"
+	}
+	return "remote_smtp"
+}
+
+// reasonOpenSSL says what an OpenSSL Exim gets at the address and which
+// transport it needs.
+func (p Policy) reasonOpenSSL(f *probe.Facts) string {
+	a := f.Addr.String()
+	var key string
+	if p.smallKey(f) {
+		key = fmt.Sprintf("; its %d-bit %s key is under key_min_bits %d, which does not stop an OpenSSL Exim", f.KeyBits, f.KeyType, p.keyMinBits())
+	}
+	if f.Outcome == probe.Error && f.Stage == stage.Negotiate {
+		return fmt.Sprintf("%s: no TLS possible from the openssl client: %s%s", a, f.Error, key)
+	}
+	if s, ok := reasonCommon(f); ok {
+		return s
+	}
+	floor := DHFloor(p.SecLevel)
+	j := p.judgeOpenSSL(f)
+	var b strings.Builder
+	switch {
+	case f.DHBits == 0 || p.tls13Saves(f) || j.Works.Has(Plain):
+		fmt.Fprintf(&b, "%s: remote_smtp gets TLS from the openssl client at security level %d", a, p.SecLevel)
+		switch {
+		case p.tls13Saves(f):
+			b.WriteString(" (TLS 1.3")
+			if f.DHBits > 0 {
+				fmt.Fprintf(&b, "; a TLS 1.2-only client would get a %d-bit DH prime", f.DHBits)
+			}
+			b.WriteString(")")
+		case f.DHBits > 0:
+			fmt.Fprintf(&b, " (a %d-bit DH prime, at least the level's %d bits)", f.DHBits, floor)
+		case f.Cipher != "":
+			fmt.Fprintf(&b, " (%s)", f.Cipher)
+		}
+	default:
+		fmt.Fprintf(&b, "%s sends a %d-bit DH prime to the openssl client, under the %d bits of OpenSSL's security level %d (an OpenSSL Exim ignores tls_dh_min_bits)", a, f.DHBits, floor, p.SecLevel)
+		switch {
+		case j.Works == 0 && f.NoDHE == probe.NoDHERefused:
+			b.WriteString("; no TLS possible from this client: OpenSSL refuses DH primes under 1024 bits at every level and the server refused a hello without DHE")
+		case j.Works == 0:
+			b.WriteString("; no TLS possible from this client: OpenSSL refuses DH primes under 1024 bits at every level")
+			if f.NoDHE == probe.NoDHENotTried {
+				b.WriteString(" (whether the server has a suite without DHE is not known)")
+			}
+		default:
+			if f.NoDHE == probe.NoDHEOK {
+				fmt.Fprintf(&b, "; without DHE it negotiates %s", f.NoDHECipher)
+			}
+			fmt.Fprintf(&b, "; %s gets TLS", transportName(j.Verdict))
+		}
+	}
+	b.WriteString(key)
+	return b.String()
+}

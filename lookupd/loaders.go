@@ -120,7 +120,7 @@ func (s *Service) probeAddr(ctx context.Context, k addrKey) (factsRecord, error)
 	s.metrics.probeDone(&f)
 	s.log.Info("probe", "addr", k.AP.String(), "client", o.Client, "outcome", f.Outcome, "stage", f.Stage,
 		"tls", f.TLSVersion, "key_type", f.KeyType, "key_bits", f.KeyBits, "dh_bits", f.DHBits, "tls13", f.TLS13,
-		"verdict", st.policy.Of(&f).String(), "duration", f.Duration.Round(time.Millisecond), "err", f.Error)
+		"no_dhe", f.NoDHE, "verdict", st.policy.Of(&f).String(), "duration", f.Duration.Round(time.Millisecond), "err", f.Error)
 	if ctx.Err() != nil && f.Outcome == probe.Error {
 		// Cut short by Close: nothing was learnt about the server.
 		return factsRecord{}, fmt.Errorf("probe %s: %w", k.AP, context.Cause(ctx))

@@ -56,6 +56,7 @@ func startDNS(t *testing.T, ns *netns, addr string, domains ...mxDomain) {
 // (see its header comment).
 type fixtureOptions struct {
 	Cert, DH, Ciphers, Max, Name string
+	ServerPref                   bool // -serverpref: the server picks the suite, in Ciphers order
 }
 
 // startFixture runs the OpenSSL fixture on d.addr:25 in the namespace: the
@@ -74,6 +75,9 @@ func startFixture(t *testing.T, ns *netns, bin string, d mxDomain, o fixtureOpti
 	}
 	if o.Max != "" {
 		args = append(args, "-max", o.Max)
+	}
+	if o.ServerPref {
+		args = append(args, "-serverpref")
 	}
 	p := ns.start(t, "smtptls-"+d.domain, []*os.File{ln}, args...)
 	p.waitFor(t, "READY", 10*time.Second, func() bool {

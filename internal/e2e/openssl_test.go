@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -100,9 +102,7 @@ func TestEximOpenSSLRoutesAroundWeakTLS(t *testing.T) {
 			t.Errorf("exim -bP transport %s: want %q:\n%s", tr, want, out)
 		}
 	}
-	if out := frag.run(t, "bP-routers", nil, "-bP", "router_list"); strings.Contains(out, "tlsprobed_smallprime") || !strings.Contains(out, "tlsprobed_openssl_nodhe") {
-		t.Errorf("exim -bP router_list: want tlsprobed_openssl_nodhe and no tlsprobed_smallprime:\n%s", out)
-	}
+	checkRouters(t, "fragment", frag.run(t, "bP-routers", nil, "-bP", "router_list"))
 
 	// The daemon, modelling this Exim.
 	runDir := filepath.Join(ns.dir, "run")
@@ -204,10 +204,7 @@ wait = "1s"
 	// update-exim4.conf, does the same with this Exim.
 	confd := newSender(t, ns, "exim-openssl-confd", true, "TLSPROBED_OPENSSL = yes\n")
 	split := newOpenSSLSender(t, ns, bin, confd.config, "exim-openssl-confd.conf")
-	if out := split.run(t, "bP-confd-routers", nil, "-bP", "router_list"); strings.Contains(out, "tlsprobed_smallprime") ||
-		!strings.Contains(out, "tlsprobed_ask : tlsprobed_openssl_nodhe : tlsprobed_openssl_seclevel1 : ") {
-		t.Errorf("conf.d: exim -bP router_list: want tlsprobed_ask, tlsprobed_openssl_nodhe, tlsprobed_openssl_seclevel1 and no tlsprobed_smallprime:\n%s", out)
-	}
+	checkRouters(t, "conf.d", split.run(t, "bP-confd-routers", nil, "-bP", "router_list"))
 	checkLearnt("openssl-confd", split.send(t, "openssl-confd", sendOptions{socket: d.socket}, rcpts...))
 	if out := split.test(t, d.socket, rcpt(sslPreferDHE)); !strings.Contains(out, "router = tlsprobed_openssl_nodhe, transport = "+nodheTransport) {
 		t.Errorf("conf.d: exim -bt %s: want router tlsprobed_openssl_nodhe:\n%s", rcpt(sslPreferDHE), out)
@@ -254,6 +251,24 @@ wait = "1s"
 	}
 }
 
+// opensslRouters is the order of the routers of an OpenSSL Exim with the
+// snippets, up to the administrator's own dnslookup router.
+var opensslRouters = []string{"tlsprobed_ask", "tlsprobed_openssl_nodhe", "tlsprobed_openssl_seclevel1"}
+
+// checkRouters checks `exim -bP router_list` (one name a line): the
+// OpenSSL routers in order, right after tlsprobed_ask and before dnslookup,
+// and no tlsprobed_smallprime.
+func checkRouters(t *testing.T, variant, out string) {
+	t.Helper()
+	names := strings.Fields(out)
+	at := slices.Index(names, opensslRouters[0])
+	dns := slices.Index(names, "dnslookup")
+	if at < 0 || at+len(opensslRouters) > len(names) || !slices.Equal(names[at:at+len(opensslRouters)], opensslRouters) ||
+		dns < at || slices.Contains(names, "tlsprobed_smallprime") {
+		t.Errorf("%s: exim -bP router_list: want %v in that order before dnslookup, and no tlsprobed_smallprime:\n%s", variant, opensslRouters, out)
+	}
+}
+
 // opensslSender is the OpenSSL-built Exim as the sending MTA, run with
 // -C CONFIG inside the namespace. With -C it gives up root before it
 // delivers ("exim user lost privilege for using -C option") and routes as
@@ -266,9 +281,13 @@ type opensslSender struct {
 	config string // configuration without the per-run macros
 }
 
+// eximPath matches a configuration's exim_path line.
+var eximPath = regexp.MustCompile(`(?m)^exim_path = .*$`)
+
 // newOpenSSLSender takes the configuration in base (as built for Debian's
 // Exim), sets exim_path to bin (Exim runs itself again to deliver; the
-// build's own path does not exist) and the macros, and writes it to
+// build's own path does not exist; Debian's configuration names
+// /usr/sbin/exim4, the GnuTLS one) and the macros, and writes it to
 // DIR/name.
 func newOpenSSLSender(t *testing.T, ns *netns, bin, base, name string, macros ...string) *opensslSender {
 	t.Helper()
@@ -276,9 +295,16 @@ func newOpenSSLSender(t *testing.T, ns *netns, bin, base, name string, macros ..
 	if err != nil {
 		t.Fatal(err)
 	}
-	head := "# the OpenSSL-built Exim\nexim_path = " + bin + "\n" + strings.Join(macros, "\n") + "\n"
+	conf := string(b)
+	exim := "exim_path = " + bin
+	if eximPath.MatchString(conf) { // Debian's: exim_path = /usr/sbin/exim4
+		conf = eximPath.ReplaceAllLiteralString(conf, exim)
+	} else {
+		conf = exim + "\n" + conf
+	}
+	head := "# the OpenSSL-built Exim\n" + strings.Join(macros, "\n") + "\n"
 	s := &opensslSender{ns: ns, name: strings.TrimSuffix(name, ".conf"), bin: bin, config: filepath.Join(ns.dir, name)}
-	writeFile(t, s.config, head+string(b), 0o644)
+	writeFile(t, s.config, head+conf, 0o644)
 	return s
 }
 

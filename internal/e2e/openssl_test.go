@@ -236,6 +236,8 @@ wait = "1s"
 			got := l.delivered(t, rcpt(c.dom))
 			if got.transport != c.transport || !tlsMatches(got.tls, c.tls) {
 				t.Errorf("%s, daemon stopped: %s: want T=%s X=%s..., got %s", s.name, c.dom.domain, c.transport, c.tls, got.line)
+			} else if s == frag {
+				t.Logf("README: %s", got.line)
 			}
 		}
 		for _, dom := range []mxDomain{sslDHE1024, sslPreferDHE, sslDHE768} {

@@ -122,7 +122,7 @@ group = "Debian-exim"
 
 [probe]
 client = "openssl"
-#openssl_seclevel = 2
+openssl_seclevel = 2
 helo = "probe.sender.test"
 timeout = "10s"
 source_address = %q

@@ -29,6 +29,9 @@ var (
 	// DHE only, TLS 1.2 only, 768-bit prime: OpenSSL refuses it at every
 	// security level, so this Exim cannot reach it over TLS at all.
 	sslDHE768 = mxDomain{domain: "dhe768.test", addr: "192.0.2.33"}
+	// Listed in [overrides] tlsexport, MX on the modern server: never
+	// probed, sent to remote_smtp_openssl_seclevel1, which still gets TLS 1.3.
+	sslOverride = mxDomain{domain: "override.test", addr: sslModern.addr}
 )
 
 const (
@@ -57,7 +60,9 @@ const (
 //   - a modern server ("") gets it through remote_smtp over TLS 1.3;
 //   - a DHE-only server with a 768-bit prime ("") gets it through
 //     remote_smtp in clear: nothing this Exim can do gets TLS there, and
-//     explain says so.
+//     explain says so;
+//   - a domain in [overrides] tlsexport goes through
+//     remote_smtp_openssl_seclevel1, over TLS 1.3 to a modern server.
 //
 // Debian's split configuration with the conf.d files and TLSPROBED_OPENSSL
 // routes and delivers the same way with that Exim. With the daemon stopped,
@@ -69,10 +74,12 @@ func TestEximOpenSSLRoutesAroundWeakTLS(t *testing.T) {
 	start := time.Now()
 	defer func() { t.Logf("OpenSSL end-to-end test took %v", time.Since(start).Round(time.Millisecond)) }()
 
-	all := []mxDomain{sslDHE1024, sslPreferDHE, sslModern, sslDHE768}
+	all := []mxDomain{sslDHE1024, sslPreferDHE, sslModern, sslDHE768, sslOverride}
 	addrs := []string{senderAddr, dnsAddr, probeAddr}
 	for _, d := range all {
-		addrs = append(addrs, d.addr)
+		if !slices.Contains(addrs, d.addr) {
+			addrs = append(addrs, d.addr)
+		}
 	}
 	ns := newNetns(t, dnsAddr, addrs...)
 	daemonBin := buildDaemon(t, ns.dir)
@@ -131,7 +138,10 @@ rate_per_address = 0
 
 [answer]
 wait = "1s"
-`, d.socket, probeAddr), 0o644)
+
+[overrides]
+tlsexport = ["%s"]
+`, d.socket, probeAddr, sslOverride.domain), 0o644)
 	d.start(t)
 
 	// First message: the daemon may not know the servers yet; nothing may
@@ -170,6 +180,7 @@ wait = "1s"
 		{sslPreferDHE, nodheTransport, "TLS1.2:ECDHE-RSA-"},
 		{sslModern, plainTransport, "TLS1.3:"},
 		{sslDHE768, plainTransport, ""},
+		{sslOverride, seclevel1Transport, "TLS1.3:"},
 	}
 	checkLearnt := func(phase string, l *eximLog) {
 		t.Helper()
@@ -232,6 +243,7 @@ wait = "1s"
 			{sslPreferDHE, plainTransport, ""},
 			{sslModern, plainTransport, "TLS1.3:"},
 			{sslDHE768, plainTransport, ""},
+			{sslOverride, plainTransport, "TLS1.3:"},
 		} {
 			got := l.delivered(t, rcpt(c.dom))
 			if got.transport != c.transport || !tlsMatches(got.tls, c.tls) {

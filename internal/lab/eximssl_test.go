@@ -108,6 +108,12 @@ func TestEximOpenSSLClient(t *testing.T) {
 		// shared cipher"), even with a 2048-bit prime.
 		{name: "dsa1024", server: OpenSSLOptions{Cert: "dsa1024", DH: "dh2048"},
 			line: "TLS session: (SSL_connect): error:0A000410:SSL routines::sslv3 alert handshake failure: delivering unencrypted to H=127.0.0.1 [127.0.0.1] (not in hosts_require_tls)"},
+		// contrib/exim's OpenSSL transports leave TLS 1.3 alone: OpenSSL's
+		// cipher list (tls_require_ciphers) does not hold TLS 1.3 suites.
+		{name: "modern no kDHE", server: OpenSSLOptions{}, transport: "tls_require_ciphers = DEFAULT:!kDHE",
+			tls: "TLS1.3:TLS_AES_256_GCM_SHA384:256"},
+		{name: "modern seclevel 1", server: OpenSSLOptions{}, transport: "tls_require_ciphers = DEFAULT:@SECLEVEL=1",
+			tls: "TLS1.3:TLS_AES_256_GCM_SHA384:256"},
 		{name: "dhe768 and ecdhe client order", server: OpenSSLOptions{DH: "dh768", Ciphers: "kDHE:kECDHE", MaxTLS: "1.2"},
 			tls: "TLS1.2:ECDHE-RSA-AES256-GCM-SHA384:256"},
 	} {

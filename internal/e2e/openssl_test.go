@@ -96,20 +96,8 @@ func TestEximOpenSSLRoutesAroundWeakTLS(t *testing.T) {
 	}
 
 	frag := newOpenSSLSender(t, ns, bin, newFragmentSender(t, ns).config, "exim-openssl-fragment.conf", "TLSPROBED_OPENSSL = yes")
-	// The transports' ciphers arrive intact (a macro whose name began with
-	// TLSPROBED_OPENSSL would have that prefix replaced by its value), and
-	// the GnuTLS transport, with its tls_dh_min_bits, is accepted by this
-	// Exim in the same configuration.
-	for tr, want := range map[string]string{
-		nodheTransport:     "tls_require_ciphers = DEFAULT:!kDHE",
-		seclevel1Transport: "tls_require_ciphers = DEFAULT:@SECLEVEL=1",
-		smallTransport:     "tls_dh_min_bits = 512",
-	} {
-		if out := frag.run(t, "bP-"+tr, nil, "-bP", "transport", tr); !strings.Contains(out, "\n"+want+"\n") {
-			t.Errorf("exim -bP transport %s: want %q:\n%s", tr, want, out)
-		}
-	}
-	checkRouters(t, "fragment", frag.run(t, "bP-routers", nil, "-bP", "router_list"))
+	checkTransports(t, frag)
+	checkRouters(t, frag)
 
 	// The daemon, modelling this Exim.
 	runDir := filepath.Join(ns.dir, "run")
@@ -215,7 +203,8 @@ tlsexport = ["%s"]
 	// update-exim4.conf, does the same with this Exim.
 	confd := newSender(t, ns, "exim-openssl-confd", true, "TLSPROBED_OPENSSL = yes\n")
 	split := newOpenSSLSender(t, ns, bin, confd.config, "exim-openssl-confd.conf")
-	checkRouters(t, "conf.d", split.run(t, "bP-confd-routers", nil, "-bP", "router_list"))
+	checkTransports(t, split)
+	checkRouters(t, split)
 	checkLearnt("openssl-confd", split.send(t, "openssl-confd", sendOptions{socket: d.socket}, rcpts...))
 	if out := split.test(t, d.socket, rcpt(sslPreferDHE)); !strings.Contains(out, "router = tlsprobed_openssl_nodhe, transport = "+nodheTransport) {
 		t.Errorf("conf.d: exim -bt %s: want router tlsprobed_openssl_nodhe:\n%s", rcpt(sslPreferDHE), out)
@@ -272,14 +261,34 @@ var opensslRouters = []string{"tlsprobed_ask", "tlsprobed_openssl_nodhe", "tlspr
 // checkRouters checks `exim -bP router_list` (one name a line): the
 // OpenSSL routers in order, right after tlsprobed_ask and before dnslookup,
 // and no tlsprobed_smallprime.
-func checkRouters(t *testing.T, variant, out string) {
+func checkRouters(t *testing.T, s *opensslSender) {
 	t.Helper()
+	variant := s.name
+	out := s.run(t, "bP-routers-"+s.name, nil, "-bP", "router_list")
 	names := strings.Fields(out)
 	at := slices.Index(names, opensslRouters[0])
 	dns := slices.Index(names, "dnslookup")
 	if at < 0 || at+len(opensslRouters) > len(names) || !slices.Equal(names[at:at+len(opensslRouters)], opensslRouters) ||
 		dns < at || slices.Contains(names, "tlsprobed_smallprime") {
 		t.Errorf("%s: exim -bP router_list: want %v in that order before dnslookup, and no tlsprobed_smallprime:\n%s", variant, opensslRouters, out)
+	}
+}
+
+// checkTransports checks with `exim -bP transport NAME` that the OpenSSL
+// transports' ciphers arrive intact (a macro whose name began with
+// TLSPROBED_OPENSSL would have that prefix replaced by its value) and that
+// this Exim accepts the GnuTLS transport, with its tls_dh_min_bits, in the
+// same configuration.
+func checkTransports(t *testing.T, s *opensslSender) {
+	t.Helper()
+	for _, c := range []struct{ transport, want string }{
+		{nodheTransport, "tls_require_ciphers = DEFAULT:!kDHE"},
+		{seclevel1Transport, "tls_require_ciphers = DEFAULT:@SECLEVEL=1"},
+		{smallTransport, "tls_dh_min_bits = 512"},
+	} {
+		if out := s.run(t, "bP-"+c.transport+"-"+s.name, nil, "-bP", "transport", c.transport); !strings.Contains(out, "\n"+c.want+"\n") {
+			t.Errorf("%s: exim -bP transport %s: want %q:\n%s", s.name, c.transport, c.want, out)
+		}
 	}
 }
 

@@ -65,9 +65,10 @@ const (
 //     remote_smtp_openssl_seclevel1, over TLS 1.3 to a modern server.
 //
 // Debian's split configuration with the conf.d files and TLSPROBED_OPENSSL
-// routes and delivers the same way with that Exim. With the daemon stopped,
-// every domain goes through remote_smtp, nothing defers and no readsocket
-// waits for its timeout.
+// routes and delivers the same way with that Exim. With a daemon that never
+// answers, and with the daemon stopped, every domain goes through
+// remote_smtp and nothing defers; stopped, no readsocket waits for its
+// timeout.
 func TestEximOpenSSLRoutesAroundWeakTLS(t *testing.T) {
 	requireE2E(t)
 	bin := lab.EximOpenSSLBinary(t)
@@ -211,6 +212,21 @@ tlsexport = ["%s"]
 	}
 	if t.Failed() {
 		t.FailNow()
+	}
+
+	// A daemon that accepts and never answers: each readsocket gives up
+	// after TLSPROBED_TIMEOUT and the domain routes normally (the OpenSSL
+	// Exim routes as the Exim user here, see opensslSender).
+	slow, hits := hangingSocket(t, filepath.Join(ns.dir, "hang"))
+	l = frag.send(t, "openssl-hanging", sendOptions{socket: slow, lines: []string{"TLSPROBED_TIMEOUT = 1s"}}, rcpt(sslDHE1024), rcpt(sslPreferDHE))
+	l.noDefers(t)
+	for _, dom := range []mxDomain{sslDHE1024, sslPreferDHE} {
+		if got := l.delivered(t, rcpt(dom)); got.transport != plainTransport {
+			t.Errorf("hanging: %s: want T=%s, got %s", dom.domain, plainTransport, got.line)
+		}
+	}
+	if n := hits.Load(); n < 2 {
+		t.Errorf("control: the hanging socket was asked %d times, want at least 2 (one per domain)", n)
 	}
 
 	// The daemon stopped: every domain through remote_smtp, none deferred,

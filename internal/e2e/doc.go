@@ -5,5 +5,8 @@
 // weak TLS (a DHE-768 server, an RSA-1024 server, a modern TLS 1.3 server, a
 // server without STARTTLS) inside a network namespace the test creates, with
 // dnsmasq serving the MX records. It runs as part of `go test ./...` as root;
-// see e2e_test.go.
+// see e2e_test.go. openssl_test.go does the same with an Exim built with
+// OpenSSL (lab.EximOpenSSLBinary) and the snippets' OpenSSL routers and
+// transports, against a DHE-1024, a DHE-768-preferring, a modern and a
+// DHE-768-only server.
 package e2e

@@ -29,8 +29,9 @@ var (
 	// DHE only, TLS 1.2 only, 768-bit prime: OpenSSL refuses it at every
 	// security level, so this Exim cannot reach it over TLS at all.
 	sslDHE768 = mxDomain{domain: "dhe768.test", addr: "192.0.2.33"}
-	// Listed in [overrides] tlsexport, MX on the modern server: never
-	// probed, sent to remote_smtp_openssl_seclevel1, which still gets TLS 1.3.
+	// Listed in [overrides] tlsexport (answered from there), MX on the
+	// modern server: sent to remote_smtp_openssl_seclevel1, which still
+	// gets TLS 1.3.
 	sslOverride = mxDomain{domain: "override.test", addr: sslModern.addr}
 )
 
@@ -157,6 +158,13 @@ tlsexport = ["%s"]
 	}
 	for _, dom := range all {
 		t.Logf("README: explain %s: %s", dom.domain, d.explain(dom.domain))
+	}
+	if a, err := query(d.socket, sslOverride.domain, 5*time.Second); err != nil || a != "tlsexport" {
+		t.Errorf("%s is in [overrides] tlsexport: answer %q, %v; want tlsexport", sslOverride.domain, a, err)
+	}
+	var over explained
+	if err := json.Unmarshal([]byte(d.explain(sslOverride.domain)), &over); err != nil || over.Source != "override" {
+		t.Errorf("explain %s: source %q, %v; want override", sslOverride.domain, over.Source, err)
 	}
 
 	type check struct {

@@ -26,7 +26,10 @@ type Stats struct {
 	// domain or of one of its MX hosts.
 	Overrides uint64 `json:"overrides"`
 	// Probes counts probes made (one per address at a time).
-	Probes  uint64              `json:"probes"`
+	Probes uint64 `json:"probes"`
+	// Reports counts Exim's reports of failed deliveries by class
+	// (feedback.go) and the re-probes they started.
+	Reports ReportStats         `json:"reports"`
 	Domains cache.Stats         `json:"domains"`   // domain -> MX set
 	Names   cache.Stats         `json:"names"`     // MX host name -> addresses
 	Addrs   cache.Stats         `json:"addresses"` // address -> facts
@@ -73,6 +76,7 @@ func (s *Service) Stats() Stats {
 		Pending:   s.pending.Load(),
 		Overrides: s.overrides.Load(),
 		Probes:    s.probes.Load(),
+		Reports:   s.reportStats(),
 		Domains:   s.domains.Stats(),
 		Names:     s.names.Stats(),
 		Addrs:     s.facts.Stats(),

@@ -33,6 +33,10 @@ import (
 //	tlsprobed_dns_errors_total{lookup,error}       failed lookups: lookup "mx" or "address",
 //	                                               error "servfail", "timeout" or "other"
 //	tlsprobed_config_reloads_total{result}         SIGHUP reloads: "success" or "failure"
+//	tlsprobed_reports_total{class}                 Exim's reports of failed deliveries: "miss" (a
+//	                                               TLS failure the facts did not predict),
+//	                                               "confirmed", "unrelated", "malformed"
+//	tlsprobed_reprobes_total                       probes started by misses
 //
 // With [redis] url (a fleet) also:
 //
@@ -62,6 +66,8 @@ type Metrics struct {
 	inFlight     prometheus.Gauge
 	dnsErrors    [2][3]prometheus.Counter // [mx, address][servfail, timeout, other]
 	reloads      [2]prometheus.Counter    // success, failure
+	reports      [reportClasses]prometheus.Counter
+	reprobes     prometheus.Counter
 
 	redisCalls [fleet.NumOps][2]prometheus.Counter // [op][ok, error]
 	redisTime  [fleet.NumOps]prometheus.Observer
@@ -169,9 +175,20 @@ func (s *Service) Instrument(reg prometheus.Registerer) (*Metrics, error) {
 	}
 	m.reloads[0] = reloads.WithLabelValues("success")
 	m.reloads[1] = reloads.WithLabelValues("failure")
+	reports := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tlsprobed_reports_total",
+		Help: "Reports of failed deliveries from Exim (report verb), by class: miss (a TLS failure the facts did not predict; the address is probed again), confirmed, unrelated, malformed.",
+	}, []string{"class"})
+	for c := range reportClasses {
+		m.reports[c] = reports.WithLabelValues(c.String())
+	}
+	m.reprobes = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "tlsprobed_reprobes_total",
+		Help: "Probes of addresses started by reports of prediction misses.",
+	})
 
 	for _, c := range []prometheus.Collector{m.requests, m.answerTime, lookups, m.probes, m.probeTimeVec,
-		m.inFlight, domains, names, addrs, dnsErrors, reloads} {
+		m.inFlight, domains, names, addrs, dnsErrors, reloads, reports, m.reprobes} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
@@ -378,4 +395,15 @@ func (m *Metrics) dnsError(lookup string, err error) {
 		e = 1
 	}
 	m.dnsErrors[l][e].Inc()
+}
+
+// reported counts a report of class c, and the re-probe it started.
+func (m *Metrics) reported(c ReportClass, reprobed bool) {
+	if m == nil || c >= reportClasses {
+		return
+	}
+	m.reports[c].Inc()
+	if reprobed {
+		m.reprobes.Inc()
+	}
 }

@@ -67,6 +67,10 @@ type Service struct {
 	probes    atomic.Uint64
 	started   time.Time
 
+	reports   [reportClasses]atomic.Uint64 // by class (feedback.go)
+	reprobes  atomic.Uint64
+	reprobing reprobeSet
+
 	closeOnce sync.Once
 }
 

@@ -55,6 +55,7 @@ func printStats(w io.Writer, st lookupd.Stats) {
 	fmt.Fprintf(tw, "probes\t%d\t(one per address at a time, however many names lead to it)\n", st.Probes)
 	fmt.Fprintf(tw, "pending\t%d\t(answered before DNS or a probe finished)\n", st.Pending)
 	fmt.Fprintf(tw, "invalid\t%d\t(not a domain)\n", st.Invalid)
+	printReports(tw, st.Reports)
 	if f := st.Fleet; f != nil {
 		fmt.Fprintf(tw, "fleet\tredis %s\t(%d calls, %d failed, %d skipped while down; %d values rejected; locks %d won, %d lost)\n",
 			fleetState(f.Redis), sum(f.Redis.Calls), sum(f.Redis.Errors), f.Redis.Skipped, sum(f.Rejected), f.Locks["won"], f.Locks["lost"])

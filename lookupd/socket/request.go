@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/netip"
 )
 
 // MaxRequest is the longest request line, without its line ending.
@@ -19,6 +20,12 @@ const (
 	// nodhe, seclevel1) asks for the MX hosts and domains flagged now, from
 	// cached data only; the answer is one JSON line (Listed).
 	VerbList = "list"
+	// VerbReport: "report ADDRESS TEXT", from Exim's transport event
+	// msg:host:defer: the delivery to ADDRESS ($host_address: a bare IPv4
+	// or IPv6 literal, "[v6]" accepted too) failed with TEXT ($event_data,
+	// the rest of the line, may be empty). Arg is the address in its
+	// canonical form, Text the text.
+	VerbReport = "report"
 )
 
 // The lists the list verb takes: the non-empty answers (nodhe and
@@ -36,11 +43,15 @@ var ErrBadRequest = errors.New("bad request")
 // Request is one parsed request line.
 type Request struct {
 	Verb string
-	Arg  string // the domain, "all" for flush, the list name or "" for list
+	Arg  string // the domain, "all" for flush, the list name or "" for list, the address for report
+	Text string // report only: what Exim says went wrong
 }
 
 // ParseRequest parses one request line, without its line ending (a trailing
 // CR is removed). A line without a known verb is a domain for Exim.
+// On an error the Request is zero, except for a report whose address or
+// text is bad: its Verb is VerbReport, so that the server can tell the
+// handler (MalformedObserver) which verb was malformed.
 func ParseRequest(line []byte) (Request, error) {
 	// The CR of a CRLF is not part of the line: trim it before the length
 	// check, or a request of exactly MaxRequest bytes ended by CRLF would be
@@ -77,9 +88,50 @@ func ParseRequest(line []byte) (Request, error) {
 			return Request{}, fmt.Errorf("%w: %s takes one argument", ErrBadRequest, word)
 		}
 		return Request{Verb: string(word), Arg: string(rest)}, nil
+	case VerbReport:
+		return parseReport(rest)
 	}
 	if len(rest) != 0 {
 		return Request{}, fmt.Errorf("%w: unknown verb %q", ErrBadRequest, word)
 	}
 	return Request{Verb: VerbDomain, Arg: string(word)}, nil
+}
+
+// parseReport parses the arguments of a report: an address, then the
+// text (the rest of the line, spaces and tabs kept inside it).
+func parseReport(rest []byte) (Request, error) {
+	bad := Request{Verb: VerbReport}
+	word, text, _ := bytes.Cut(rest, []byte(" "))
+	if i := bytes.IndexByte(word, '\t'); i >= 0 {
+		word, text = word[:i], rest[i+1:]
+	}
+	if len(word) == 0 {
+		return bad, fmt.Errorf("%w: report takes an address and a text", ErrBadRequest)
+	}
+	a, err := parseReportAddr(word)
+	if err != nil {
+		return bad, err
+	}
+	return Request{Verb: VerbReport, Arg: a.String(), Text: string(bytes.TrimSpace(text))}, nil
+}
+
+// parseReportAddr parses Exim's $host_address: an IPv4 or IPv6 literal,
+// without a zone; "[v6]" is accepted, an IPv4-mapped IPv6 address is taken
+// as its IPv4 address.
+func parseReportAddr(b []byte) (netip.Addr, error) {
+	s := string(b)
+	bracketed := len(s) >= 2 && s[0] == '[' && s[len(s)-1] == ']'
+	if bracketed {
+		s = s[1 : len(s)-1]
+	}
+	a, err := netip.ParseAddr(s)
+	switch {
+	case err != nil:
+		return netip.Addr{}, fmt.Errorf("%w: report: not an IP address: %q", ErrBadRequest, b)
+	case a.Zone() != "":
+		return netip.Addr{}, fmt.Errorf("%w: report: an address with a zone: %q", ErrBadRequest, b)
+	case bracketed && !a.Is6():
+		return netip.Addr{}, fmt.Errorf("%w: report: brackets around an IPv4 address: %q", ErrBadRequest, b)
+	}
+	return a.Unmap(), nil
 }

@@ -19,6 +19,14 @@ type Handler interface {
 	Handle(ctx context.Context, req Request) []byte
 }
 
+// MalformedObserver is an optional interface of a Handler: it is told of
+// each malformed request whose verb ParseRequest recognised (a report with
+// a bad address), after the server has counted and logged it. The request
+// itself still gets the empty answer.
+type MalformedObserver interface {
+	Malformed(verb string)
+}
+
 // Server serves the one-request-per-connection protocol on any number of
 // listeners. The zero value of every field is a documented default; Handler
 // is required.
@@ -323,8 +331,8 @@ func (s *Server) serveConn(c *conn) {
 		return // evicted at the cap before its request was complete
 	}
 	var answer []byte
+	var req Request
 	if err == nil {
-		var req Request
 		req, err = ParseRequest(line)
 		if err == nil {
 			ctx, cancel := context.WithTimeout(s.ctx, dur(s.HandleTimeout, 30*time.Second))
@@ -335,6 +343,9 @@ func (s *Server) serveConn(c *conn) {
 	if err != nil {
 		s.malformed.Add(1)
 		s.logger().Warn("answer", "event", "malformed request", "err", err, "bytes", len(line))
+		if o, ok := s.Handler.(MalformedObserver); ok && req.Verb != "" {
+			o.Malformed(req.Verb)
+		}
 	}
 	c.SetWriteDeadline(time.Now().Add(dur(s.WriteTimeout, 5*time.Second)))
 	if len(answer) > 0 {

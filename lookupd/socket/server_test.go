@@ -373,3 +373,49 @@ func TestListenUnix(t *testing.T) {
 		t.Error("unknown group accepted")
 	}
 }
+
+// observingHandler is an echoHandler told of malformed requests.
+type observingHandler struct {
+	echoHandler
+	mu        sync.Mutex
+	malformed []string
+}
+
+func (h *observingHandler) Malformed(verb string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.malformed = append(h.malformed, verb)
+}
+
+// TestServerMalformedReport: a report with a bad address gets the empty
+// answer, counts as a malformed request and is passed to the handler's
+// Malformed with its verb; other malformed requests are not, and a good
+// report reaches Handle.
+func TestServerMalformedReport(t *testing.T) {
+	h := &observingHandler{}
+	s := &socket.Server{Handler: h}
+	path := startServer(t, s)
+	for req, want := range map[string]string{
+		"report mx.example.org TLS session: x": "",
+		"report 192.0.2.1 TLS session: x":      "report 192.0.2.1\n",
+		"frobnicate a b":                       "",
+		"report":                               "",
+	} {
+		if got := rawQuery(t, path, []byte(req), true); got != want {
+			t.Errorf("request %q: answer %q, want %q", req, got, want)
+		}
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.malformed) != 2 || h.malformed[0] != socket.VerbReport || h.malformed[1] != socket.VerbReport {
+		t.Errorf("Malformed calls %q, want two %q", h.malformed, socket.VerbReport)
+	}
+	if n := s.Stats().Malformed; n != 3 {
+		t.Errorf("malformed requests counted %d, want 3", n)
+	}
+	h.echoHandler.mu.Lock()
+	defer h.echoHandler.mu.Unlock()
+	if len(h.reqs) != 1 || h.reqs[0].Text != "TLS session: x" {
+		t.Errorf("Handle saw %+v, want the one good report", h.reqs)
+	}
+}

@@ -1,0 +1,292 @@
+package lookupd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/fleet"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket"
+)
+
+// Reports: Exim's smtp transport tells the daemon, through its event_action
+// on msg:host:defer (contrib/exim), that a delivery attempt at an address
+// failed, with Exim's error text. Anyone who may use the socket can send
+// one, so a report is a hint, never a verdict: it can only make the daemon
+// probe again, at once, an address it already holds facts for, within the
+// usual limits (the per-address rate limit, the probe slots, the fleet's
+// lock, one load per address at a time).
+
+// ReportClass is what the service made of one report.
+type ReportClass uint8
+
+const (
+	// ReportMiss: a TLS failure at an address whose facts said the
+	// modelled client would get TLS there: logged, counted, and the
+	// address is probed again at once.
+	ReportMiss ReportClass = iota
+	// ReportConfirmed: a TLS failure the facts predicted.
+	ReportConfirmed
+	// ReportUnrelated: not a TLS handshake failure, or an address the
+	// daemon holds no facts for (or in probe.ignore_networks): dropped.
+	ReportUnrelated
+	// ReportMalformed: not a report the parser could read (a bad address):
+	// answered empty and dropped.
+	ReportMalformed
+	reportClasses
+)
+
+var reportClassNames = [reportClasses]string{"miss", "confirmed", "unrelated", "malformed"}
+
+func (c ReportClass) String() string {
+	if c < reportClasses {
+		return reportClassNames[c]
+	}
+	return fmt.Sprintf("ReportClass(%d)", uint8(c))
+}
+
+// ReportStats counts reports by class, and the re-probes misses started.
+type ReportStats struct {
+	Miss      uint64 `json:"miss"`
+	Confirmed uint64 `json:"confirmed"`
+	Unrelated uint64 `json:"unrelated"`
+	Malformed uint64 `json:"malformed"`
+	// Reprobes counts the probes that misses started; a miss while the
+	// address's re-probe (or any load of its facts) runs starts none.
+	Reprobes uint64 `json:"reprobes"`
+}
+
+// tlsHandshakeFailures are the starts of the $event_data Exim 4.96's smtp
+// transport gives msg:host:defer when its TLS handshake as a client failed:
+// "TLS session: " (transports/smtp.c, after tls_client_start) and the TLS
+// library's call, from tls_error() in tls-gnu.c ("(gnutls_handshake): "
+// then gnutls_strerror's text or "rxd alert: NAME") and tls-openssl.c
+// ("(SSL_connect): " then OpenSSL's error string). Seen with the lab's
+// servers:
+//
+//	TLS session: (gnutls_handshake): The Diffie-Hellman prime sent by the server is not acceptable (not long enough).
+//	TLS session: (SSL_connect): error:0A00018A:SSL routines::dh key too small
+//
+// Other "TLS session: " texts are failures before the handshake (Exim's
+// own TLS set-up: credentials, priority strings) or certificate
+// verification, which the probe's facts say nothing about.
+var tlsHandshakeFailures = []string{
+	"TLS session: (gnutls_handshake): ",
+	"TLS session: (SSL_connect): ",
+}
+
+// handshakeTimedOut ends the text of a handshake that timed out: the
+// network or a stalled server, not the TLS parameters the facts describe.
+const handshakeTimedOut = "): timed out"
+
+// isTLSFailure reports whether text is Exim's error for a failed TLS
+// handshake with the server.
+func isTLSFailure(text string) bool {
+	for _, p := range tlsHandshakeFailures {
+		if strings.HasPrefix(text, p) && len(text) > len(p) {
+			return !strings.HasSuffix(text, handshakeTimedOut)
+		}
+	}
+	return false
+}
+
+// maxLoggedText bounds the report text in a log line.
+const maxLoggedText = 300
+
+// Report classifies a report that a delivery attempt at addr failed with
+// text and counts it; for a miss it starts a re-probe of the address (in
+// the background: Report never waits for it). The port is probe.port,
+// the client probe.client.
+func (s *Service) Report(ctx context.Context, addr netip.Addr, text string) ReportClass {
+	c, started := s.report(ctx, addr, text)
+	s.reports[c].Add(1)
+	if started {
+		s.reprobes.Add(1)
+	}
+	s.metrics.reported(c, started)
+	return c
+}
+
+func (s *Service) report(ctx context.Context, addr netip.Addr, text string) (ReportClass, bool) {
+	st := s.st.Load()
+	addr = addr.Unmap()
+	logText := text
+	if len(logText) > maxLoggedText {
+		logText = logText[:maxLoggedText] + "..."
+	}
+	debug := func(why string) {
+		if s.log.Enabled(ctx, slog.LevelDebug) {
+			s.log.Debug("report", "event", "report dropped", "addr", addr.String(), "why", why, "text", logText)
+		}
+	}
+	if !isTLSFailure(text) {
+		debug("not a TLS handshake failure")
+		return ReportUnrelated, false
+	}
+	for _, p := range st.ignore {
+		if p.Contains(addr) {
+			debug("in probe.ignore_networks")
+			return ReportUnrelated, false
+		}
+	}
+	k := addrKey{AP: netip.AddrPortFrom(addr, uint16(st.cfg.Probe.Port)), Client: symOf(st.cfg.Probe.Client)}
+	r, stored, _, ok := s.facts.Peek(k)
+	if !ok {
+		debug("no facts for the address")
+		return ReportUnrelated, false
+	}
+	f := r.facts(k)
+	age := time.Since(stored).Round(time.Second)
+	if st.policy.PredictsFailure(&f) {
+		if s.log.Enabled(ctx, slog.LevelDebug) {
+			s.log.Debug("report", "event", "failure predicted", "addr", k.AP.String(), "text", logText,
+				"verdict", st.policy.Of(&f).String(), "facts", st.policy.Reason(&f), "age", age)
+		}
+		return ReportConfirmed, false
+	}
+	started, busy := s.reprobe(k, r.Time)
+	// One line per re-probe started (or refused): a flood of reports for
+	// an address whose re-probe runs adds no line.
+	if started || busy {
+		s.log.Warn("report", "event", "prediction miss", "addr", k.AP.String(), "text", logText,
+			"verdict", st.policy.Of(&f).String(), "facts", st.policy.Reason(&f), "age", age,
+			"reprobe", map[bool]string{true: "started", false: "refused: too many loads in flight"}[started])
+	} else if s.log.Enabled(ctx, slog.LevelDebug) {
+		s.log.Debug("report", "event", "prediction miss", "addr", k.AP.String(), "text", logText, "reprobe", "running")
+	}
+	return ReportMiss, started
+}
+
+// reprobe starts a refresh of k's facts through the facts cache's loader
+// (its old facts, probed at probed, are served until the new ones land),
+// unless a load of k runs (started false) or too many loads are in flight
+// (busy).
+func (s *Service) reprobe(k addrKey, probed unixNano) (started, busy bool) {
+	if s.redis != nil {
+		// The fleet holds the same facts: the loader must not take them
+		// back from Redis (reprobeShared).
+		s.reprobing.mark(k, probed)
+	}
+	p, started := s.facts.Refresh(k)
+	if !started {
+		s.reprobing.unmark(k)
+	}
+	return started, p == nil
+}
+
+// Malformed counts a malformed report (a bad address); it implements
+// socket.MalformedObserver.
+func (s *Service) Malformed(verb string) {
+	if verb == socket.VerbReport {
+		s.reports[ReportMalformed].Add(1)
+		s.metrics.reported(ReportMalformed, false)
+	}
+}
+
+// reportStats are the counters of Stats.
+func (s *Service) reportStats() ReportStats {
+	return ReportStats{
+		Miss:      s.reports[ReportMiss].Load(),
+		Confirmed: s.reports[ReportConfirmed].Load(),
+		Unrelated: s.reports[ReportUnrelated].Load(),
+		Malformed: s.reports[ReportMalformed].Load(),
+		Reprobes:  s.reprobes.Load(),
+	}
+}
+
+// reprobeSet holds the addresses whose re-probe was asked for, with the
+// time of the facts a miss proved wrong, until their load takes them. It
+// holds at most the loads in flight (the facts cache's MaxPending).
+type reprobeSet struct {
+	mu sync.Mutex
+	m  map[addrKey]unixNano
+}
+
+func (r *reprobeSet) mark(k addrKey, probed unixNano) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.m == nil {
+		r.m = map[addrKey]unixNano{}
+	}
+	r.m[k] = probed
+}
+
+func (r *reprobeSet) unmark(k addrKey) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.m, k)
+}
+
+// take removes k and returns the time of the facts its re-probe replaces.
+func (r *reprobeSet) take(k addrKey) (unixNano, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	t, ok := r.m[k]
+	delete(r.m, k)
+	return t, ok
+}
+
+// reprobeShared is the facts loader's re-probe with a fleet: facts in
+// Redis probed no later than old are the ones a miss proved wrong, so it
+// goes to the address's lock at once. Holding it: the probe, its facts
+// written to Redis. Another relay holding it: it is probing now; its facts,
+// once newer than old, are taken. Redis down: a probe of this relay's own.
+func (s *Service) reprobeShared(ctx context.Context, l *redisLevel, k addrKey, old unixNano) (factsRecord, error) {
+	lock := l.lockKey(k)
+	for round := 0; ; round++ {
+		token, won, err := l.c.Lock(ctx, lock, s.lockTTL())
+		switch {
+		case err != nil || round == maxLockRounds:
+			return s.probeAlone(ctx, l, k)
+		case won:
+			l.locks[0].Add(1)
+			return s.probeShared(ctx, l, k, lock, token)
+		}
+		l.locks[1].Add(1)
+		r, ttl, got, err := l.watchNewer(ctx, k, lock, old)
+		switch {
+		case got:
+			return l.took(k, r, ttl, fromPeer), nil
+		case ctx.Err() != nil:
+			return factsRecord{}, fmt.Errorf("wait for the fleet's probe of %s: %w", k.AP, context.Cause(ctx))
+		case err != nil:
+			return s.probeAlone(ctx, l, k)
+		}
+		// The lock went without newer facts: try for it again.
+	}
+}
+
+// watchNewer waits, as watch does, for the relay holding lock to write
+// facts of k probed after old; got is false when the lock goes first.
+func (l *redisLevel) watchNewer(ctx context.Context, k addrKey, lock string, old unixNano) (r factsRecord, ttl time.Duration, got bool, err error) {
+	key := l.factsKey(k)
+	pause := firstWatch
+	t := time.NewTimer(pause)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return r, 0, false, context.Cause(ctx)
+		case <-t.C:
+		}
+		b, left, locked, err := l.c.Watch(ctx, key, lock)
+		if err == nil {
+			r = factsRecord{}
+			if l.decode(key, b, &r, func() error { return validFacts(&r) }) == nil && r.Time > old {
+				return r, left, true, nil
+			}
+		} else if !errors.Is(err, fleet.ErrMiss) {
+			return r, 0, false, err
+		}
+		if !locked {
+			return r, 0, false, nil
+		}
+		pause = min(2*pause, maxWatch)
+		t.Reset(pause)
+	}
+}

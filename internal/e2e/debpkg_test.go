@@ -195,7 +195,8 @@ func TestDebianPackage(t *testing.T) {
 	for _, p := range []string{"/usr/sbin/tlsprobed", "/usr/bin/tlsprobe", "/var/lib/tlsprobed",
 		"/lib/systemd/system/tlsprobed.service", "/etc/exim4/conf.d/router/175_exim4-config_tlsprobed",
 		"/etc/exim4/conf.d/main/00_exim4-config_tlsprobed", "/etc/exim4/conf.d/transport/30_exim4-config_remote_smtp_tls_smallprime",
-		"/etc/exim4/conf.d/router/176_exim4-config_tlsprobed_openssl", "/etc/exim4/conf.d/transport/30_exim4-config_remote_smtp_openssl"} {
+		"/etc/exim4/conf.d/router/176_exim4-config_tlsprobed_openssl", "/etc/exim4/conf.d/transport/30_exim4-config_remote_smtp_openssl",
+		"/etc/exim4/conf.d/router/178_exim4-config_tlsprobed_report", "/etc/exim4/conf.d/transport/30_exim4-config_remote_smtp_tlsprobed"} {
 		if _, err := os.Stat(p); !os.IsNotExist(err) {
 			t.Errorf("after purge, %s: %v", p, err)
 		}
@@ -323,6 +324,8 @@ func checkInstalled(t *testing.T) {
 		"/etc/exim4/conf.d/transport/30_exim4-config_remote_smtp_tls_smallprime": 0o644,
 		"/etc/exim4/conf.d/router/176_exim4-config_tlsprobed_openssl":            0o644,
 		"/etc/exim4/conf.d/transport/30_exim4-config_remote_smtp_openssl":        0o644,
+		"/etc/exim4/conf.d/router/178_exim4-config_tlsprobed_report":             0o644,
+		"/etc/exim4/conf.d/transport/30_exim4-config_remote_smtp_tlsprobed":      0o644,
 		"/usr/share/man/man8/tlsprobed.8.gz":                                     0o644,
 		"/usr/share/man/man1/tlsprobe.1.gz":                                      0o644,
 		"/usr/share/man/man5/tlsprobed.toml.5.gz":                                0o644,
@@ -340,7 +343,8 @@ func checkInstalled(t *testing.T) {
 	conffiles := sh(t, "dpkg-query", "-W", "-f", "${Conffiles}", debPkg)
 	for _, f := range []string{"/etc/tlsprobed/config.toml", "/etc/exim4/conf.d/main/00_exim4-config_tlsprobed",
 		"/etc/exim4/conf.d/router/175_exim4-config_tlsprobed", "/etc/exim4/conf.d/transport/30_exim4-config_remote_smtp_tls_smallprime",
-		"/etc/exim4/conf.d/router/176_exim4-config_tlsprobed_openssl", "/etc/exim4/conf.d/transport/30_exim4-config_remote_smtp_openssl"} {
+		"/etc/exim4/conf.d/router/176_exim4-config_tlsprobed_openssl", "/etc/exim4/conf.d/transport/30_exim4-config_remote_smtp_openssl",
+		"/etc/exim4/conf.d/router/178_exim4-config_tlsprobed_report", "/etc/exim4/conf.d/transport/30_exim4-config_remote_smtp_tlsprobed"} {
 		if !strings.Contains(conffiles, " "+f+" ") {
 			t.Errorf("%s is not a conffile:\n%s", f, conffiles)
 		}

@@ -64,7 +64,13 @@ type fixtureOptions struct {
 // only binds 127.0.0.1).
 func startFixture(t *testing.T, ns *netns, bin string, d mxDomain, o fixtureOptions) *proc {
 	t.Helper()
-	ln := ns.listenTCP(t, net.JoinHostPort(d.addr, "25"))
+	return startFixtureOn(t, ns, bin, d, o, ns.listenTCP(t, net.JoinHostPort(d.addr, "25")))
+}
+
+// startFixtureOn is startFixture on a listening socket of the caller's (the
+// test keeps it: a fixture stopped and started again serves the same one).
+func startFixtureOn(t *testing.T, ns *netns, bin string, d mxDomain, o fixtureOptions, ln *os.File) *proc {
+	t.Helper()
 	args := []string{bin, "-fd", "3", "-name", d.mx(),
 		"-cert", lab.Testdata(t, "certs/"+o.Cert+".crt"), "-key", lab.Testdata(t, "certs/"+o.Cert+".key")}
 	if o.DH != "" {

@@ -8,5 +8,7 @@
 // see e2e_test.go. openssl_test.go does the same with an Exim built with
 // OpenSSL (lab.EximOpenSSLBinary) and the snippets' OpenSSL routers and
 // transports, against a DHE-1024, a DHE-768-preferring, a modern and a
-// DHE-768-only server.
+// DHE-768-only server. feedback_test.go proves the report verb: a server
+// cached as fine turns weak, Exim's transport event_action reports the DH
+// failure, the daemon probes it again and the next delivery gets TLS.
 package e2e

@@ -78,18 +78,7 @@ ttl = "1h"
 file = %q
 `, d.socket, probeAddr, filepath.Join(ns.dir, "tlsprobed-cache.json")), 0o644)
 	d.start(t)
-	stats := func() lookupd.Stats {
-		t.Helper()
-		a, err := query(d.socket, "stats", 5*time.Second)
-		var st lookupd.Stats
-		if err == nil {
-			err = json.Unmarshal([]byte(a), &st)
-		}
-		if err != nil {
-			t.Fatalf("stats: %v (%q)", err, a)
-		}
-		return st
-	}
+	stats := func() lookupd.Stats { t.Helper(); return d.stats(t) }
 
 	split := newSender(t, ns, "exim-report", true, "TLSPROBED_REPORT = yes\n")
 	opts := sendOptions{socket: d.socket}
@@ -177,16 +166,7 @@ file = %q
 	// The single-file fragment, with the event_action the README tells
 	// admins to add to their own remote_smtp.
 	frag := newFragmentSender(t, ns)
-	b, err := os.ReadFile(frag.config)
-	if err != nil {
-		t.Fatal(err)
-	}
-	const plainSMTP = "\nremote_smtp:\n  driver = smtp\n"
-	if strings.Count(string(b), plainSMTP) != 1 {
-		t.Fatalf("the fragment sender's configuration has no one %q", plainSMTP)
-	}
-	conf := "TLSPROBED_REPORT = yes\n" + strings.Replace(string(b), plainSMTP, plainSMTP+"  event_action = TLSPROBED_EVENT_ACTION\n", 1)
-	writeFile(t, frag.config, conf, 0o644)
+	writeFile(t, frag.config, withEventAction(t, frag.config), 0o644)
 	l = frag.send(t, "fragment", opts, rcpt(turns))
 	l.noDefers(t)
 	if got := l.delivered(t, rcpt(turns)); got.transport != smallTransport || !tlsMatches(got.tls, "TLS1.2:DHE_CUSTOM768") {
@@ -238,4 +218,34 @@ file = %q
 		t.Logf("README: %s", got.line)
 	}
 	t.Logf("figure: with the daemon stopped the delivery took %v", took.Round(time.Millisecond))
+}
+
+// withEventAction is the single-file configuration in file with the
+// reports turned on as contrib/exim/README.md tells admins: TLSPROBED_REPORT
+// and the event_action line in their own remote_smtp.
+func withEventAction(t *testing.T, file string) string {
+	t.Helper()
+	b, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const plainSMTP = "\nremote_smtp:\n  driver = smtp\n"
+	if strings.Count(string(b), plainSMTP) != 1 {
+		t.Fatalf("%s has no one %q", file, plainSMTP)
+	}
+	return "TLSPROBED_REPORT = yes\n" + strings.Replace(string(b), plainSMTP, plainSMTP+"  event_action = TLSPROBED_EVENT_ACTION\n", 1)
+}
+
+// stats asks the daemon for its counters.
+func (d *daemon) stats(t *testing.T) lookupd.Stats {
+	t.Helper()
+	a, err := query(d.socket, "stats", 5*time.Second)
+	var st lookupd.Stats
+	if err == nil {
+		err = json.Unmarshal([]byte(a), &st)
+	}
+	if err != nil {
+		t.Fatalf("stats: %v (%q)", err, a)
+	}
+	return st
 }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"github.com/exim-tlsprobe/exim-tlsprobe/internal/lab"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd"
 
 	"context"
 	"encoding/json"
@@ -221,6 +222,25 @@ tlsexport = ["%s"]
 	if t.Failed() {
 		t.FailNow()
 	}
+
+	// Reports from the OpenSSL Exim (TLSPROBED_REPORT, the event_action in
+	// the admin's remote_smtp and in the OpenSSL transports): the one TLS
+	// failure left, OpenSSL's "dh key too small" at the DHE-only 768-bit
+	// server, is one the facts predicted (confirmed); no miss, and the
+	// routes stay those learnt.
+	if st := d.stats(t); st.Reports != (lookupd.ReportStats{}) {
+		t.Fatalf("before any event_action: reports %+v, want none", st.Reports)
+	}
+	fragConf := filepath.Join(ns.dir, "exim-fragment-report.conf")
+	writeFile(t, fragConf, withEventAction(t, newFragmentSender(t, ns).config), 0o644)
+	reporting := newOpenSSLSender(t, ns, bin, fragConf, "exim-openssl-report.conf", "TLSPROBED_OPENSSL = yes")
+	probes := d.stats(t).Probes
+	checkLearnt("openssl-report", reporting.send(t, "openssl-report", sendOptions{socket: d.socket}, rcpts...))
+	st := d.stats(t)
+	if st.Reports != (lookupd.ReportStats{Confirmed: 1}) || st.Probes != probes {
+		t.Errorf("openssl-report: reports %+v, probes %d (were %d); want 1 confirmed (the DHE-only 768-bit server), no miss, no probe", st.Reports, st.Probes, probes)
+	}
+	t.Logf("figure: OpenSSL Exim with reports: stats reports %+v", st.Reports)
 
 	// A daemon that accepts and never answers: each readsocket gives up
 	// after TLSPROBED_TIMEOUT and the domain routes normally (the OpenSSL

@@ -2,7 +2,6 @@ package lookupd
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
@@ -10,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/fleet"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket"
 )
 
@@ -169,7 +167,7 @@ func (s *Service) report(ctx context.Context, addr netip.Addr, text string) (Rep
 func (s *Service) reprobe(k addrKey, probed unixNano) (started, busy bool) {
 	if s.redis != nil {
 		// The fleet holds the same facts: the loader must not take them
-		// back from Redis (reprobeShared).
+		// back from Redis (loadFactsShared).
 		s.reprobing.mark(k, probed)
 	}
 	p, started := s.facts.Refresh(k)
@@ -229,64 +227,4 @@ func (r *reprobeSet) take(k addrKey) (unixNano, bool) {
 	t, ok := r.m[k]
 	delete(r.m, k)
 	return t, ok
-}
-
-// reprobeShared is the facts loader's re-probe with a fleet: facts in
-// Redis probed no later than old are the ones a miss proved wrong, so it
-// goes to the address's lock at once. Holding it: the probe, its facts
-// written to Redis. Another relay holding it: it is probing now; its facts,
-// once newer than old, are taken. Redis down: a probe of this relay's own.
-func (s *Service) reprobeShared(ctx context.Context, l *redisLevel, k addrKey, old unixNano) (factsRecord, error) {
-	lock := l.lockKey(k)
-	for round := 0; ; round++ {
-		token, won, err := l.c.Lock(ctx, lock, s.lockTTL())
-		switch {
-		case err != nil || round == maxLockRounds:
-			return s.probeAlone(ctx, l, k)
-		case won:
-			l.locks[0].Add(1)
-			return s.probeShared(ctx, l, k, lock, token)
-		}
-		l.locks[1].Add(1)
-		r, ttl, got, err := l.watchNewer(ctx, k, lock, old)
-		switch {
-		case got:
-			return l.took(k, r, ttl, fromPeer), nil
-		case ctx.Err() != nil:
-			return factsRecord{}, fmt.Errorf("wait for the fleet's probe of %s: %w", k.AP, context.Cause(ctx))
-		case err != nil:
-			return s.probeAlone(ctx, l, k)
-		}
-		// The lock went without newer facts: try for it again.
-	}
-}
-
-// watchNewer waits, as watch does, for the relay holding lock to write
-// facts of k probed after old; got is false when the lock goes first.
-func (l *redisLevel) watchNewer(ctx context.Context, k addrKey, lock string, old unixNano) (r factsRecord, ttl time.Duration, got bool, err error) {
-	key := l.factsKey(k)
-	pause := firstWatch
-	t := time.NewTimer(pause)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return r, 0, false, context.Cause(ctx)
-		case <-t.C:
-		}
-		b, left, locked, err := l.c.Watch(ctx, key, lock)
-		if err == nil {
-			r = factsRecord{}
-			if l.decode(key, b, &r, func() error { return validFacts(&r) }) == nil && r.Time > old {
-				return r, left, true, nil
-			}
-		} else if !errors.Is(err, fleet.ErrMiss) {
-			return r, 0, false, err
-		}
-		if !locked {
-			return r, 0, false, nil
-		}
-		pause = min(2*pause, maxWatch)
-		t.Reset(pause)
-	}
 }

@@ -88,13 +88,11 @@ func (s *Service) resolveNames(ctx context.Context, host string) (nameEntry, err
 
 // loadFacts is the facts cache's loader: a probe of the address, or with a
 // fleet the facts in Redis or the probe of the relay holding its lock (for
-// a re-probe after a report's miss, only facts newer than those: reprobeShared).
+// a re-probe after a report's miss, only facts newer than those).
 func (s *Service) loadFacts(ctx context.Context, k addrKey) (factsRecord, error) {
 	if s.redis != nil {
-		if old, ok := s.reprobing.take(k); ok {
-			return s.reprobeShared(ctx, s.redis, k, old)
-		}
-		return s.loadFactsShared(ctx, s.redis, k)
+		old, _ := s.reprobing.take(k)
+		return s.loadFactsShared(ctx, s.redis, k, old)
 	}
 	return s.probeAddr(ctx, k)
 }

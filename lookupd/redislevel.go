@@ -357,10 +357,14 @@ func (l *redisLevel) getName(ctx context.Context, host string) (nameEntry, bool,
 	return e, true, nil
 }
 
-// getFacts asks Redis for k's facts and what is left of their TTL.
-func (l *redisLevel) getFacts(ctx context.Context, k addrKey) (factsRecord, time.Duration, error) {
+// getFacts asks Redis for k's facts probed after after (0: any) and what
+// is left of their TTL; older facts are a miss (fleet.ErrMiss).
+func (l *redisLevel) getFacts(ctx context.Context, k addrKey, after unixNano) (factsRecord, time.Duration, error) {
 	var r factsRecord
 	ttl, err := l.read(ctx, l.factsKey(k), &r, func() error { return validFacts(&r) })
+	if err == nil && !newer(r, after) {
+		return factsRecord{}, 0, fmt.Errorf("facts of %s no newer than those a report disproved: %w", k, fleet.ErrMiss)
+	}
 	return r, ttl, err
 }
 
@@ -377,10 +381,12 @@ func dnsSource(err error) loadSource {
 // loadFactsShared is the facts loader with a fleet: Redis first; else the
 // lock of the address, and the probe by whoever holds it, its facts
 // written to Redis for the others, who watch for them; Redis down: a probe
-// of this relay's own, as without a fleet.
-func (s *Service) loadFactsShared(ctx context.Context, l *redisLevel, k addrKey) (factsRecord, error) {
+// of this relay's own, as without a fleet. Only facts probed after after
+// are taken (0: any): a re-probe after a report's miss must not take back
+// from Redis the facts the report disproved, so it goes to the lock at once.
+func (s *Service) loadFactsShared(ctx context.Context, l *redisLevel, k addrKey, after unixNano) (factsRecord, error) {
 	for round := 0; ; round++ {
-		r, ttl, err := l.getFacts(ctx, k)
+		r, ttl, err := l.getFacts(ctx, k, after)
 		if err == nil {
 			return l.took(k, r, ttl, fromRedis), nil
 		}
@@ -396,14 +402,14 @@ func (s *Service) loadFactsShared(ctx context.Context, l *redisLevel, k addrKey)
 			l.locks[0].Add(1)
 			// The relay that held the lock before may have written the
 			// facts just before it let go.
-			if r, ttl, err := l.getFacts(ctx, k); err == nil {
+			if r, ttl, err := l.getFacts(ctx, k, after); err == nil {
 				l.unlock(ctx, lock, token)
 				return l.took(k, r, ttl, fromPeer), nil
 			}
 			return s.probeShared(ctx, l, k, lock, token)
 		}
 		l.locks[1].Add(1)
-		r, ttl, got, err := l.watch(ctx, k, lock)
+		r, ttl, got, err := l.watch(ctx, k, lock, after)
 		switch {
 		case got:
 			return l.took(k, r, ttl, fromPeer), nil
@@ -416,10 +422,10 @@ func (s *Service) loadFactsShared(ctx context.Context, l *redisLevel, k addrKey)
 	}
 }
 
-// watch waits for the relay holding lock to write k's facts, polling with
-// a growing pause; got is false when the lock went without them, or err
-// when Redis fails meanwhile.
-func (l *redisLevel) watch(ctx context.Context, k addrKey, lock string) (r factsRecord, ttl time.Duration, got bool, err error) {
+// watch waits for the relay holding lock to write k's facts probed after
+// after (0: any), polling with a growing pause; got is false when the lock
+// went without them, or err when Redis fails meanwhile.
+func (l *redisLevel) watch(ctx context.Context, k addrKey, lock string, after unixNano) (r factsRecord, ttl time.Duration, got bool, err error) {
 	key := l.factsKey(k)
 	pause := firstWatch
 	t := time.NewTimer(pause)
@@ -434,7 +440,7 @@ func (l *redisLevel) watch(ctx context.Context, k addrKey, lock string) (r facts
 		switch {
 		case err == nil:
 			r = factsRecord{}
-			if l.decode(key, b, &r, func() error { return validFacts(&r) }) == nil {
+			if l.decode(key, b, &r, func() error { return validFacts(&r) }) == nil && newer(r, after) {
 				return r, left, true, nil
 			}
 			if !locked {
@@ -525,3 +531,6 @@ func (s *Service) fleetRate(ctx context.Context, l *redisLevel, addr netip.Addr)
 		}
 	}
 }
+
+// newer reports whether r was probed after after; any r is, when after is 0.
+func newer(r factsRecord, after unixNano) bool { return after == 0 || r.Time > after }

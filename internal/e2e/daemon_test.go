@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -20,6 +21,39 @@ type daemon struct {
 	config string
 	socket string
 	p      *proc
+}
+
+// newDaemon prepares the real tlsprobed of a test, not started: its run
+// directory (root:Debian-exim 0750, as systemd's RuntimeDirectory with
+// Group=) and its configuration, named after what, with the socket Exim
+// reaches as Debian-exim and the probe settings every test shares
+// (from probeAddr, the EHLO name, no ignored network), probe's lines added
+// to [probe], then rest (more sections).
+func newDaemon(t *testing.T, ns *netns, bin, what, probe, rest string) *daemon {
+	t.Helper()
+	runDir := filepath.Join(ns.dir, "run")
+	if err := os.MkdirAll(runDir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	_, eximGID := eximIDs(t)
+	if err := os.Chown(runDir, 0, eximGID); err != nil {
+		t.Fatal(err)
+	}
+	d := &daemon{ns: ns, bin: bin, config: filepath.Join(ns.dir, "tlsprobed.toml"), socket: filepath.Join(runDir, "tlsprobed.sock")}
+	writeFile(t, d.config, fmt.Sprintf(`# tlsprobed for %s
+[listen]
+socket = %q
+mode = "0660"
+group = "Debian-exim"
+
+[probe]
+helo = "probe.sender.test"
+timeout = "10s"
+source_address = %q
+ignore_networks = []
+%s
+%s`, what, d.socket, probeAddr, probe, rest), 0o644)
+	return d
 }
 
 // buildDaemon builds ./cmd/tlsprobed into dir.

@@ -95,29 +95,8 @@ func TestEximRoutesAroundWeakTLS(t *testing.T) {
 	}
 
 	// 2. The daemon and the contrib snippets.
-	runDir := filepath.Join(ns.dir, "run")
-	if err := os.MkdirAll(runDir, 0o750); err != nil {
-		t.Fatal(err)
-	}
-	_, eximGID := eximIDs(t)
-	if err := os.Chown(runDir, 0, eximGID); err != nil { // as systemd's RuntimeDirectory with Group=
-		t.Fatal(err)
-	}
-	d := &daemon{ns: ns, bin: bin, config: filepath.Join(ns.dir, "tlsprobed.toml"), socket: filepath.Join(runDir, "tlsprobed.sock")}
-	writeFile(t, d.config, fmt.Sprintf(`# tlsprobed for the end-to-end test
-[listen]
-socket = %q
-mode = "0660"
-group = "Debian-exim"
-
-[probe]
-helo = "probe.sender.test"
-timeout = "10s"
-source_address = %q
-ignore_networks = []
-# The lab servers are probed several times within seconds.
-rate_per_address = 0
-
+	d := newDaemon(t, ns, bin, "the end-to-end test", `# The lab servers are probed several times within seconds.
+rate_per_address = 0`, fmt.Sprintf(`
 [answer]
 wait = "1s"
 
@@ -126,7 +105,8 @@ file = %q
 
 [overrides]
 tlsexport = ["%s"]
-`, d.socket, probeAddr, filepath.Join(ns.dir, "tlsprobed-cache.json"), override.domain), 0o644)
+`, filepath.Join(ns.dir, "tlsprobed-cache.json"), override.domain))
+	_, eximGID := eximIDs(t)
 	d.start(t)
 	if st, err := os.Stat(d.socket); err == nil {
 		sys := st.Sys().(*syscall.Stat_t)

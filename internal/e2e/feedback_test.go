@@ -46,37 +46,16 @@ func TestEximReportsTLSFailures(t *testing.T) {
 	strong := fixtureOptions{Cert: "rsa2048", DH: "dh2048", Ciphers: "kDHE", Max: "1.2"}
 	srv := startFixtureOn(t, ns, fixture, turns, strong, ln)
 
-	runDir := filepath.Join(ns.dir, "run")
-	if err := os.MkdirAll(runDir, 0o750); err != nil {
-		t.Fatal(err)
-	}
-	_, eximGID := eximIDs(t)
-	if err := os.Chown(runDir, 0, eximGID); err != nil {
-		t.Fatal(err)
-	}
-	d := &daemon{ns: ns, bin: bin, config: filepath.Join(ns.dir, "tlsprobed.toml"), socket: filepath.Join(runDir, "tlsprobed.sock")}
-	writeFile(t, d.config, fmt.Sprintf(`# tlsprobed for the report test
-[listen]
-socket = %q
-mode = "0660"
-group = "Debian-exim"
-
-[probe]
-helo = "probe.sender.test"
-timeout = "10s"
-source_address = %q
-ignore_networks = []
-# The defaults: 2 probes at once per address, then one per 10s.
+	d := newDaemon(t, ns, bin, "the report test", `# The defaults: 2 probes at once per address, then one per 10s.
 rate_per_address = "1/10s"
-rate_burst = 2
-
+rate_burst = 2`, fmt.Sprintf(`
 [answer]
 wait = "1s"
 
 [cache]
 ttl = "1h"
 file = %q
-`, d.socket, probeAddr, filepath.Join(ns.dir, "tlsprobed-cache.json")), 0o644)
+`, filepath.Join(ns.dir, "tlsprobed-cache.json")))
 	d.start(t)
 	stats := func() lookupd.Stats { t.Helper(); return d.stats(t) }
 

@@ -103,36 +103,15 @@ func TestEximOpenSSLRoutesAroundWeakTLS(t *testing.T) {
 	checkRouters(t, frag)
 
 	// The daemon, modelling this Exim.
-	runDir := filepath.Join(ns.dir, "run")
-	if err := os.MkdirAll(runDir, 0o750); err != nil {
-		t.Fatal(err)
-	}
-	_, eximGID := eximIDs(t)
-	if err := os.Chown(runDir, 0, eximGID); err != nil { // as systemd's RuntimeDirectory with Group=
-		t.Fatal(err)
-	}
-	d := &daemon{ns: ns, bin: daemonBin, config: filepath.Join(ns.dir, "tlsprobed.toml"), socket: filepath.Join(runDir, "tlsprobed.sock")}
-	writeFile(t, d.config, fmt.Sprintf(`# tlsprobed for the OpenSSL end-to-end test
-[listen]
-socket = %q
-mode = "0660"
-group = "Debian-exim"
-
-[probe]
-client = "openssl"
+	d := newDaemon(t, ns, daemonBin, "the OpenSSL end-to-end test", `client = "openssl"
 openssl_seclevel = 2
-helo = "probe.sender.test"
-timeout = "10s"
-source_address = %q
-ignore_networks = []
-rate_per_address = 0
-
+rate_per_address = 0`, fmt.Sprintf(`
 [answer]
 wait = "1s"
 
 [overrides]
 tlsexport = ["%s"]
-`, d.socket, probeAddr, sslOverride.domain), 0o644)
+`, sslOverride.domain))
 	d.start(t)
 
 	// First message: the daemon may not know the servers yet; nothing may

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net/netip"
 	"time"
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket"
@@ -61,12 +60,7 @@ func (s *Service) Handle(ctx context.Context, req socket.Request) []byte {
 		}
 		return jsonLine(l)
 	case socket.VerbReport:
-		a, err := netip.ParseAddr(req.Arg)
-		if err != nil { // the parser gives a canonical address
-			s.Malformed(socket.VerbReport)
-			return nil
-		}
-		s.Report(ctx, a, req.Text)
+		s.Report(ctx, req.Addr, req.Text)
 		return []byte("ok\n")
 	case socket.VerbFlush:
 		if err := s.Flush(req.Arg); err != nil {

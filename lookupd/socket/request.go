@@ -43,8 +43,9 @@ var ErrBadRequest = errors.New("bad request")
 // Request is one parsed request line.
 type Request struct {
 	Verb string
-	Arg  string // the domain, "all" for flush, the list name or "" for list, the address for report
-	Text string // report only: what Exim says went wrong
+	Arg  string     // the domain, "all" for flush, the list name or "" for list, the address for report
+	Text string     // report only: what Exim says went wrong
+	Addr netip.Addr // report only: the address, parsed (Arg is its canonical form)
 }
 
 // ParseRequest parses one request line, without its line ending (a trailing
@@ -112,7 +113,7 @@ func parseReport(rest []byte) (Request, error) {
 	if err != nil {
 		return bad, err
 	}
-	return Request{Verb: VerbReport, Arg: a.String(), Text: string(bytes.TrimSpace(text))}, nil
+	return Request{Verb: VerbReport, Arg: a.String(), Addr: a, Text: string(bytes.TrimSpace(text))}, nil
 }
 
 // parseReportAddr parses Exim's $host_address: an IPv4 or IPv6 literal,

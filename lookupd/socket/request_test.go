@@ -24,14 +24,14 @@ func TestParseRequest(t *testing.T) {
 		{in: "list smallkey", want: Request{Verb: VerbList, Arg: "smallkey"}},
 		{in: "list  tlsexport ", want: Request{Verb: VerbList, Arg: "tlsexport"}},
 		{in: "report 192.0.2.10 TLS session: (gnutls_handshake): The Diffie-Hellman prime sent by the server is not acceptable (not long enough).",
-			want: Request{Verb: VerbReport, Arg: "192.0.2.10", Text: "TLS session: (gnutls_handshake): The Diffie-Hellman prime sent by the server is not acceptable (not long enough)."}},
+			want: Request{Verb: VerbReport, Arg: "192.0.2.10", Addr: netip.MustParseAddr("192.0.2.10"), Text: "TLS session: (gnutls_handshake): The Diffie-Hellman prime sent by the server is not acceptable (not long enough)."}},
 		{in: "report 2001:DB8::a  TLS session: (SSL_connect): error:0A00018A:SSL routines::dh key too small \r",
-			want: Request{Verb: VerbReport, Arg: "2001:db8::a", Text: "TLS session: (SSL_connect): error:0A00018A:SSL routines::dh key too small"}},
-		{in: "report [2001:db8::a] a\tb  c", want: Request{Verb: VerbReport, Arg: "2001:db8::a", Text: "a\tb  c"}},
+			want: Request{Verb: VerbReport, Arg: "2001:db8::a", Addr: netip.MustParseAddr("2001:db8::a"), Text: "TLS session: (SSL_connect): error:0A00018A:SSL routines::dh key too small"}},
+		{in: "report [2001:db8::a] a\tb  c", want: Request{Verb: VerbReport, Arg: "2001:db8::a", Addr: netip.MustParseAddr("2001:db8::a"), Text: "a\tb  c"}},
 		{in: "report\t192.0.2.1\tx", want: Request{Verb: VerbDomain, Arg: "report\t192.0.2.1\tx"}}, // verbs end at a space
-		{in: "report 192.0.2.1\tx y", want: Request{Verb: VerbReport, Arg: "192.0.2.1", Text: "x y"}},
-		{in: "report ::ffff:192.0.2.1 x", want: Request{Verb: VerbReport, Arg: "192.0.2.1", Text: "x"}},
-		{in: "report 192.0.2.1", want: Request{Verb: VerbReport, Arg: "192.0.2.1"}},
+		{in: "report 192.0.2.1\tx y", want: Request{Verb: VerbReport, Arg: "192.0.2.1", Addr: netip.MustParseAddr("192.0.2.1"), Text: "x y"}},
+		{in: "report ::ffff:192.0.2.1 x", want: Request{Verb: VerbReport, Arg: "192.0.2.1", Addr: netip.MustParseAddr("192.0.2.1"), Text: "x"}},
+		{in: "report 192.0.2.1", want: Request{Verb: VerbReport, Arg: "192.0.2.1", Addr: netip.MustParseAddr("192.0.2.1")}},
 		{in: "", bad: true},
 		{in: "   ", bad: true},
 		{in: "stats now", bad: true},
@@ -107,7 +107,7 @@ func FuzzParseRequest(f *testing.F) {
 		}
 		if req.Verb == VerbReport {
 			a, err := netip.ParseAddr(req.Arg)
-			if err != nil || a.Zone() != "" || a.Is4In6() || a.String() != req.Arg || len(req.Text) > MaxRequest || strings.ContainsAny(req.Text, "\n\r\x00") {
+			if err != nil || a != req.Addr || a.Zone() != "" || a.Is4In6() || a.String() != req.Arg || len(req.Text) > MaxRequest || strings.ContainsAny(req.Text, "\n\r\x00") {
 				t.Fatalf("ParseRequest(%q) = %+v", b, req)
 			}
 		} else if req.Text != "" {

@@ -61,4 +61,14 @@ type Facts struct {
 	Note        string        `json:"note,omitempty"`
 	Time        time.Time     `json:"time"`
 	Duration    time.Duration `json:"duration_ns"`
+	// Also holds other views of the same address that disagree with the one
+	// above, each exactly what one connection (or one report of Exim's)
+	// showed, never blended with another: a balancer in front of
+	// differently configured servers shows several. The probe fills it when
+	// its own connections disagree; the daemon keeps earlier views for the
+	// facts' TTL, so a weakness once seen stays known although a later
+	// connection landed on a modern server. The verdict treats every view
+	// like an address of its own. Entries have no Also of their own; the
+	// list is short (bounded by whoever fills it).
+	Also []Facts `json:"also,omitempty"`
 }

@@ -77,6 +77,16 @@ tlsexport = ["%s"]
 		}
 		results[phase][b.name] = r
 	}
+	// Which Exim each build runs (the message ids differ too: 4.97 and
+	// later write the longer form).
+	for _, b := range builds {
+		out := b.run(t, ns, "exim4", "-bV")
+		ver, _, _ := strings.Cut(out, "\n")
+		t.Logf("figure: %s: %s; %s", b.name, ver, lineWith(out, "GnuTLS"))
+		if b.root != "" && !strings.HasPrefix(ver, "Exim version 4.98") {
+			t.Errorf("%s: exim4 -bV in the root says %q, want 4.98", b.name, ver)
+		}
+	}
 	for _, b := range builds {
 		bstart := time.Now()
 		stock := b.newSender(t, ns, "exim-stock"+b.suffix(), false, "")
@@ -129,4 +139,14 @@ tlsexport = ["%s"]
 			}
 		}
 	}
+}
+
+// lineWith returns the first line of text containing sub ("" if none).
+func lineWith(text, sub string) string {
+	for _, l := range strings.Split(text, "\n") {
+		if strings.Contains(l, sub) {
+			return l
+		}
+	}
+	return ""
 }

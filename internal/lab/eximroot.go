@@ -3,6 +3,7 @@ package lab
 import (
 	"bufio"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -39,4 +40,36 @@ func RootUserIDs(t testing.TB, root, name string) (uid, gid int) {
 	}
 	t.Fatalf("lab root %s: no user %s in /etc/passwd", root, name)
 	return 0, 0
+}
+
+// RootOverlay returns a writable copy of the lab root name for one test:
+// an overlayfs mount whose lower layer is the cached root (never written)
+// and whose upper layer is a temporary directory, so that installing and
+// purging a package there costs only what changes. The mount is on this
+// machine's mount table (the programs of RootCommand run in namespaces of
+// their own, which inherit it) and is unmounted, with the upper layer
+// removed, when the test ends.
+func RootOverlay(t testing.TB, name string) string {
+	t.Helper()
+	lower := RootDir(t, name)
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	merged := filepath.Join(dir, "root")
+	for _, d := range []string{"upper", "work", "root"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	opts := "lowerdir=" + lower + ",upperdir=" + filepath.Join(dir, "upper") + ",workdir=" + filepath.Join(dir, "work")
+	if out, err := exec.Command("mount", "-t", "overlay", "overlay", "-o", opts, merged).CombinedOutput(); err != nil {
+		t.Fatalf("overlay of lab root %s: %v: %s", name, err, out)
+	}
+	t.Cleanup(func() {
+		if out, err := exec.Command("umount", "--lazy", merged).CombinedOutput(); err != nil {
+			t.Errorf("umount %s: %v: %s", merged, err, out)
+		}
+	})
+	return merged
 }

@@ -20,8 +20,8 @@ import (
 // update-exim4.conf -d CONFDIR -o FILE.
 type sender struct {
 	ns     *netns
-	confd  string // the CONFDIR given to update-exim4.conf
-	config string // the generated configuration
+	confd  string     // the CONFDIR given to update-exim4.conf
+	config string     // the generated configuration
 	build  *eximBuild // whose Exim (see senders_test.go)
 }
 

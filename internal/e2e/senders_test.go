@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -107,4 +108,92 @@ func (b *eximBuild) run(t *testing.T, ns *netns, args ...string) string {
 		t.Fatalf("%s: %v: %v\n%s", b.name, args, err, out)
 	}
 	return string(out)
+}
+
+// mta is a sending Exim as a test drives it, whatever its build.
+type mta interface {
+	// send delivers one message with exim -odi and returns the main log.
+	send(t *testing.T, phase string, o sendOptions, rcpts ...string) *eximLog
+	// route runs exim -bt addr with TLSPROBED_SOCKET = socket.
+	route(t *testing.T, socket, addr string) string
+}
+
+// route is mta's route for Debian's Exims.
+func (s *sender) route(t *testing.T, socket, addr string) string {
+	t.Helper()
+	return s.test(t, s.config, socket, addr)
+}
+
+// route is mta's route for the OpenSSL-built Exim.
+func (s *opensslSender) route(t *testing.T, socket, addr string) string {
+	t.Helper()
+	return s.test(t, socket, addr)
+}
+
+// senderBuild is one sending Exim of allSenders, for a test that runs the
+// same deliveries over each:
+//
+//	for _, sb := range allSenders(t) { s := sb.fragment(t, ns); ... }
+//
+// client is the daemon's probe.client that models it: a daemon answers
+// for one client, so a test starts one daemon per client it uses.
+type senderBuild struct {
+	name     string
+	client   string // "gnutls" or "openssl"
+	fragment func(t *testing.T, ns *netns) mta
+	confd    func(t *testing.T, ns *netns, macros string) mta
+}
+
+// allSenders are the sending Exims: Debian 12's (4.96, GnuTLS 3.7),
+// Debian 13's (4.98, GnuTLS 3.8, lab root trixie-exim) and Exim 4.96 built
+// with OpenSSL 3.0 (lab.EximOpenSSLBinary), each with contrib/exim as the
+// single-file fragment and as Debian's conf.d snippets (enabled).
+func allSenders(t *testing.T) []senderBuild {
+	t.Helper()
+	var all []senderBuild
+	for _, b := range gnutlsBuilds(t) {
+		all = append(all, senderBuild{
+			name: b.name, client: "gnutls",
+			fragment: func(t *testing.T, ns *netns) mta { return b.newFragmentSender(t, ns) },
+			confd: func(t *testing.T, ns *netns, macros string) mta {
+				return b.newSender(t, ns, "exim-confd"+b.suffix(), true, macros)
+			},
+		})
+	}
+	bin := lab.EximOpenSSLBinary(t)
+	all = append(all, senderBuild{
+		name: "openssl", client: "openssl",
+		fragment: func(t *testing.T, ns *netns) mta {
+			return newOpenSSLSender(t, ns, bin, bookworm.newFragmentSender(t, ns).config, "exim-fragment-openssl.conf", "TLSPROBED_OPENSSL = yes")
+		},
+		confd: func(t *testing.T, ns *netns, macros string) mta {
+			base := bookworm.newSender(t, ns, "exim-confd-openssl-base", true, macros+"TLSPROBED_OPENSSL = yes\n")
+			return newOpenSSLSender(t, ns, bin, base.config, "exim-confd-openssl.conf")
+		},
+	})
+	return all
+}
+
+// TestSendersRouteWithoutDaemon checks every sender of allSenders, both
+// configurations: it loads in that Exim and, with no daemon behind the
+// socket, routes a domain found through the namespace's dnsmasq to
+// dnslookup and remote_smtp, as if contrib/exim were not there.
+func TestSendersRouteWithoutDaemon(t *testing.T) {
+	requireE2E(t)
+	ns := newNetns(t, dnsAddr, senderAddr, modern.addr, dnsAddr)
+	startDNS(t, ns, dnsAddr, modern)
+	missing := filepath.Join(ns.dir, "missing", "tlsprobed.sock")
+	for _, sb := range allSenders(t) {
+		for _, c := range []struct {
+			name string
+			s    mta
+		}{{"fragment", sb.fragment(t, ns)}, {"conf.d", sb.confd(t, ns, "")}} {
+			out := c.s.route(t, missing, rcpt(modern))
+			if !strings.Contains(out, "router = dnslookup, transport = "+plainTransport) {
+				t.Errorf("%s %s: exim -bt %s with no daemon: want dnslookup and %s:\n%s", sb.name, c.name, rcpt(modern), plainTransport, out)
+			} else {
+				t.Logf("figure: %s %s: exim -bt %s: dnslookup, %s", sb.name, c.name, rcpt(modern), plainTransport)
+			}
+		}
+	}
 }

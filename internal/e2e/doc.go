@@ -11,4 +11,9 @@
 // DHE-768-only server. feedback_test.go proves the report verb: a server
 // cached as fine turns weak, Exim's transport event_action reports the DH
 // failure, the daemon probes it again and the next delivery gets TLS.
+// senders_test.go holds the sending Exims (eximBuild: Debian 12's on the
+// machine, Debian 13's from the lab root trixie-exim; allSenders adds the
+// OpenSSL-built one); trixie_test.go requires the same routes and X= from
+// both GnuTLS Exims; debpkg_trixie_test.go installs the .deb in a copy of
+// the Debian 13 root. docs/releases.md has the figures.
 package e2e

@@ -209,15 +209,23 @@ type proc struct {
 // and, when the test failed, shows the tail of its log.
 func (ns *netns) start(t *testing.T, name string, extra []*os.File, args ...string) *proc {
 	t.Helper()
+	cmd := ns.command(context.Background(), args...)
+	cmd.ExtraFiles = extra
+	return ns.startCmd(t, name, cmd)
+}
+
+// startCmd is start for a command already made (e.g. a program of a lab
+// root, lab.RootCommandContext, in the namespace).
+func (ns *netns) startCmd(t *testing.T, name string, cmd *exec.Cmd) *proc {
+	t.Helper()
 	p := &proc{name: name, log: filepath.Join(ns.dir, name+".log"), done: make(chan struct{})}
 	out, err := os.OpenFile(p.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer out.Close()
-	p.cmd = ns.command(context.Background(), args...)
+	p.cmd = cmd
 	p.cmd.Stdout, p.cmd.Stderr = out, out
-	p.cmd.ExtraFiles = extra
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := p.cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)

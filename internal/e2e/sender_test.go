@@ -20,8 +20,9 @@ import (
 // update-exim4.conf -d CONFDIR -o FILE.
 type sender struct {
 	ns     *netns
-	confd  string // the CONFDIR given to update-exim4.conf
-	config string // the generated configuration
+	confd  string     // the CONFDIR given to update-exim4.conf
+	config string     // the generated configuration
+	build  *eximBuild // whose Exim (see senders_test.go)
 }
 
 // updateExim4Conf is update-exim4.conf.conf of the sending MTA: an internet
@@ -48,11 +49,18 @@ dc_localdelivery='mail_spool'
 // send (see install).
 func newSender(t *testing.T, ns *netns, name string, snippets bool, localMacros string) *sender {
 	t.Helper()
+	return bookworm.newSender(t, ns, name, snippets, localMacros)
+}
+
+// newSender is newSender for the Exim of b: its root's conf.d and
+// update-exim4.conf.
+func (b *eximBuild) newSender(t *testing.T, ns *netns, name string, snippets bool, localMacros string) *sender {
+	t.Helper()
 	confd := filepath.Join(ns.dir, name)
 	if err := os.MkdirAll(confd, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	run(t, "cp", "-a", "/etc/exim4/conf.d", confd+"/")
+	run(t, "cp", "-a", filepath.Join(b.root, "/etc/exim4/conf.d"), confd+"/")
 	if snippets {
 		// What the README tells the administrator to do.
 		run(t, "cp", "-r", filepath.Join(repoRoot(t), "contrib/exim/debian/conf.d")+"/.", filepath.Join(confd, "conf.d")+"/")
@@ -64,8 +72,8 @@ func newSender(t *testing.T, ns *netns, name string, snippets bool, localMacros 
 		macros += "TLSPROBED_ENABLE = yes\n"
 	}
 	writeFile(t, filepath.Join(confd, "conf.d/main/000_localmacros"), macros, 0o644)
-	s := &sender{ns: ns, confd: confd, config: filepath.Join(confd, "exim4.conf.generated")}
-	run(t, "update-exim4.conf", "-d", confd, "-o", s.config)
+	s := &sender{ns: ns, confd: confd, config: filepath.Join(confd, "exim4.conf.generated"), build: b}
+	b.run(t, ns, "update-exim4.conf", "-d", confd, "-o", s.config)
 	return s
 }
 
@@ -108,8 +116,8 @@ type sendOptions struct {
 func (s *sender) send(t *testing.T, phase string, o sendOptions, rcpts ...string) *eximLog {
 	t.Helper()
 	spool := filepath.Join(s.ns.dir, "spool-"+phase)
-	mkdirExim(t, spool)
-	mkdirExim(t, filepath.Join(spool, "log"))
+	s.build.mkdirExim(t, spool)
+	s.build.mkdirExim(t, filepath.Join(spool, "log"))
 	macros := []string{"SPOOLDIR = " + spool}
 	if o.socket != "" {
 		macros = append(macros, "TLSPROBED_SOCKET = "+o.socket)
@@ -118,7 +126,7 @@ func (s *sender) send(t *testing.T, phase string, o sendOptions, rcpts ...string
 	args := append([]string{"exim4", "-odi", "-f", "sender@sender.test", "--"}, rcpts...)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := s.ns.command(ctx, args...)
+	cmd := s.build.command(ctx, s.ns, args...)
 	cmd.Stdin = strings.NewReader("From: sender@sender.test\nSubject: exim-tlsprobe e2e: " + phase + "\n\nhello\n")
 	out, err := cmd.CombinedOutput()
 	l := &eximLog{phase: phase}
@@ -142,12 +150,12 @@ func (s *sender) send(t *testing.T, phase string, o sendOptions, rcpts ...string
 func (s *sender) test(t *testing.T, config, socket, addr string) string {
 	t.Helper()
 	spool := filepath.Join(s.ns.dir, "spool-bt")
-	mkdirExim(t, spool)
-	mkdirExim(t, filepath.Join(spool, "log"))
+	s.build.mkdirExim(t, spool)
+	s.build.mkdirExim(t, filepath.Join(spool, "log"))
 	s.install(t, config, "SPOOLDIR = "+spool, "TLSPROBED_SOCKET = "+socket)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	out, _ := s.ns.command(ctx, "exim4", "-bt", addr).CombinedOutput() // exit code 1/2 = not routed
+	out, _ := s.build.command(ctx, s.ns, "exim4", "-bt", addr).CombinedOutput() // exit code 1/2 = not routed
 	return string(out)
 }
 
@@ -222,7 +230,14 @@ func (l *eximLog) line(s string) string {
 // TLSPROBED_TRANSPORTS = yes, in the transports.
 func newFragmentSender(t *testing.T, ns *netns) *sender {
 	t.Helper()
-	const example = "/usr/share/doc/exim4-base/examples/example.conf"
+	return bookworm.newFragmentSender(t, ns)
+}
+
+// newFragmentSender is newFragmentSender for the Exim of b: its root's
+// example.conf.
+func (eb *eximBuild) newFragmentSender(t *testing.T, ns *netns) *sender {
+	t.Helper()
+	example := filepath.Join(eb.root, "/usr/share/doc/exim4-base/examples/example.conf")
 	b, err := os.ReadFile(example)
 	if err != nil {
 		// Images that drop /usr/share/doc: the part of it that matters here.
@@ -241,7 +256,7 @@ func newFragmentSender(t *testing.T, ns *netns) *sender {
 		conf = strings.Replace(conf, r.section, r.section+r.add, 1)
 	}
 	head := "# test-only settings\nprimary_hostname = mta.sender.test\nkeep_environment =\nspool_directory = SPOOLDIR\nlog_file_path = SPOOLDIR/log/%slog\nlocal_interfaces = <; 127.0.0.1 ; ::1\n"
-	s := &sender{ns: ns, config: filepath.Join(ns.dir, "exim-fragment.conf")}
+	s := &sender{ns: ns, config: filepath.Join(ns.dir, "exim-fragment"+eb.suffix()+".conf"), build: eb}
 	writeFile(t, s.config, head+conf, 0o644)
 	return s
 }

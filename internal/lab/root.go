@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"context"
 	"fmt"
 	"os/exec"
 	"path/filepath"
@@ -45,24 +46,53 @@ func RootDir(t testing.TB, name string) string {
 // exec the next), so killing it, or its process group, stops the program.
 // Nothing it mounts outlives it: the mounts belong to its own namespace.
 func RootCommand(root, netns string, binds []string, args ...string) *exec.Cmd {
+	mounts := make([]Mount, 0, len(binds))
+	for _, b := range binds {
+		mounts = append(mounts, Mount{Src: b, Dst: b})
+	}
+	return RootCommandContext(context.Background(), root, netns, mounts, args...)
+}
+
+// Mount is one bind mount of RootCommandContext: Src (a file or directory
+// on this machine) appears at Dst inside the root.
+type Mount struct {
+	Src, Dst string
+}
+
+// RootCommandContext is RootCommand with a context (killing the program
+// when it is done) and mounts whose target inside the root may differ from
+// the source, e.g. a per-test file over the root's /etc/resolv.conf. The
+// root's /tmp is a fresh tmpfs first, so a mount point made under /tmp (a
+// test's temporary directory) never lands in the cached root; a missing
+// mount point elsewhere is created in the root (a directory, or an empty
+// file for a file source).
+func RootCommandContext(ctx context.Context, root, netns string, mounts []Mount, args ...string) *exec.Cmd {
 	script := `set -e
 root=$1; shift
 n=$1; shift
+mount -t tmpfs -o mode=1777 tmpfs "$root/tmp"
 i=0
 while [ "$i" -lt "$n" ]; do
-	mkdir -p "$root$1"
-	mount --bind "$1" "$root$1"
-	shift; i=$((i + 1))
+	if [ -d "$1" ]; then
+		mkdir -p "$root$2"
+	elif [ ! -e "$root$2" ]; then
+		mkdir -p "$(dirname "$root$2")"
+		: >"$root$2"
+	fi
+	mount --bind "$1" "$root$2"
+	shift 2; i=$((i + 1))
 done
 mount -t proc proc "$root/proc"
 exec chroot "$root" "$@"`
-	argv := []string{"unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", root, fmt.Sprint(len(binds))}
-	argv = append(argv, binds...)
+	argv := []string{"unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", root, fmt.Sprint(len(mounts))}
+	for _, m := range mounts {
+		argv = append(argv, m.Src, m.Dst)
+	}
 	argv = append(argv, args...)
 	if netns != "" {
 		argv = append([]string{"ip", "netns", "exec", netns}, argv...)
 	}
-	cmd := exec.Command(argv[0], argv[1:]...)
+	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Env = []string{"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL=C"}
 	return cmd
 }

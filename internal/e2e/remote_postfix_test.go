@@ -1,0 +1,166 @@
+package e2e
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/exim-tlsprobe/exim-tlsprobe/internal/lab"
+)
+
+// f2bPostfixFilters are fail2ban's stock postfix filter in each of its modes
+// (the bare name is mode "more").
+var f2bPostfixFilters = []string{"postfix", "postfix[mode=normal]", "postfix[mode=more]", "postfix[mode=aggressive]", "postfix[mode=ddos]"}
+
+// postscreenTells are what postscreen logs about a client it judges.
+var postscreenTells = []string{"PREGREET", "COMMAND PIPELINING", "NON-SMTP COMMAND", "BARE NEWLINE", "DISCONNECT", "reject:", "HANGUP"}
+
+// TestRemotePostfix: Debian 13's Postfix, plain and behind postscreen
+// (pregreet test enforced), judges 20 probes: fail2ban's stock postfix
+// filter in every mode matches none of their log lines, postscreen logs no
+// PREGREET and no rejection, and each probe is one connection. Beside them,
+// the lines of one real Exim delivery; positive controls prove the
+// matchers (an aborted STARTTLS, a client talking early).
+func TestRemotePostfix(t *testing.T) {
+	requireE2E(t)
+	lab.Require(t, "fail2ban-regex")
+	start := time.Now()
+	defer func() { t.Logf("remote Postfix test took %v", time.Since(start).Round(time.Millisecond)) }()
+
+	plainD := mxDomain{domain: "postfix.test", addr: "192.0.2.25"}
+	screenD := mxDomain{domain: "postscreen.test", addr: "192.0.2.26"}
+	ns := newNetns(t, dnsAddr, senderAddr, dnsAddr, probeAddr, controlAddr, plainD.addr, screenD.addr)
+	startDNS(t, ns, dnsAddr, plainD, screenD)
+	pr := newProber(t, ns)
+	snd := newSender(t, ns, "exim-stock", false, "")
+
+	for _, c := range []struct {
+		d          mxDomain
+		postscreen bool
+	}{{plainD, false}, {screenD, true}} {
+		t.Run(c.d.domain, func(t *testing.T) {
+			srv := lab.StartPostfix(t, lab.PostfixOptions{
+				Netns: ns.name, Dir: filepath.Join(ns.dir, "postfix-"+c.d.domain), Hostname: c.d.mx(),
+				Listen: c.d.addr, Cert: "rsa2048", Postscreen: c.postscreen,
+			})
+			// One real delivery by Debian's Exim.
+			before := len(srv.Log())
+			snd.send(t, "to-"+c.d.domain, sendOptions{}, rcpt(c.d)).delivered(t, rcpt(c.d))
+			waitSettled(t, srv, senderAddr)
+			delivery := srv.Log()[before:]
+			t.Logf("%s: Postfix's log of one Exim delivery:\n%s", srv, delivery)
+
+			// 20 probes, the first shown.
+			before = len(srv.Log())
+			var first string
+			for i := range probesPerServer {
+				b := len(srv.Log())
+				out := pr.probe(t, c.d.domain)
+				waitSettled(t, srv, probeAddr)
+				if i == 0 {
+					first = srv.Log()[b:]
+					t.Logf("%s: tlsprobe probe:\n%s", srv, out)
+					t.Logf("%s: Postfix's log of one probe:\n%s", srv, first)
+				}
+			}
+			probes := srv.Log()[before:]
+
+			// Connections per probe.
+			conns := countConnects(probes, probeAddr, c.postscreen)
+			t.Logf("%s: %d connections for %d probes (%.2f per probe); one delivery: %d",
+				srv, conns, probesPerServer, float64(conns)/probesPerServer, countConnects(delivery, senderAddr, c.postscreen))
+			if conns != probesPerServer {
+				t.Errorf("%s: %d connections for %d probes, want 1 per probe", srv, conns, probesPerServer)
+			}
+
+			// fail2ban's stock filters.
+			for _, f := range f2bPostfixFilters {
+				n, lines := fail2banMatches(t, ns.dir, c.d.domain+"-probes", f, probes)
+				nd, _ := fail2banMatches(t, ns.dir, c.d.domain+"-delivery", f, delivery)
+				t.Logf("%s: fail2ban-regex %-26s 20 probes: %d of %d lines matched; 1 delivery: %d", srv, f, n, lines, nd)
+				if n != 0 {
+					t.Errorf("%s: fail2ban filter %s matched %d lines of 20 probes", srv, f, n)
+				}
+			}
+
+			// postscreen's judgement of the probe's address.
+			if c.postscreen {
+				for _, tell := range postscreenTells {
+					if got := linesWith(probes, tell); len(filterAddr(got, probeAddr)) > 0 {
+						t.Errorf("%s: postscreen logged %q for the probe:\n%s", srv, tell, strings.Join(filterAddr(got, probeAddr), "\n"))
+					}
+				}
+			}
+
+			// Positive controls: the matchers see what they must.
+			before = len(srv.Log())
+			if c.postscreen {
+				pregreet(t, ns, c.d.addr+":25")
+				srv.WaitLog(t, 10*time.Second, "PREGREET", "["+controlAddr+"]")
+			} else {
+				abortedStartTLS(t, ns, c.d.addr+":25")
+				srv.WaitLog(t, 10*time.Second, "lost connection after STARTTLS", "["+controlAddr+"]")
+			}
+			waitSettled(t, srv, controlAddr)
+			control := srv.Log()[before:]
+			t.Logf("%s: positive control's log:\n%s", srv, control)
+			n, _ := fail2banMatches(t, ns.dir, c.d.domain+"-control", "postfix[mode=ddos]", control)
+			t.Logf("%s: fail2ban-regex postfix[mode=ddos] over the positive control: %d matched", srv, n)
+			if n == 0 {
+				t.Errorf("%s: fail2ban's postfix[mode=ddos] matched nothing of the positive control: the pipeline is broken", srv)
+			}
+		})
+	}
+}
+
+// filterAddr keeps the lines naming addr in brackets.
+func filterAddr(lines []string, addr string) []string {
+	var out []string
+	for _, l := range lines {
+		if strings.Contains(l, "["+addr+"]") {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// countConnects counts the connections from addr in a Postfix log:
+// postscreen's "CONNECT from [addr]" behind postscreen, else smtpd's
+// "connect from NAME[addr]".
+func countConnects(log, addr string, postscreen bool) int {
+	if postscreen {
+		return lab.CountLines(log, "postfix/postscreen[", "CONNECT from ["+addr+"]")
+	}
+	return lab.CountLines(log, "postfix/smtpd[", " connect from ", "["+addr+"]")
+}
+
+// waitSettled waits until every connection from addr in the log has ended:
+// each smtpd "connect from" has its "disconnect from", and (behind
+// postscreen) each postscreen CONNECT was passed on to smtpd or ended
+// (DISCONNECT); and at least one connection was seen.
+func waitSettled(t *testing.T, srv *lab.Postfix, addr string) {
+	t.Helper()
+	a := "[" + addr + "]"
+	settled := func() (bool, string) {
+		log := srv.Log()
+		conn := lab.CountLines(log, "postfix/smtpd[", " connect from ", a)
+		disc := lab.CountLines(log, "postfix/smtpd[", " disconnect from ", a)
+		psConn := lab.CountLines(log, "postfix/postscreen[", "CONNECT from "+a)
+		psEnd := lab.CountLines(log, "postfix/postscreen[", "PASS ", a) + lab.CountLines(log, "postfix/postscreen[", "DISCONNECT "+a)
+		state := fmt.Sprintf("smtpd connect %d disconnect %d, postscreen CONNECT %d passed or ended %d", conn, disc, psConn, psEnd)
+		return conn+psConn > 0 && conn == disc && psConn == psEnd, state
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		ok, state := settled()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: connections from %s not ended after 15s (%s); log:\n%s", srv, addr, state, srv.Log())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

@@ -25,7 +25,14 @@ func TestRemoteExim(t *testing.T) {
 	srv := startEximServer(t, ns, d, eximServerOptions{Cert: "rsa2048"})
 
 	waitConns := func(addr string, n int) {
-		srv.p.waitFor(t, "connections from "+addr, 15*time.Second, func() bool { return srv.connectionsFrom(addr) >= n })
+		// Each connection ends with one of these lines.
+		srv.p.waitFor(t, "ended connections from "+addr, 15*time.Second, func() bool {
+			ended := 0
+			for _, end := range []string{"closed by QUIT", "TLS error on connection", "unexpected disconnection", "lost while reading"} {
+				ended += len(filterAddr(linesWith(srv.mainlog(), end), addr))
+			}
+			return srv.connectionsFrom(addr) >= n && ended >= n
+		})
 	}
 	before := len(srv.mainlog())
 	snd.send(t, "to-"+d.domain, sendOptions{}, rcpt(d)).delivered(t, rcpt(d))

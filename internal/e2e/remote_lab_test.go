@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"net"
@@ -129,6 +130,46 @@ func earlyTalker(t *testing.T, ns *netns, dst, talk string, logged func() bool) 
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// protocolErrors is the positive control for Exim: a client at
+// controlAddr that, one command per round trip, sends RCPT before MAIL until
+// the server drops it ("too many syntax or protocol errors"); it returns
+// the replies.
+func protocolErrors(t *testing.T, ns *netns, dst string) string {
+	t.Helper()
+	c := ns.dialFrom(t, controlAddr, dst)
+	defer c.Close()
+	r := bufio.NewReader(c)
+	var got strings.Builder
+	reply := func() error {
+		for {
+			line, err := r.ReadString('\n')
+			got.WriteString(line)
+			if err != nil {
+				return err
+			}
+			if len(line) < 4 || line[3] != '-' {
+				return nil
+			}
+		}
+	}
+	if err := reply(); err != nil {
+		t.Fatalf("greeting: %v", err)
+	}
+	cmds := []string{"EHLO errors.control.test"}
+	for range 10 {
+		cmds = append(cmds, "RCPT TO:<postmaster@control.test>")
+	}
+	for _, cmd := range cmds {
+		if _, err := c.Write([]byte(cmd + "\r\n")); err != nil {
+			break // dropped
+		}
+		if err := reply(); err != nil {
+			break // dropped
+		}
+	}
+	return got.String()
 }
 
 // f2bLines is fail2ban-regex's summary line "Lines: N lines, N ignored, N matched, N missed".

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -18,9 +19,12 @@ var f2bPostfixFilters = []string{"postfix", "postfix[mode=normal]", "postfix[mod
 var postscreenTells = []string{"PREGREET", "COMMAND PIPELINING", "NON-SMTP COMMAND", "BARE NEWLINE", "DISCONNECT", "reject:", "HANGUP"}
 
 // TestRemotePostfix: Debian 13's Postfix, plain and behind postscreen
-// (pregreet test enforced), judges 20 probes: fail2ban's stock postfix
-// filter in every mode matches none of their log lines, postscreen logs no
-// PREGREET and no rejection, and each probe is one connection. Beside them,
+// (pregreet test enforced), judges 20 probes: each is one clean TLS session
+// ended by QUIT, fail2ban's stock postfix filter in every mode matches none
+// of their log lines, postscreen logs no PREGREET and no rejection, and each
+// probe is one connection. At a server whose handshakes all fail, 20 probes
+// leave no more connections and no more fail2ban matches than 20 Exim
+// deliveries. Beside them,
 // the lines of one real Exim delivery; positive controls prove the
 // matchers (an aborted STARTTLS, a client talking early).
 func TestRemotePostfix(t *testing.T) {
@@ -31,26 +35,55 @@ func TestRemotePostfix(t *testing.T) {
 
 	plainD := mxDomain{domain: "postfix.test", addr: "192.0.2.25"}
 	screenD := mxDomain{domain: "postscreen.test", addr: "192.0.2.26"}
-	ns := newNetns(t, dnsAddr, senderAddr, dnsAddr, probeAddr, controlAddr, plainD.addr, screenD.addr)
-	startDNS(t, ns, dnsAddr, plainD, screenD)
+	weakD := mxDomain{domain: "nocipher.test", addr: "192.0.2.28"}
+	ns := newNetns(t, dnsAddr, senderAddr, dnsAddr, probeAddr, controlAddr, plainD.addr, screenD.addr, weakD.addr)
+	startDNS(t, ns, dnsAddr, plainD, screenD, weakD)
 	pr := newProber(t, ns)
 	snd := newSender(t, ns, "exim-stock", false, "")
 
 	for _, c := range []struct {
 		d          mxDomain
 		postscreen bool
-	}{{plainD, false}, {screenD, true}} {
+		// weak: main.cf lines of a server that fails every handshake,
+		// Exim's too: TLS 1.2 at most, DHE only, with a 768-bit group
+		// that OpenSSL 3.5 refuses to load ("dh key too small"; the
+		// security level 0 of the OpenSSL file below does not reach
+		// it), so no cipher is shared ("no shared cipher"). Exim then
+		// delivers in clear on a second connection; the probe may
+		// leave no more than that.
+		weak []string
+	}{{plainD, false, nil}, {screenD, true, nil}, {weakD, false, []string{
+		"smtpd_tls_protocols=>=TLSv1,<=TLSv1.2",
+		"smtpd_tls_ciphers=high",
+		"tls_high_cipherlist=kDHE:!aNULL:!eNULL:@SECLEVEL=0",
+		"smtpd_tls_dh1024_param_file=" + lab.Testdata(t, "certs/dh768.pem"),
+		// OpenSSL 3.5 refuses a 768-bit group at Debian's security
+		// level 2 ("dh key too small") before the cipher list's
+		// @SECLEVEL=0 applies: level 0 from Postfix's own OpenSSL file.
+		"tls_config_file=" + writeSecLevel0(t, filepath.Join(ns.dir, "postfix-"+weakD.domain)),
+		"tls_config_name=postfix",
+	}}} {
 		t.Run(c.d.domain, func(t *testing.T) {
 			srv := lab.StartPostfix(t, lab.PostfixOptions{
 				Netns: ns.name, Dir: filepath.Join(ns.dir, "postfix-"+c.d.domain), Hostname: c.d.mx(),
-				Listen: c.d.addr, Cert: "rsa2048", Postscreen: c.postscreen,
+				Listen: c.d.addr, Cert: "rsa2048", Postscreen: c.postscreen, Main: c.weak,
 			})
-			// One real delivery by Debian's Exim.
+			// Real deliveries by Debian's Exim: one at a modern server, 20
+			// at a weak-DH one (what the probe may not exceed there).
+			deliveries := 1
+			if c.weak != nil {
+				deliveries = probesPerServer
+			}
 			before := len(srv.Log())
-			snd.send(t, "to-"+c.d.domain, sendOptions{}, rcpt(c.d)).delivered(t, rcpt(c.d))
-			waitSettled(t, srv, senderAddr)
+			for i := range deliveries {
+				b := len(srv.Log())
+				snd.send(t, fmt.Sprintf("to-%s-%d", c.d.domain, i), sendOptions{}, rcpt(c.d)).delivered(t, rcpt(c.d))
+				waitSettled(t, srv, senderAddr)
+				if i == 0 {
+					t.Logf("%s: Postfix's log of one Exim delivery:\n%s", srv, srv.Log()[b:])
+				}
+			}
 			delivery := srv.Log()[before:]
-			t.Logf("%s: Postfix's log of one Exim delivery:\n%s", srv, delivery)
 
 			// 20 probes, the first shown.
 			before = len(srv.Log())
@@ -69,34 +102,46 @@ func TestRemotePostfix(t *testing.T) {
 
 			// Connections per probe.
 			conns := countConnects(probes, probeAddr, c.postscreen)
-			t.Logf("%s: %d connections for %d probes (%.2f per probe); one delivery: %d",
-				srv, conns, probesPerServer, float64(conns)/probesPerServer, countConnects(delivery, senderAddr, c.postscreen))
-			if conns != probesPerServer {
+			dconns := countConnects(delivery, senderAddr, c.postscreen)
+			t.Logf("%s: %d connections for %d probes (%.2f per probe); %d deliveries: %d",
+				srv, conns, probesPerServer, float64(conns)/probesPerServer, deliveries, dconns)
+			if c.weak != nil {
+				if conns > dconns {
+					t.Errorf("%s: %d connections for 20 probes, more than the %d of 20 Exim deliveries", srv, conns, dconns)
+				}
+			} else if conns != probesPerServer {
 				t.Errorf("%s: %d connections for %d probes, want 1 per probe", srv, conns, probesPerServer)
 			}
 
-			// One clean session: TLS established, QUIT answered, nothing
-			// aborted (Postfix 3.10 logs an abort as "NOQUEUE: lost
-			// connection after STARTTLS", which Debian 12's fail2ban
-			// filter misses, so it is checked here directly).
-			for _, bad := range []string{"lost connection", "SSL_accept error", "TLS library problem", "improper command pipelining", "timeout after"} {
-				if got := filterAddr(linesWith(probes, bad), probeAddr); len(got) > 0 {
-					t.Errorf("%s: %d lines with %q for 20 probes, e.g. %s", srv, len(got), bad, got[0])
+			// At a modern server: one clean session per probe.
+			if c.weak == nil {
+				// One clean session: TLS established, QUIT answered, nothing
+				// aborted (Postfix 3.10 logs an abort as "NOQUEUE: lost
+				// connection after STARTTLS", which Debian 12's fail2ban
+				// filter misses, so it is checked here directly).
+				for _, bad := range []string{"lost connection", "SSL_accept error", "TLS library problem", "improper command pipelining", "timeout after"} {
+					if got := filterAddr(linesWith(probes, bad), probeAddr); len(got) > 0 {
+						t.Errorf("%s: %d lines with %q for 20 probes, e.g. %s", srv, len(got), bad, got[0])
+					}
 				}
-			}
-			clean := lab.CountLines(probes, "TLS connection established from", "["+probeAddr+"]")
-			quit := lab.CountLines(probes, " disconnect from ", "["+probeAddr+"]", " quit=1 ")
-			t.Logf("%s: 20 probes: %d TLS sessions established, %d sessions ended with QUIT", srv, clean, quit)
-			if clean != probesPerServer || quit != probesPerServer {
-				t.Errorf("%s: 20 probes: %d TLS sessions established, %d ended with QUIT; want 20 and 20", srv, clean, quit)
+				clean := lab.CountLines(probes, "TLS connection established from", "["+probeAddr+"]")
+				quit := lab.CountLines(probes, " disconnect from ", "["+probeAddr+"]", " quit=1 ")
+				t.Logf("%s: 20 probes: %d TLS sessions established, %d sessions ended with QUIT", srv, clean, quit)
+				if clean != probesPerServer || quit != probesPerServer {
+					t.Errorf("%s: 20 probes: %d TLS sessions established, %d ended with QUIT; want 20 and 20", srv, clean, quit)
+				}
 			}
 
 			// fail2ban's stock filters.
 			for _, f := range f2bPostfixFilters {
 				n, lines := fail2banMatches(t, ns.dir, c.d.domain+"-probes", f, probes)
 				nd, _ := fail2banMatches(t, ns.dir, c.d.domain+"-delivery", f, delivery)
-				t.Logf("%s: fail2ban-regex %-26s 20 probes: %d of %d lines matched; 1 delivery: %d", srv, f, n, lines, nd)
-				if n != 0 {
+				t.Logf("%s: fail2ban-regex %-26s 20 probes: %d of %d lines matched; %d deliveries: %d", srv, f, n, lines, deliveries, nd)
+				if c.weak != nil {
+					if n > nd {
+						t.Errorf("%s: fail2ban filter %s matched %d lines of 20 probes, more than the %d of 20 Exim deliveries", srv, f, n, nd)
+					}
+				} else if n != 0 {
 					t.Errorf("%s: fail2ban filter %s matched %d lines of 20 probes", srv, f, n)
 				}
 			}
@@ -184,4 +229,28 @@ func waitSettled(t *testing.T, srv *lab.Postfix, addr string) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// writeSecLevel0 writes an OpenSSL configuration whose application section
+// "postfix" sets security level 0 into dir (the Postfix's own directory,
+// bound into its root), and returns its path.
+func writeSecLevel0(t *testing.T, dir string) string {
+	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(dir, "openssl-seclevel0.cnf")
+	writeFile(t, p, `# OpenSSL configuration of the weak-DH lab Postfix (tls_config_name = postfix)
+postfix = postfix_init
+
+[postfix_init]
+ssl_conf = postfix_ssl
+
+[postfix_ssl]
+system_default = postfix_ssl_default
+
+[postfix_ssl_default]
+CipherString = DEFAULT:@SECLEVEL=0
+`, 0o644)
+	return p
 }

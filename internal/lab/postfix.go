@@ -28,6 +28,9 @@ type PostfixOptions struct {
 	// postscreen's permit_mynetworks); it must not hold the clients under
 	// test. "" means 127.0.0.1/32.
 	Mynetworks string
+	// Main are more main.cf settings (name=value), applied last: e.g. a
+	// weak DH group for a TLS 1.2, DHE-only server.
+	Main []string
 }
 
 // Postfix is a running lab Postfix.
@@ -120,6 +123,7 @@ func StartPostfix(t testing.TB, o PostfixOptions) *Postfix {
 			"postscreen_dnsbl_action=ignore",
 		)
 	}
+	main = append(main, o.Main...)
 	steps := [][]string{
 		append([]string{"postconf", "-c", p.config, "-e"}, main...),
 		{"postconf", "-c", p.config, "-F", "*/*/chroot = n"},

@@ -133,7 +133,7 @@ func TestProbeOpenSSL(t *testing.T) {
 		{"tls13-with-dhe768-no-tls13", lab.OpenSSLOptions{Cert: "rsa2048", DH: "dh768", Ciphers: "kDHE"}, probe.Options{NoTLS13: true},
 			want{pol: verdict.Policy{NoTLS13: true}, outcome: probe.OK, verdict: verdict.TLSExport, keyType: "RSA", keyBits: 2048, dhBits: 768, tls13: true}},
 		{"tls13-only-rsa1024", lab.OpenSSLOptions{Cert: "rsa1024", MinTLS: "1.3"}, probe.Options{},
-			want{outcome: probe.OK, verdict: verdict.SmallKey, keyType: "RSA", keyBits: 1024, tls13: true, note: "certificate read over TLS 1.3"}},
+			want{outcome: probe.OK, verdict: verdict.SmallKey, keyType: "RSA", keyBits: 1024, tls13: true, note: "TLS 1.3 session completed"}},
 		{"tls13-only-ecp256", lab.OpenSSLOptions{Cert: "ecp256", MinTLS: "1.3"}, probe.Options{},
 			want{outcome: probe.OK, keyType: "ECDSA", keyBits: 256, tls13: true}},
 		{"tls13-only-no-tls13-client", lab.OpenSSLOptions{Cert: "rsa2048", MinTLS: "1.3"}, probe.Options{NoTLS13: true},
@@ -167,7 +167,7 @@ func TestProbeExim(t *testing.T) {
 	}{
 		// Exim speaks TLS 1.3: its TLS 1.2 answer carries the RFC 8446
 		// downgrade marker, so one connection tells that too.
-		{"modern", lab.EximOptions{}, probe.Options{}, want{outcome: probe.OK, keyType: "RSA", keyBits: 2048, tls13: true, note: "downgrade marker"}},
+		{"modern", lab.EximOptions{}, probe.Options{}, want{outcome: probe.OK, keyType: "RSA", keyBits: 2048, tls13: true, note: "TLS 1.3 session completed"}},
 		{"modern-no-tls13", lab.EximOptions{}, probe.Options{}, want{pol: verdict.Policy{NoTLS13: true}, outcome: probe.OK, keyType: "RSA", keyBits: 2048, tls13: true}},
 		{"rsa1024", lab.EximOptions{Cert: "rsa1024"}, probe.Options{}, want{outcome: probe.OK, verdict: verdict.SmallKey, keyType: "RSA", keyBits: 1024, tls13: true}},
 		{"ecp256", lab.EximOptions{Cert: "ecp256"}, probe.Options{}, want{outcome: probe.OK, keyType: "ECDSA", keyBits: 256, tls13: true}},

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/smtp"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/stage"
@@ -38,9 +39,15 @@ func session(ctx context.Context, o Options, addr string) (sessionResult, error)
 		MinVersion:         tls.VersionTLS12,
 		MaxVersion:         tls.VersionTLS13,
 	})
-	if err := tc.HandshakeContext(ctx); err != nil {
-		// crypto/tls has sent the alert that fits, if any.
-		return sessionResult{}, &stage.Error{Stage: stage.TLS13, Err: fmt.Errorf("tls handshake: %w", err)}
+	if err := tc.Handshake(); err != nil { // conn has ctx's deadline and cancellation (startTLS)
+		// crypto/tls has sent the alert that fits, if any. A server that
+		// goes silent (or the probe's time running out) is no refusal:
+		// another hello would wait the same way.
+		st := stage.TLS13
+		if ne, ok := errors.AsType[net.Error](err); ok && ne.Timeout() || ctx.Err() != nil {
+			st = stage.TLSRecord
+		}
+		return sessionResult{}, &stage.Error{Stage: st, Err: fmt.Errorf("tls handshake: %w", err)}
 	}
 	st := tc.ConnectionState()
 	// The session is done as far as the facts go; say goodbye whatever

@@ -9,6 +9,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -21,6 +22,8 @@ import (
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/config"
 	"github.com/exim-tlsprobe/exim-tlsprobe/internal/buildinfo"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
 )
 
 // defaultConfigPath is -config's default, the one path that may be absent
@@ -88,11 +91,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if defaults {
 		source += " absent: built-in defaults"
 	}
+	helo := lookupd.HELOName(context.Background(), cfg)
 	if *check {
+		if p := probe.HELOProblem(helo); p != "" {
+			fmt.Fprintf(stdout, "%s: warning: %s\n", source, p)
+		}
 		fmt.Fprintf(stdout, "%s: ok\n", source)
 		return 0
 	}
 	log.Info("config", "file", source)
+	log.Info("helo", "name", helo)
+	if p := probe.HELOProblem(helo); p != "" {
+		log.Warn("helo", "name", helo, "problem", p)
+	}
 	if err := serve(cfg, func() (*config.Config, error) {
 		c, _, err := load(true)
 		return c, err

@@ -26,7 +26,9 @@ func TestRemoteOpenSSLWeakDH(t *testing.T) {
 	fxlog := func() string { b, _ := os.ReadFile(fx.log); return string(b) }
 	// The fixture logs each handshake's end as "PEER: handshake done: ..."
 	// or "PEER: handshake failed: ...", PEER being ADDRESS:PORT.
-	count := func(addr, what string) int { return lab.CountLines(fxlog(), "smtptls[", " "+addr+":", "handshake "+what) }
+	count := func(addr, what string) int {
+		return lab.CountLines(fxlog(), "smtptls[", " "+addr+":", "handshake "+what)
+	}
 	handshakes := func(addr string) int { return count(addr, "done") + count(addr, "failed") }
 
 	for i := range probesPerServer {

@@ -137,6 +137,8 @@ func StartPostfix(t testing.TB, o PostfixOptions) *Postfix {
 	}
 	steps = append(steps, []string{"postfix", "-c", p.config, "check"})
 	binds := p.binds(certs)
+	// Registered first, so it runs last (cleanups run last-in first-out).
+	t.Cleanup(p.removeMountPoint)
 	for _, s := range steps {
 		RootOutput(t, root, o.Netns, binds, s...)
 	}
@@ -193,6 +195,17 @@ func (p *Postfix) stop(t testing.TB) {
 	if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil && pid > 1 {
 		if proc, err := os.FindProcess(pid); err == nil {
 			_ = proc.Kill()
+		}
+	}
+}
+
+// removeMountPoint removes the empty directories RootCommand made in the
+// cached root for the mount point of p.Dir, up to the root's /tmp
+// (os.Remove: only empty ones, so never one in use).
+func (p *Postfix) removeMountPoint() {
+	for d := p.Dir; d != postfixLogPrefix && d != "/"; d = filepath.Dir(d) {
+		if os.Remove(filepath.Join(p.root, d)) != nil {
+			return
 		}
 	}
 }

@@ -45,7 +45,11 @@ func startGoServer(t *testing.T, cfg *tls.Config) *goServer {
 	return s
 }
 
-func (s *goServer) note(list *[]string, v string) { s.mu.Lock(); *list = append(*list, v); s.mu.Unlock() }
+func (s *goServer) note(list *[]string, v string) {
+	s.mu.Lock()
+	*list = append(*list, v)
+	s.mu.Unlock()
+}
 
 func (s *goServer) serve(c net.Conn, cfg *tls.Config) {
 	defer c.Close()

@@ -91,8 +91,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if defaults {
 		source += " absent: built-in defaults"
 	}
-	helo := lookupd.HELOName(context.Background(), cfg)
 	if *check {
+		helo := lookupd.HELOName(context.Background(), cfg)
 		if p := probe.HELOProblem(helo); p != "" {
 			fmt.Fprintf(stdout, "%s: warning: %s\n", source, p)
 		}
@@ -100,10 +100,6 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	log.Info("config", "file", source)
-	log.Info("helo", "name", helo)
-	if p := probe.HELOProblem(helo); p != "" {
-		log.Warn("helo", "name", helo, "problem", p)
-	}
 	if err := serve(cfg, func() (*config.Config, error) {
 		c, _, err := load(true)
 		return c, err

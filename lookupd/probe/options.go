@@ -60,7 +60,7 @@ func PrimaryHostname(ctx context.Context, r *net.Resolver) string {
 	if err != nil || h == "" {
 		return "localhost"
 	}
-	return qualifyHostname(ctx, r, h)
+	return QualifyHostname(ctx, r, h)
 }
 
 // HELOProblem says what is wrong with name as an EHLO name, "" when
@@ -77,9 +77,9 @@ func HELOProblem(name string) string {
 	return ""
 }
 
-// qualifyHostname returns h when it has a dot, otherwise its canonical name
+// QualifyHostname returns h when it has a dot, otherwise its canonical name
 // from r without the trailing dot, or h when there is none.
-func qualifyHostname(ctx context.Context, r *net.Resolver, h string) string {
+func QualifyHostname(ctx context.Context, r *net.Resolver, h string) string {
 	if strings.Contains(h, ".") {
 		return h
 	}

@@ -17,6 +17,7 @@ import (
 // Stats are the service's counters.
 type Stats struct {
 	Uptime  string      `json:"uptime"`
+	HELO    string      `json:"helo"` // the EHLO name the probes use
 	Answers AnswerStats `json:"answers"`
 	Invalid uint64      `json:"invalid"`
 	// Pending counts answers given before a lookup or probe they needed
@@ -65,6 +66,7 @@ type AnswerStats struct {
 func (s *Service) Stats() Stats {
 	st := Stats{
 		Uptime: time.Since(s.started).Round(time.Second).String(),
+		HELO:   s.HELO(),
 		Answers: AnswerStats{
 			Empty:     s.answers[verdict.None].Load(),
 			TLSExport: s.answers[verdict.TLSExport].Load(),

@@ -65,6 +65,8 @@ type factsRecord struct {
 	Note        string        `json:"note,omitempty"`
 	Time        unixNano      `json:"time"`
 	Duration    time.Duration `json:"duration_ns"`
+	// KXUnobserved: probe.Facts.KXUnobserved (the polite probe, issue 18).
+	KXUnobserved bool `json:"kx_unobserved,omitempty"`
 }
 
 // newFactsRecord is f as the cache keeps it (f.Addr and f.Client go in the key).
@@ -84,6 +86,8 @@ func newFactsRecord(f *probe.Facts) factsRecord {
 		Note:        f.Note,
 		Time:        unixNanoOf(f.Time),
 		Duration:    f.Duration,
+
+		KXUnobserved: f.KXUnobserved,
 	}
 }
 
@@ -106,6 +110,8 @@ func (r *factsRecord) facts(k addrKey) probe.Facts {
 		Note:        r.Note,
 		Time:        r.Time.time(),
 		Duration:    r.Duration,
+
+		KXUnobserved: r.KXUnobserved,
 	}
 }
 

@@ -50,6 +50,7 @@ func (s *Service) Handle(ctx context.Context, req socket.Request) []byte {
 		defer cancel()
 		d := s.decide(ctx, st, req.Arg, modeLive, true)
 		s.markRedis(&d)
+		d.HELO = st.probe.HELO
 		return jsonLine(d)
 	case socket.VerbStats:
 		return jsonLine(s.Stats())

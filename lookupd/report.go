@@ -67,6 +67,7 @@ type Decision struct {
 	Pattern string          `json:"override,omitempty"`
 	Note    string          `json:"note,omitempty"`
 	MX      []HostReport    `json:"mx"`
+	HELO    string          `json:"helo,omitempty"` // the EHLO name the probes use (explain)
 
 	domainState cache.State // of the MX set's lookup, for Metrics
 	overridden  bool        // an override of the domain or of an MX host matched

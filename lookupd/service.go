@@ -198,7 +198,8 @@ func (s *Service) Reload(cfg *config.Config) error {
 		overrides: ov,
 		resolver:  s.newResolver(cfg),
 		probe: probe.Options{
-			HELO:       cfg.Probe.HELO,
+			HELO:       HELOName(context.Background(), cfg),
+			NoTLS13:    !cfg.Probe.TLS13,
 			Timeout:    cfg.Probe.Timeout.Duration,
 			Client:     cfg.Probe.Client,
 			Ignore:     cfg.Probe.Networks(),

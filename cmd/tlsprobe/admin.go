@@ -45,6 +45,7 @@ func printStats(w io.Writer, st lookupd.Stats) {
 	a := st.Answers
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "uptime\t%s\n", st.Uptime)
+	fmt.Fprintf(tw, "ehlo name\t%s\n", st.HELO)
 	if a.NoDHE+a.SecLevel1 == 0 {
 		fmt.Fprintf(tw, "answers\t%d\t(%d smallkey, %d tlsexport, %d empty)\n", a.SmallKey+a.TLSExport+a.Empty, a.SmallKey, a.TLSExport, a.Empty)
 	} else {

@@ -148,6 +148,9 @@ func writeReport(w io.Writer, d lookupd.Decision, withSource bool) {
 	if d.Note != "" {
 		fmt.Fprintf(w, "  note: %s\n", d.Note)
 	}
+	if d.HELO != "" {
+		fmt.Fprintf(w, "  probes say: EHLO %s\n", d.HELO)
+	}
 	var why []string
 	if len(d.MX) > 0 {
 		tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)

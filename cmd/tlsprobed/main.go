@@ -9,6 +9,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -21,6 +22,8 @@ import (
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/config"
 	"github.com/exim-tlsprobe/exim-tlsprobe/internal/buildinfo"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
 )
 
 // defaultConfigPath is -config's default, the one path that may be absent
@@ -89,6 +92,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		source += " absent: built-in defaults"
 	}
 	if *check {
+		helo := lookupd.HELOName(context.Background(), cfg)
+		if p := probe.HELOProblem(helo); p != "" {
+			fmt.Fprintf(stdout, "%s: warning: %s\n", source, p)
+		}
 		fmt.Fprintf(stdout, "%s: ok\n", source)
 		return 0
 	}

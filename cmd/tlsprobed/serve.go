@@ -30,6 +30,7 @@ func serve(cfg *config.Config, reload func() (*config.Config, error), log *slog.
 	if err != nil {
 		return startFailed(err)
 	}
+	logHELO(log, svc.HELO())
 	// Every return stops the probes and DNS lookups in flight and waits
 	// for them; the exits below do so before their final save, so that
 	// nothing still runs (or writes the caches) while the file is written.
@@ -112,6 +113,7 @@ func serve(cfg *config.Config, reload func() (*config.Config, error), log *slog.
 				ncfg.Listen, ncfg.Metrics = cfg.Listen, cfg.Metrics
 				cfg = ncfg
 				log.Info("reload", "result", "ok")
+				logHELO(log, svc.HELO())
 				continue
 			}
 			log.Info("shutdown", "signal", sig.String())

@@ -3,7 +3,6 @@ package lab
 import (
 	"bytes"
 	"log/slog"
-	"strings"
 	"sync"
 )
 
@@ -28,19 +27,7 @@ func (l *LogBuffer) String() string {
 }
 
 // Count returns the number of lines holding every one of subs.
-func (l *LogBuffer) Count(subs ...string) int {
-	n := 0
-	for _, line := range strings.Split(l.String(), "\n") {
-		ok := line != ""
-		for _, s := range subs {
-			ok = ok && strings.Contains(line, s)
-		}
-		if ok {
-			n++
-		}
-	}
-	return n
-}
+func (l *LogBuffer) Count(subs ...string) int { return CountLines(l.String(), subs...) }
 
 // Logger is a text logger writing to l.
 func (l *LogBuffer) Logger() *slog.Logger { return slog.New(slog.NewTextHandler(l, nil)) }

@@ -1,6 +1,7 @@
 package probe
 
 import (
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -55,8 +56,9 @@ func TestHELOChild(t *testing.T) {
 	if os.Getenv("TLSPROBE_HELO_CHILD") != "1" {
 		t.Skip("runs inside TestDefaultHELOIsEximPrimaryHostname")
 	}
-	t.Logf("helo=%s", Options{}.helo())
-	os.Stdout.WriteString("helo=" + Options{}.helo() + "\n")
+	name := PrimaryHostname(t.Context(), net.DefaultResolver)
+	t.Logf("helo=%s", name)
+	os.Stdout.WriteString("helo=" + name + "\n")
 	if got := (Options{HELO: "probe.example"}).helo(); got != "probe.example" {
 		t.Errorf("probe.helo set: %q", got)
 	}

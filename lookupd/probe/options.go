@@ -2,11 +2,11 @@ package probe
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/tlswire"
@@ -24,6 +24,10 @@ type Options struct {
 	// Client is the TLS client to model: "gnutls" (Debian's Exim; the
 	// default when empty) or "openssl".
 	Client string
+	// NoTLS13 models a client that offers TLS 1.2 at most (tlsprobed's
+	// probe.tls13 = false): the probe then skips the clean TLS 1.3 session
+	// and reads what a TLS 1.2 hello gets (a DHE prime) at every server.
+	NoTLS13 bool
 	// Ignore lists networks the probe never connects to.
 	Ignore []netip.Prefix
 	// SourceAddr is the local address to connect from; the zero Addr lets
@@ -32,31 +36,50 @@ type Options struct {
 	SourceAddr netip.Addr
 }
 
+// helo is the EHLO name: o.HELO, or, when a caller left it empty, the
+// host name as the kernel has it (no lookup: a probe never waits for DNS
+// for its own name; tlsprobed always sets HELO, see PrimaryHostname).
 func (o Options) helo() string {
 	if o.HELO != "" {
 		return o.HELO
 	}
-	return defaultHELO()
+	if h, err := os.Hostname(); err == nil && h != "" {
+		return h
+	}
+	return "localhost"
 }
 
-// defaultHELO is the name Exim itself would use, its default
+// PrimaryHostname is the name Exim itself would say EHLO with, its default
 // primary_hostname: the host name, and when that has no dot the canonical
-// name the resolver gives for it (/etc/hosts first, then DNS with the search
-// domains), as Exim's gethostbyname() does. Looked up once per process; a
-// failed lookup keeps the short name.
-var defaultHELO = sync.OnceValue(func() string {
+// name r gives for it (r's host files first, then DNS), as Exim's
+// gethostbyname() does; a failed lookup keeps the short name. It waits
+// for r within ctx: callers resolve it once, at start and on reload, and put
+// it in Options.HELO.
+func PrimaryHostname(ctx context.Context, r *net.Resolver) string {
 	h, err := os.Hostname()
 	if err != nil || h == "" {
 		return "localhost"
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	return qualifyHostname(ctx, net.DefaultResolver, h)
-})
+	return QualifyHostname(ctx, r, h)
+}
 
-// qualifyHostname returns h when it has a dot, otherwise its canonical name
+// HELOProblem says what is wrong with name as an EHLO name, "" when
+// nothing: servers that check the greeting (Exim ACLs, Postfix's
+// reject_non_fqdn_helo_hostname) want a fully qualified name, and
+// "localhost" is nobody's.
+func HELOProblem(name string) string {
+	switch n := strings.TrimSuffix(strings.ToLower(name), "."); {
+	case n == "localhost" || strings.HasPrefix(n, "localhost."):
+		return fmt.Sprintf("EHLO name %q is localhost: set probe.helo to this host's fully qualified name", name)
+	case !strings.Contains(n, "."):
+		return fmt.Sprintf("EHLO name %q is not fully qualified: set probe.helo, or give the host name a domain (/etc/hosts or DNS)", name)
+	}
+	return ""
+}
+
+// QualifyHostname returns h when it has a dot, otherwise its canonical name
 // from r without the trailing dot, or h when there is none.
-func qualifyHostname(ctx context.Context, r *net.Resolver, h string) string {
+func QualifyHostname(ctx context.Context, r *net.Resolver, h string) string {
 	if strings.Contains(h, ".") {
 		return h
 	}

@@ -36,24 +36,50 @@ func Addr(ctx context.Context, ap netip.AddrPort, o Options) Facts {
 	return f
 }
 
-// probeAddr probes one address ("ip:port"). The first connection sends the
-// modelled client's hello capped at TLS 1.2, which shows the certificate and
-// the key exchange together; more connections are made only when needed.
+// probeAddr probes one address ("ip:port"). The first connection is one
+// complete, clean session (session): for a server that speaks TLS 1.3 it is
+// the only one, and shows all the facts. Only when that session does not
+// reach TLS 1.3 (or the modelled client offers TLS 1.2 at most, o.NoTLS13)
+// does the modelled client's own hello, capped at TLS 1.2, ask what Exim
+// would get: a DHE prime crypto/tls cannot negotiate, a server that refuses
+// crypto/tls's hello, a server that prefers DHE. docs/probe.md has the table
+// of connections per kind of server.
 func probeAddr(ctx context.Context, o Options, addr string) Facts {
 	var r Facts
+	var first *Facts // the clean session's view, when it reached TLS 1.2
+	tried := false   // the clean session was tried and its handshake failed
+	if !o.NoTLS13 {
+		sr, err := session(ctx, o, addr)
+		switch {
+		case err == nil && sr.facts.TLS13:
+			r = sr.facts
+			r.KXUnobserved = true
+			r.Note = "TLS 1.3 session completed (EHLO and QUIT inside TLS); what the server sends a TLS 1.2-only client was not looked at"
+			return r
+		case err == nil:
+			first = &sr.facts
+		case noTLS(err):
+			r.Outcome, r.Stage, r.Error = NoTLS, stage.Of(err), err.Error()
+			return r
+		case stage.Of(err) == stage.TLS13:
+			tried = true // crypto/tls's hello refused: the modelled one may fare better
+		default:
+			return r.fail(err)
+		}
+	}
 	f, err := exchange(ctx, o, addr, tlswire.HelloConfig{Client: o.client(), MaxVersion: tls.VersionTLS12})
 	switch {
 	case err == nil:
 		if err := r.fill(f); err != nil {
 			return r.fail(err)
 		}
-	case errors.Is(err, smtp.ErrNoStartTLS), errors.Is(err, smtp.ErrStartTLSRefused),
-		errors.Is(err, smtp.ErrRejected) && stage.Of(err) == stage.EHLO:
-		// Exim answers a refused EHLO with HELO and sends in clear.
+	case noTLS(err):
 		r.Outcome, r.Stage, r.Error = NoTLS, stage.Of(err), err.Error()
 		return r
 	case refused(err):
-		return negotiateElse(ctx, o, addr, r, err)
+		r = negotiateElse(ctx, o, addr, r, err, first != nil || tried)
+		r.addView(first)
+		return r
 	default:
 		return r.fail(err)
 	}
@@ -65,26 +91,37 @@ func probeAddr(ctx context.Context, o Options, addr string) Facts {
 		r.TLSVersion = tlswire.VersionName(tls.VersionTLS13)
 		r.Note = "server signals TLS 1.3 (RFC 8446 downgrade marker), which Exim negotiates; cipher and DH are those of a TLS 1.2 hello"
 	}
-	if r.DHBits > 0 && !r.TLS13 {
-		// A DHE server without the downgrade marker: would the modelled
-		// client, offering TLS 1.3, avoid its prime? (Some servers speak
-		// TLS 1.3 and do not set the marker.) The prime's size is not
-		// looked at: that is the policy's business, and it may change.
-		f13, err := exchange(ctx, o, addr, tlswire.HelloConfig{Client: o.client()})
-		switch {
-		case err == nil && (f13.Version == tls.VersionTLS13 || f13.HelloRetry):
-			r.TLS13 = true
-			r.TLSVersion = tlswire.VersionName(tls.VersionTLS13)
-			r.Cipher = tlswire.CipherSuiteName(f13.CipherSuite)
-		case err != nil:
-			r.Note = joinNote(r.Note, "could not check for TLS 1.3: "+err.Error())
+	if r.DHBits > 0 && !r.TLS13 && o.client() == tlswire.ClientOpenSSL {
+		if first != nil && !first.TLS13 {
+			// crypto/tls offers no DHE suite: the clean session already
+			// showed what a hello without DHE gets.
+			r.NoDHE, r.NoDHECipher = NoDHEOK, first.Cipher
+		} else {
+			noDHE(ctx, o, addr, &r)
 		}
 	}
-	if r.DHBits > 0 && !r.TLS13 && o.client() == tlswire.ClientOpenSSL {
-		noDHE(ctx, o, addr, &r)
-	}
 	r.Outcome = OK
+	r.addView(first)
 	return r
+}
+
+// noTLS reports whether err means Exim would send in clear: no STARTTLS,
+// STARTTLS refused, or EHLO refused (Exim then says HELO and sends in clear).
+func noTLS(err error) bool {
+	return errors.Is(err, smtp.ErrNoStartTLS) || errors.Is(err, smtp.ErrStartTLSRefused) ||
+		errors.Is(err, smtp.ErrRejected) && stage.Of(err) == stage.EHLO
+}
+
+// addView adds v, another connection's view of the same address, to r.Also
+// when it disagrees with r: another certificate key, or TLS 1.3 where r's
+// connection showed none. The views are never blended (see Facts.Also).
+func (r *Facts) addView(v *Facts) {
+	if v == nil || r.Outcome == "" {
+		return
+	}
+	if v.KeyType != r.KeyType || v.KeyBits != r.KeyBits || v.TLS13 != r.TLS13 {
+		r.Also = append(r.Also, *v)
+	}
 }
 
 // noDHE finds out whether a DHE server that does not speak TLS 1.3 would
@@ -115,21 +152,18 @@ func joinNote(a, b string) string {
 }
 
 // negotiateElse handles a server that refused the modelled TLS 1.2 hello:
-// a TLS 1.3-only server (its certificate is read with crypto/tls), or a
-// server the modelled client cannot talk to at all, such as a DSA-only one
-// (its certificate is read with a hello offering every suite we parse).
-func negotiateElse(ctx context.Context, o Options, addr string, r Facts, first error) Facts {
-	der, state, err := tls13Certificate(ctx, o, addr)
-	if err == nil {
-		r.TLSVersion = tlswire.VersionName(state.Version)
-		r.Cipher = tls.CipherSuiteName(state.CipherSuite)
-		r.TLS13 = state.Version == tls.VersionTLS13
-		if r.KeyType, r.KeyBits, err = tlswire.KeyInfo(der); err != nil {
-			return r.fail(&stage.Error{Stage: stage.TLS13, Err: err})
+// a TLS 1.3-only server (its certificate is read in a clean session, unless
+// that session was already tried: sessionTried), or a server the modelled
+// client cannot talk to at all, such as a DSA-only one (its certificate is
+// read with a hello offering every suite we parse).
+func negotiateElse(ctx context.Context, o Options, addr string, r Facts, first error, sessionTried bool) Facts {
+	if !sessionTried {
+		sr, err := session(ctx, o, addr)
+		if err == nil && sr.facts.TLS13 {
+			r = sr.facts
+			r.Note = "TLS 1.2 refused (" + first.Error() + "); certificate read over TLS 1.3"
+			return r
 		}
-		r.Outcome = OK
-		r.Note = "TLS 1.2 refused (" + first.Error() + "); certificate read over TLS 1.3"
-		return r
 	}
 	f, err := exchange(ctx, o, addr, tlswire.HelloConfig{Client: o.client(), MaxVersion: tls.VersionTLS12, AllSuites: true})
 	if err != nil {
@@ -171,8 +205,12 @@ func (r Facts) fail(err error) Facts {
 }
 
 // exchange opens one SMTP session to addr, does STARTTLS, sends a hello
-// built from hc and reads the server's first flight, then sends an alert and
-// closes.
+// built from hc and reads the server's first flight, then leaves: after a
+// TLS 1.2 flight with a warning user_canceled and a close_notify (RFC 5246
+// section 7.2), after a TLS 1.3 ServerHello or HelloRetryRequest by closing
+// the connection, since the server then expects protected records and any
+// clear-text one reads as corruption (RFC 8446 section 5). The server's own
+// alert, or a flight cut short, ends it with a close.
 func exchange(ctx context.Context, o Options, addr string, hc tlswire.HelloConfig) (tlswire.Flight, error) {
 	h, err := tlswire.BuildHello(hc)
 	if err != nil {
@@ -187,9 +225,8 @@ func exchange(ctx context.Context, o Options, addr string, hc tlswire.HelloConfi
 		return tlswire.Flight{}, &stage.Error{Stage: stage.TLSHello, Err: fmt.Errorf("send hello: %w", err)}
 	}
 	f, err := tlswire.ReadFlight(conn, h)
-	if err == nil {
-		// A fatal user_canceled alert: we are leaving, politely.
-		conn.Write([]byte{21, 3, 3, 0, 2, 2, 90})
+	if err == nil && f.Version != tls.VersionTLS13 && !f.HelloRetry {
+		conn.Write(tlswire.CancelRecords())
 	}
 	return f, err
 }
@@ -199,7 +236,7 @@ func exchange(ctx context.Context, o Options, addr string, hc tlswire.HelloConfi
 func startTLS(ctx context.Context, o Options, addr string) (net.Conn, error) {
 	conn, err := o.dial(ctx, "tcp", addr)
 	if err != nil {
-		return nil, &stage.Error{Stage: stage.Connect, Err: fmt.Errorf("connect to %s: %w", addr, err)}
+		return nil, &stage.Error{Stage: stage.Connect, Err: dialError(addr, err)}
 	}
 	stop, err := deadline.Guard(ctx, conn, o.timeout())
 	if err != nil {
@@ -231,4 +268,15 @@ func (c *stopConn) Close() error {
 func refused(err error) bool {
 	var alert *tlswire.AlertError
 	return errors.As(err, &alert) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+// dialError names addr once: a *net.OpError already says "dial tcp ADDR:",
+// so its inner error is what follows "connect to ADDR:". Context errors stay
+// reachable through errors.Is.
+func dialError(addr string, err error) error {
+	var oe *net.OpError
+	if errors.As(err, &oe) && oe.Err != nil {
+		return fmt.Errorf("connect to %s: %w", addr, oe.Err)
+	}
+	return fmt.Errorf("connect to %s: %w", addr, err)
 }

@@ -122,19 +122,21 @@ func TestProbeOpenSSL(t *testing.T) {
 		{"dsa1024", lab.OpenSSLOptions{Cert: "dsa1024", DH: "dh1024", MaxTLS: "1.2"}, probe.Options{},
 			want{outcome: probe.Error, verdict: verdict.SmallKey, stage: stage.Negotiate, keyType: "DSA", keyBits: 1024, dhBits: 1024, note: "cannot negotiate"}},
 		// A server that speaks TLS 1.3 is fine for Exim even though it sends
-		// 768 bits to TLS 1.2-only clients, unless the policy models a
-		// client without TLS 1.3: the same facts, another verdict.
+		// 768 bits to TLS 1.2-only clients: one clean TLS 1.3 session, and
+		// the prime is not looked at (KXUnobserved). A policy that models a
+		// client without TLS 1.3 probes with Options.NoTLS13 (tlsprobed
+		// does), which reads the prime.
 		{"tls13-with-dhe768", lab.OpenSSLOptions{Cert: "rsa2048", DH: "dh768", Ciphers: "kDHE"}, probe.Options{},
-			want{outcome: probe.OK, keyType: "RSA", keyBits: 2048, dhBits: 768, tls13: true}},
+			want{outcome: probe.OK, keyType: "RSA", keyBits: 2048, tls13: true}},
 		{"tls13-with-dhe768-openssl-client", lab.OpenSSLOptions{Cert: "rsa2048", DH: "dh768", Ciphers: "kDHE"}, probe.Options{Client: "openssl"},
-			want{outcome: probe.OK, keyType: "RSA", keyBits: 2048, dhBits: 768, tls13: true}},
-		{"tls13-with-dhe768-no-tls13", lab.OpenSSLOptions{Cert: "rsa2048", DH: "dh768", Ciphers: "kDHE"}, probe.Options{},
+			want{outcome: probe.OK, keyType: "RSA", keyBits: 2048, tls13: true}},
+		{"tls13-with-dhe768-no-tls13", lab.OpenSSLOptions{Cert: "rsa2048", DH: "dh768", Ciphers: "kDHE"}, probe.Options{NoTLS13: true},
 			want{pol: verdict.Policy{NoTLS13: true}, outcome: probe.OK, verdict: verdict.TLSExport, keyType: "RSA", keyBits: 2048, dhBits: 768, tls13: true}},
 		{"tls13-only-rsa1024", lab.OpenSSLOptions{Cert: "rsa1024", MinTLS: "1.3"}, probe.Options{},
-			want{outcome: probe.OK, verdict: verdict.SmallKey, keyType: "RSA", keyBits: 1024, tls13: true, note: "certificate read over TLS 1.3"}},
+			want{outcome: probe.OK, verdict: verdict.SmallKey, keyType: "RSA", keyBits: 1024, tls13: true, note: "TLS 1.3 session completed"}},
 		{"tls13-only-ecp256", lab.OpenSSLOptions{Cert: "ecp256", MinTLS: "1.3"}, probe.Options{},
 			want{outcome: probe.OK, keyType: "ECDSA", keyBits: 256, tls13: true}},
-		{"tls13-only-no-tls13-client", lab.OpenSSLOptions{Cert: "rsa2048", MinTLS: "1.3"}, probe.Options{},
+		{"tls13-only-no-tls13-client", lab.OpenSSLOptions{Cert: "rsa2048", MinTLS: "1.3"}, probe.Options{NoTLS13: true},
 			want{pol: verdict.Policy{NoTLS13: true}, outcome: probe.OK, keyType: "RSA", keyBits: 2048, tls13: true, note: "certificate read over TLS 1.3"}},
 		{"multiline-banner", lab.OpenSSLOptions{DH: "dh768", Ciphers: "kDHE", MaxTLS: "1.2",
 			Banner: []string{"220-mx.test first line", "220-second line", "220 mx.test ESMTP"}},
@@ -165,7 +167,7 @@ func TestProbeExim(t *testing.T) {
 	}{
 		// Exim speaks TLS 1.3: its TLS 1.2 answer carries the RFC 8446
 		// downgrade marker, so one connection tells that too.
-		{"modern", lab.EximOptions{}, probe.Options{}, want{outcome: probe.OK, keyType: "RSA", keyBits: 2048, tls13: true, note: "downgrade marker"}},
+		{"modern", lab.EximOptions{}, probe.Options{}, want{outcome: probe.OK, keyType: "RSA", keyBits: 2048, tls13: true, note: "TLS 1.3 session completed"}},
 		{"modern-no-tls13", lab.EximOptions{}, probe.Options{}, want{pol: verdict.Policy{NoTLS13: true}, outcome: probe.OK, keyType: "RSA", keyBits: 2048, tls13: true}},
 		{"rsa1024", lab.EximOptions{Cert: "rsa1024"}, probe.Options{}, want{outcome: probe.OK, verdict: verdict.SmallKey, keyType: "RSA", keyBits: 1024, tls13: true}},
 		{"ecp256", lab.EximOptions{Cert: "ecp256"}, probe.Options{}, want{outcome: probe.OK, keyType: "ECDSA", keyBits: 256, tls13: true}},

@@ -71,4 +71,13 @@ type Facts struct {
 	// like an address of its own. Entries have no Also of their own; the
 	// list is short (bounded by whoever fills it).
 	Also []Facts `json:"also,omitempty"`
+
+	// Issue 18 (the polite probe): what the probe did not look at.
+	//
+	// KXUnobserved: the server negotiated TLS 1.3 in the probe's clean
+	// session and no TLS 1.2 hello was sent, so DHBits is unknown (not
+	// "no DHE"). A policy whose client offers TLS 1.2 at most (tls13 =
+	// false) must not trust DHBits of such facts: the probe of a daemon with
+	// that policy sets Options.NoTLS13 and observes the TLS 1.2 key exchange.
+	KXUnobserved bool `json:"kx_unobserved,omitempty"`
 }

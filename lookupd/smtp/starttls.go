@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"slices"
 	"strings"
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/internal/deadline"
@@ -66,9 +65,12 @@ type Session struct {
 //
 // Every read and write has ctx's deadline (DefaultTimeout if ctx has none) and
 // fails at once when ctx is cancelled. The returned conn keeps ctx's deadline;
-// the caller may set another. StartTLS never closes conn. When the server
-// turns the session down (ErrRejected, ErrNoStartTLS, ErrStartTLSRefused) it
-// sends QUIT without waiting for the answer.
+// the caller may set another. StartTLS never closes conn. Whenever the
+// session still speaks SMTP after a reply that ends it (ErrRejected,
+// ErrNoStartTLS, ErrStartTLSRefused, ErrUnexpectedReply) it sends QUIT and
+// reads the answer, within QuitTimeout. Nothing is sent before the last line
+// of the greeting (postscreen counts an early byte as PREGREET), and every
+// command waits for the reply to the one before (no pipelining).
 //
 // Errors are *stage.Error (stage.Banner, stage.EHLO or stage.StartTLS)
 // wrapping a *ReplyError with ErrRejected, ErrNoStartTLS,
@@ -104,7 +106,7 @@ func StartTLS(ctx context.Context, conn net.Conn, helo string) (net.Conn, *Sessi
 		return nil, sess, err
 	}
 	sess.Extensions = extensions(sess.EHLO)
-	if !slices.Contains(sess.Extensions, "STARTTLS") {
+	if !OffersStartTLS(sess.EHLO) {
 		s.quit()
 		return nil, sess, &stage.Error{Stage: stage.EHLO, Err: &ReplyError{Reply: sess.EHLO, Err: ErrNoStartTLS}}
 	}
@@ -155,6 +157,7 @@ func (s *session) expect(st stage.Stage, rep Reply, refusal error) error {
 		s.quit()
 		return &stage.Error{Stage: st, Err: &ReplyError{Reply: rep, Err: refusal}}
 	default:
+		s.quit()
 		return &stage.Error{Stage: st, Err: &ReplyError{Reply: rep, Err: ErrUnexpectedReply}}
 	}
 }
@@ -166,8 +169,9 @@ func (s *session) command(st stage.Stage, cmd string) error {
 	return nil
 }
 
-// quit says goodbye politely; its outcome does not matter.
-func (s *session) quit() { io.WriteString(s.conn, "QUIT\r\n") }
+// quit says goodbye politely and reads the answer (bounded by
+// QuitTimeout); its outcome does not matter.
+func (s *session) quit() { quit(s.ctx, s.conn, s.r) }
 
 // extensions returns the EHLO keywords (RFC 5321 section 4.1.1.1): the first
 // word of each line after the greeting line, in upper case.

@@ -147,7 +147,7 @@ func happy(delay time.Duration, eol string) func(p *peer) {
 		if p.cmd() == "" {
 			return
 		}
-		p.send("250-mx.example hi" + eol + "250-PIPELINING" + eol + "250-StartTls" + eol + "250 SIZE 1000" + eol)
+		p.send("250-mx.example hi" + eol + "250-PIPELINING" + eol + "250-STARTTLS" + eol + "250 SIZE 1000" + eol)
 		if p.cmd() == "" {
 			return
 		}

@@ -1,0 +1,245 @@
+package probe_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/exim-tlsprobe/exim-tlsprobe/internal/lab"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
+)
+
+// logTB keeps what a lab server logs through t.Log (the OpenSSL fixture's
+// per-connection lines), and passes it on.
+type logTB struct {
+	testing.TB
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *logTB) Log(args ...any) { l.keep(fmt.Sprint(args...)); l.TB.Log(args...) }
+func (l *logTB) Logf(f string, args ...any) {
+	l.keep(fmt.Sprintf(f, args...))
+	l.TB.Logf(f, args...)
+}
+func (l *logTB) keep(s string) { l.mu.Lock(); l.lines = append(l.lines, s); l.mu.Unlock() }
+func (l *logTB) count(sub string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, s := range l.lines {
+		if strings.Contains(s, sub) {
+			n++
+		}
+	}
+	return n
+}
+
+// tap is a TCP relay in front of a lab server: it counts the probe's
+// connections and keeps, per connection, what the client sent.
+type tap struct {
+	ln   net.Listener
+	to   string
+	mu   sync.Mutex
+	sent [][]byte
+	wg   sync.WaitGroup
+}
+
+func startTap(t *testing.T, to netip.AddrPort) *tap {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &tap{ln: ln, to: to.String()}
+	p.wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			p.mu.Lock()
+			i := len(p.sent)
+			p.sent = append(p.sent, nil)
+			p.mu.Unlock()
+			p.wg.Go(func() { p.relay(c, i) })
+		}
+	})
+	t.Cleanup(func() { ln.Close(); p.wg.Wait() })
+	return p
+}
+
+func (p *tap) relay(c net.Conn, i int) {
+	defer c.Close()
+	s, err := net.Dial("tcp", p.to)
+	if err != nil {
+		return
+	}
+	defer s.Close()
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		io.Copy(c, s)
+		c.(*net.TCPConn).CloseWrite()
+	})
+	var buf bytes.Buffer
+	io.Copy(io.MultiWriter(s, &buf), c)
+	s.(*net.TCPConn).CloseWrite()
+	wg.Wait()
+	p.mu.Lock()
+	p.sent[i] = buf.Bytes()
+	p.mu.Unlock()
+}
+
+func (p *tap) addr() netip.AddrPort { return netip.MustParseAddrPort(p.ln.Addr().String()) }
+
+// wait returns what the client sent on each connection, once every relay
+// has ended (the probe has returned, so they end).
+func (p *tap) wait() [][]byte {
+	p.ln.Close()
+	p.wg.Wait()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.sent
+}
+
+// clearAlerts lists the plaintext alerts ("level/description") the client
+// sent after STARTTLS on one connection, reading its TLS records up to the
+// first ChangeCipherSpec or application data record (after which nothing
+// is clear text).
+func clearAlerts(sent []byte) []string {
+	i := bytes.Index(sent, []byte("STARTTLS\r\n"))
+	if i < 0 {
+		return nil
+	}
+	b := sent[i+len("STARTTLS\r\n"):]
+	var out []string
+	for len(b) >= 5 {
+		typ, n := b[0], int(b[3])<<8|int(b[4])
+		if len(b) < 5+n {
+			break
+		}
+		if typ == 21 && n == 2 {
+			out = append(out, fmt.Sprintf("%d/%d", b[5], b[6]))
+		}
+		if typ == 20 || typ == 23 {
+			break
+		}
+		b = b[5+n:]
+	}
+	return out
+}
+
+// TestMannersModernExim: a real Exim (GnuTLS, TLS 1.3) sees one connection,
+// a complete TLS session ended by QUIT, and no TLS error.
+func TestMannersModernExim(t *testing.T) {
+	s := lab.StartExim(t, lab.EximOptions{})
+	mainlog := filepath.Join(s.Dir, "log", "mainlog")
+	// The lab's own readiness check connected too: look only at what
+	// follows it.
+	waitLog(t, mainlog, " lost ")
+	before, _ := os.ReadFile(mainlog)
+	tp := startTap(t, s.Addr)
+	f := probe.Addr(context.Background(), tp.addr(), probe.Options{HELO: "probe.test", Timeout: 20 * time.Second})
+	if f.Outcome != probe.OK || !f.TLS13 || f.KeyBits != 2048 {
+		t.Fatalf("facts %+v", f)
+	}
+	sent := tp.wait()
+	if len(sent) != 1 {
+		t.Errorf("%d connections, want 1", len(sent))
+	}
+	log := waitLog(t, mainlog, "closed by QUIT")[len(before):]
+	t.Logf("exim mainlog:\n%s", log)
+	if n := strings.Count(log, "SMTP connection from"); n != 2 { // the connection and its close
+		t.Errorf("%d 'SMTP connection from' lines, want 2 (one connection)", n)
+	}
+	if strings.Contains(log, "TLS error") || strings.Contains(log, "lost") {
+		t.Errorf("exim logged an error")
+	}
+	for i, c := range sent {
+		if a := clearAlerts(c); len(a) > 0 {
+			t.Errorf("connection %d: clear-text alerts %v", i, a)
+		}
+	}
+}
+
+// waitLog polls file until it holds want (bounded), and returns it.
+func waitLog(t *testing.T, file, want string) string {
+	t.Helper()
+	var b []byte
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		b, _ = os.ReadFile(file)
+		if bytes.Contains(b, []byte(want)) {
+			return string(b)
+		}
+	}
+	t.Fatalf("%s never said %q:\n%s", file, want, b)
+	return ""
+}
+
+// TestMannersOpenSSL: the OpenSSL fixture, for each kind of server: the
+// connections of one probe, the handshakes OpenSSL saw fail and why, and
+// the clear-text alerts the probe sent.
+func TestMannersOpenSSL(t *testing.T) {
+	lab.Require(t, "gcc")
+	for _, tc := range []struct {
+		name    string
+		server  lab.OpenSSLOptions
+		conns   int // connections of one probe
+		failed  int // handshakes the server saw fail
+		alerts  []string
+		dhBits  int
+		noTLS13 bool
+	}{
+		// A TLS 1.3 server: one clean session.
+		{"tls13", lab.OpenSSLOptions{Cert: "rsa2048"}, 1, 0, nil, 0, false},
+		{"tls13-with-dhe768", lab.OpenSSLOptions{Cert: "rsa2048", DH: "dh768", Ciphers: "kDHE"}, 1, 0, nil, 0, false},
+		// TLS 1.2 with ECDHE: the clean session, then the modelled hello
+		// (would Exim get DHE?), left with warning user_canceled + close_notify.
+		{"tls12-ecdhe", lab.OpenSSLOptions{Cert: "rsa2048", MaxTLS: "1.2"}, 2, 1, []string{"1/90", "1/0"}, 0, false},
+		// DHE-only TLS 1.2 with a weak prime: crypto/tls has no DHE (the
+		// server refuses its hello), the modelled hello reads the prime.
+		// A real Exim: one aborted handshake, then a session in clear.
+		{"dhe768-only", lab.OpenSSLOptions{Cert: "rsa2048", DH: "dh768", Ciphers: "kDHE", MaxTLS: "1.2"}, 2, 2, []string{"1/90", "1/0"}, 768, false},
+		// The client model without TLS 1.3 at a TLS 1.3 server.
+		{"tls13-with-dhe768-client-no-tls13", lab.OpenSSLOptions{Cert: "rsa2048", DH: "dh768", Ciphers: "kDHE"}, 1, 1, []string{"1/90", "1/0"}, 768, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			lt := &logTB{TB: t}
+			s := lab.StartOpenSSL(lt, tc.server)
+			tp := startTap(t, s.Addr)
+			f := probe.Addr(context.Background(), tp.addr(), probe.Options{HELO: "probe.test", Timeout: 20 * time.Second, NoTLS13: tc.noTLS13})
+			t.Logf("facts %+v", f)
+			if f.Outcome != probe.OK || f.DHBits != tc.dhBits {
+				t.Errorf("outcome %s, DH %d bits; want ok, %d", f.Outcome, f.DHBits, tc.dhBits)
+			}
+			sent := tp.wait()
+			var alerts []string
+			for _, c := range sent {
+				alerts = append(alerts, clearAlerts(c)...)
+			}
+			// The fixture logs one line per handshake, after the probe's
+			// connections ended; wait for them.
+			for end := time.Now().Add(10 * time.Second); lt.count("handshake") < len(sent) && time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+			}
+			failed := lt.count("handshake failed")
+			t.Logf("connections %d, failed handshakes %d, clear alerts %v", len(sent), failed, alerts)
+			if len(sent) != tc.conns || failed != tc.failed || fmt.Sprint(alerts) != fmt.Sprint(tc.alerts) {
+				t.Errorf("connections %d, failed handshakes %d, alerts %v; want %d, %d, %v", len(sent), failed, alerts, tc.conns, tc.failed, tc.alerts)
+			}
+			for _, bad := range []string{"bad record mac", "decryption failed", "alert number 90", "user cancel"} {
+				if n := lt.count(bad); n > 0 {
+					t.Errorf("the server logged %q %d times", bad, n)
+				}
+			}
+		})
+	}
+}

@@ -113,4 +113,3 @@ func TestAddReport(t *testing.T) {
 		t.Fatalf("Merge after a report = %+v", got.Also)
 	}
 }
-

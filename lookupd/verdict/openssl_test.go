@@ -59,7 +59,7 @@ func TestOpenSSLJudge(t *testing.T) {
 			if r := tc.pol.Reason(tc.f); !strings.Contains(r, tc.reason) {
 				t.Errorf("Reason = %q, want it to contain %q", r, tc.reason)
 			}
-			if got, want := tc.pol.PredictsFailure(tc.f), tc.f.Outcome == probe.OK && !j.Works.Has(Plain) || tc.f.Stage == stage.Negotiate || tc.f.Reported != probe.ReportedNone; got != want {
+			if got, want := tc.pol.PredictsFailure(tc.f), tc.f.Outcome == probe.OK && !j.Works.Has(Plain) || tc.f.Stage == stage.Negotiate && tc.f.Reported == probe.ReportedNone; got != want {
 				t.Errorf("PredictsFailure = %v, want %v", got, want)
 			}
 		})

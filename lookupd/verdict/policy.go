@@ -112,7 +112,9 @@ func (p Policy) PredictsFailure(f *probe.Facts) bool {
 
 func (p Policy) predictsFailureView(f *probe.Facts) bool {
 	if f.Reported != probe.ReportedNone {
-		return true // Exim saw it fail there
+		// Exim's own report, not a prediction: a later report there is
+		// still a miss of the probes' facts (and re-probes).
+		return false
 	}
 	if f.Outcome == probe.Error && f.Stage == stage.Negotiate {
 		return true

@@ -38,10 +38,10 @@ func TestViews(t *testing.T) {
 		{"gnutls: modern alone", gnutls, withAlso(modern("gnutls")), None, false, "no weak DH", false},
 		{"gnutls: modern now, weak seen", gnutls, withAlso(modern("gnutls"), weak("gnutls", "")), TLSExport, false, "also seen there", true},
 		{"gnutls: weak now, modern seen", gnutls, withAlso(weak("gnutls", ""), modern("gnutls")), TLSExport, false, "768-bit DH prime", true},
-		{"gnutls: modern now, reported dh failure", gnutls, withAlso(modern("gnutls"), probe.Facts{Addr: lbAddr, Client: "gnutls", Outcome: probe.Error, Stage: stage.Negotiate, Reported: probe.ReportedDHTooSmall, Error: "The Diffie-Hellman prime sent by the server is not acceptable (not long enough)."}), TLSExport, false, "refused the server's DH prime", true},
+		{"gnutls: modern now, reported dh failure", gnutls, withAlso(modern("gnutls"), probe.Facts{Addr: lbAddr, Client: "gnutls", Outcome: probe.Error, Stage: stage.Negotiate, Reported: probe.ReportedDHTooSmall, Error: "The Diffie-Hellman prime sent by the server is not acceptable (not long enough)."}), TLSExport, false, "refused the server's DH prime", false},
 		{"openssl: modern now, weak with ecdhe seen", level2, withAlso(modern("openssl"), weak("openssl", probe.NoDHEOK)), NoDHE, false, "also seen there", true},
 		{"openssl: modern now, weak dhe-only seen: no TLS there", level2, withAlso(modern("openssl"), weak("openssl", probe.NoDHERefused)), None, false, "no TLS possible", true},
-		{"openssl: modern now, reported dh failure", level2, withAlso(modern("openssl"), probe.Facts{Addr: lbAddr, Client: "openssl", Outcome: probe.Error, Stage: stage.Negotiate, Reported: probe.ReportedDHTooSmall, Error: "dh key too small"}), NoDHE, false, "dh key too small", true},
+		{"openssl: modern now, reported dh failure", level2, withAlso(modern("openssl"), probe.Facts{Addr: lbAddr, Client: "openssl", Outcome: probe.Error, Stage: stage.Negotiate, Reported: probe.ReportedDHTooSmall, Error: "dh key too small"}), NoDHE, false, "dh key too small", false},
 		{"openssl: tls1.0 seen and dh1024", level2, withAlso(probe.Facts{Addr: lbAddr, Client: "openssl", Outcome: probe.OK, TLSVersion: "TLS1.0"}, *dhe(1024, probe.NoDHERefused)), SecLevel0, false, "TLS1.0", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

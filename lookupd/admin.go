@@ -60,6 +60,7 @@ type AnswerStats struct {
 	TLSExport uint64 `json:"tlsexport"`
 	NoDHE     uint64 `json:"nodhe"`     // the openssl client's answers
 	SecLevel1 uint64 `json:"seclevel1"` // the openssl client's answers
+	SecLevel0 uint64 `json:"seclevel0"` // the openssl client's answers (remedies, issue 19)
 }
 
 // Stats returns the counters.
@@ -73,6 +74,7 @@ func (s *Service) Stats() Stats {
 			SmallKey:  s.answers[verdict.SmallKey].Load(),
 			NoDHE:     s.answers[verdict.NoDHE].Load(),
 			SecLevel1: s.answers[verdict.SecLevel1].Load(),
+			SecLevel0: s.answers[verdict.SecLevel0].Load(),
 		},
 		Invalid:   s.invalid.Load(),
 		Pending:   s.pending.Load(),

@@ -65,6 +65,12 @@ type factsRecord struct {
 	Note        string        `json:"note,omitempty"`
 	Time        unixNano      `json:"time"`
 	Duration    time.Duration `json:"duration_ns"`
+	// remedies (issue 19): the SKE signature's hash, a report's view, the
+	// address's other views (lookupd/observe; entries have no Also). A
+	// pointer keeps the record comparable (the fleet's peerTTL map).
+	SigHash  sym            `json:"sig_hash,omitzero"`
+	Reported sym            `json:"reported,omitzero"`
+	Also     *[]factsRecord `json:"also,omitempty"`
 	// KXUnobserved: probe.Facts.KXUnobserved (the polite probe, issue 18).
 	KXUnobserved bool `json:"kx_unobserved,omitempty"`
 }
@@ -72,45 +78,82 @@ type factsRecord struct {
 // newFactsRecord is f as the cache keeps it (f.Addr and f.Client go in the key).
 func newFactsRecord(f *probe.Facts) factsRecord {
 	return factsRecord{
-		Outcome:     symOf(string(f.Outcome)),
-		Stage:       symOf(string(f.Stage)),
-		Error:       f.Error,
-		TLSVersion:  symOf(f.TLSVersion),
-		Cipher:      symOf(f.Cipher),
-		KeyType:     symOf(f.KeyType),
-		KeyBits:     int32(f.KeyBits),
-		DHBits:      int32(f.DHBits),
-		TLS13:       f.TLS13,
-		NoDHE:       symOf(string(f.NoDHE)),
-		NoDHECipher: symOf(f.NoDHECipher),
-		Note:        f.Note,
-		Time:        unixNanoOf(f.Time),
-		Duration:    f.Duration,
-
+		Outcome:      symOf(string(f.Outcome)),
+		Stage:        symOf(string(f.Stage)),
+		Error:        f.Error,
+		TLSVersion:   symOf(f.TLSVersion),
+		Cipher:       symOf(f.Cipher),
+		KeyType:      symOf(f.KeyType),
+		KeyBits:      int32(f.KeyBits),
+		DHBits:       int32(f.DHBits),
+		TLS13:        f.TLS13,
+		NoDHE:        symOf(string(f.NoDHE)),
+		NoDHECipher:  symOf(f.NoDHECipher),
+		Note:         f.Note,
+		Time:         unixNanoOf(f.Time),
+		Duration:     f.Duration,
+		SigHash:      symOf(f.SigHash),          // remedies (issue 19)
+		Reported:     symOf(string(f.Reported)), // remedies (issue 19)
+		Also:         alsoRecords(f.Also),       // remedies (issue 19)
 		KXUnobserved: f.KXUnobserved,
 	}
+}
+
+// alsoRecords and alsoFacts convert the views (remedies, issue 19).
+func alsoRecords(also []probe.Facts) *[]factsRecord {
+	if len(also) == 0 {
+		return nil
+	}
+	out := make([]factsRecord, len(also))
+	for i := range also {
+		v := also[i]
+		v.Also = nil
+		out[i] = newFactsRecord(&v)
+	}
+	return &out
+}
+
+func (r *factsRecord) views() []factsRecord {
+	if r.Also == nil {
+		return nil
+	}
+	return *r.Also
+}
+
+func alsoFacts(k addrKey, also []factsRecord) []probe.Facts {
+	if len(also) == 0 {
+		return nil
+	}
+	out := make([]probe.Facts, len(also))
+	for i := range also {
+		out[i] = also[i].facts(k)
+		out[i].Also = nil
+	}
+	return out
 }
 
 // facts are the probe.Facts the record holds for k.
 func (r *factsRecord) facts(k addrKey) probe.Facts {
 	return probe.Facts{
-		Addr:        k.AP,
-		Client:      k.Client.String(),
-		Outcome:     probe.Outcome(r.Outcome.String()),
-		Stage:       stage.Stage(r.Stage.String()),
-		Error:       r.Error,
-		TLSVersion:  r.TLSVersion.String(),
-		Cipher:      r.Cipher.String(),
-		KeyType:     r.KeyType.String(),
-		KeyBits:     int(r.KeyBits),
-		DHBits:      int(r.DHBits),
-		TLS13:       r.TLS13,
-		NoDHE:       probe.NoDHE(r.NoDHE.String()),
-		NoDHECipher: r.NoDHECipher.String(),
-		Note:        r.Note,
-		Time:        r.Time.time(),
-		Duration:    r.Duration,
-
+		Addr:         k.AP,
+		Client:       k.Client.String(),
+		Outcome:      probe.Outcome(r.Outcome.String()),
+		Stage:        stage.Stage(r.Stage.String()),
+		Error:        r.Error,
+		TLSVersion:   r.TLSVersion.String(),
+		Cipher:       r.Cipher.String(),
+		KeyType:      r.KeyType.String(),
+		KeyBits:      int(r.KeyBits),
+		DHBits:       int(r.DHBits),
+		TLS13:        r.TLS13,
+		NoDHE:        probe.NoDHE(r.NoDHE.String()),
+		NoDHECipher:  r.NoDHECipher.String(),
+		Note:         r.Note,
+		Time:         r.Time.time(),
+		Duration:     r.Duration,
+		SigHash:      r.SigHash.String(),                         // remedies (issue 19)
+		Reported:     probe.ReportedFailure(r.Reported.String()), // remedies (issue 19)
+		Also:         alsoFacts(k, r.views()),                    // remedies (issue 19)
 		KXUnobserved: r.KXUnobserved,
 	}
 }

@@ -147,6 +147,7 @@ func (s *Service) report(ctx context.Context, addr netip.Addr, text string) (Rep
 		}
 		return ReportConfirmed, false
 	}
+	s.addReportView(k, r, stored, text) // remedies (issue 19): the failure is a view of the address at once
 	started, busy := s.reprobe(k, r.Time)
 	// One line per re-probe started (or refused): a flood of reports for
 	// an address whose re-probe runs adds no line.

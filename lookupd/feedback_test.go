@@ -159,8 +159,10 @@ func TestReportFake(t *testing.T) {
 	if st := s.facts.Stats(); st.InFlight != 1 {
 		t.Fatalf("facts loads in flight %d, want the one re-probe", st.InFlight)
 	}
-	if d := s.Decide(ctx, "modern.test"); d.Verdict != verdict.None || d.MX[0].Addrs[0].Source != SourceCache {
-		t.Errorf("during the re-probe: %q from %s, want the old facts (empty, cache)", d.Verdict, d.MX[0].Addrs[0].Source)
+	// The report's failure is a view of the address at once (issue 19): the
+	// answer routes around it before the re-probe ends.
+	if d := s.Decide(ctx, "modern.test"); d.Verdict != verdict.TLSExport || d.MX[0].Addrs[0].Source != SourceCache {
+		t.Errorf("during the re-probe: %q from %s, want tlsexport from the report's view (cache)", d.Verdict, d.MX[0].Addrs[0].Source)
 	}
 	close(gate)
 	s.Wait()

@@ -71,11 +71,11 @@ func (s *Service) List(which string) (Listed, error) {
 	want := func(v verdict.Verdict) bool { return v != verdict.None }
 	switch which {
 	case "":
-	case socket.ListSmallKey, socket.ListTLSExport, socket.ListNoDHE, socket.ListSecLevel1:
+	case socket.ListSmallKey, socket.ListTLSExport, socket.ListNoDHE, socket.ListSecLevel1, socket.ListSecLevel0: // remedies (issue 19): seclevel0
 		w, _ := verdict.Parse(which)
 		want = func(v verdict.Verdict) bool { return v == w }
 	default:
-		return Listed{}, fmt.Errorf("%w: list takes smallkey, tlsexport, nodhe, seclevel1 or nothing, not %q", socket.ErrBadRequest, which)
+		return Listed{}, fmt.Errorf("%w: list takes smallkey, tlsexport, nodhe, seclevel1, seclevel0 or nothing, not %q", socket.ErrBadRequest, which)
 	}
 	st := s.st.Load()
 	now := time.Now()

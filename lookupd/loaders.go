@@ -92,7 +92,8 @@ func (s *Service) resolveNames(ctx context.Context, host string) (nameEntry, err
 func (s *Service) loadFacts(ctx context.Context, k addrKey) (factsRecord, error) {
 	if s.redis != nil {
 		old, _ := s.reprobing.take(k)
-		return s.loadFactsShared(ctx, s.redis, k, old)
+		r, err := s.loadFactsShared(ctx, s.redis, k, old)
+		return s.withViewsRecord(k, r, err) // remedies (issue 19): keep earlier views
 	}
 	return s.probeAddr(ctx, k)
 }
@@ -127,5 +128,6 @@ func (s *Service) probeAddr(ctx context.Context, k addrKey) (factsRecord, error)
 		// Cut short by Close: nothing was learnt about the server.
 		return factsRecord{}, fmt.Errorf("probe %s: %w", k.AP, context.Cause(ctx))
 	}
+	f = s.withViews(k, f) // remedies (issue 19): keep earlier disagreeing views (lookupd/observe)
 	return newFactsRecord(&f), nil
 }

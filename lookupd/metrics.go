@@ -81,7 +81,7 @@ type probeKey struct {
 var (
 	// answerLabels are indexed by verdict.Verdict.
 	answerLabels = [verdict.Count]string{verdict.None: "empty", verdict.TLSExport: "tlsexport", verdict.SmallKey: "smallkey",
-		verdict.NoDHE: "nodhe", verdict.SecLevel1: "seclevel1"}
+		verdict.NoDHE: "nodhe", verdict.SecLevel1: "seclevel1", verdict.SecLevel0: "seclevel0"} // remedies (issue 19): seclevel0
 	// sourceLabels are the values of Decision.Source.
 	sourceLabels = [...]Source{SourceOverride, SourceMX, SourceDNS, SourceDNSError, SourcePending, SourceInvalid}
 	// probeStages are the stages a probe reports with its outcome.
@@ -104,7 +104,7 @@ func (s *Service) Instrument(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tlsprobed_requests_total",
-			Help: "Domain requests answered, by answer word (smallkey, tlsexport, nodhe, seclevel1, empty) and by source of the verdict.",
+			Help: "Domain requests answered, by answer word (smallkey, tlsexport, nodhe, seclevel1, seclevel0, empty) and by source of the verdict.",
 		}, []string{"answer", "source"}),
 		answerTime: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "tlsprobed_answer_duration_seconds",

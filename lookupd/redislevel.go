@@ -15,6 +15,7 @@ import (
 	"github.com/exim-tlsprobe/exim-tlsprobe/config"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/fleet"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/mx"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/observe"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
 )
 
@@ -183,6 +184,23 @@ func (l *redisLevel) count(level int, src loadSource) { l.loads[level][src].Add(
 
 // validFacts checks facts read from Redis.
 func validFacts(r *factsRecord) error {
+	views := r.views()
+	if len(views) > observe.MaxViews { // remedies (issue 19): the views, bounded, each valid
+		return fmt.Errorf("%d views", len(views))
+	}
+	for i := range views {
+		if views[i].Also != nil {
+			return errors.New("a view with views")
+		}
+		if err := validFacts(&views[i]); err != nil {
+			return fmt.Errorf("view %d: %w", i, err)
+		}
+	}
+	switch probe.ReportedFailure(r.Reported.String()) {
+	case probe.ReportedNone, probe.ReportedDHTooSmall, probe.ReportedHandshake:
+	default:
+		return fmt.Errorf("unknown reported %q", r.Reported.String())
+	}
 	switch probe.Outcome(r.Outcome.String()) {
 	case probe.OK, probe.NoTLS, probe.Error:
 	default:

@@ -46,11 +46,11 @@ func printStats(w io.Writer, st lookupd.Stats) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "uptime\t%s\n", st.Uptime)
 	fmt.Fprintf(tw, "ehlo name\t%s\n", st.HELO)
-	if a.NoDHE+a.SecLevel1 == 0 {
+	if a.NoDHE+a.SecLevel1+a.SecLevel0 == 0 {
 		fmt.Fprintf(tw, "answers\t%d\t(%d smallkey, %d tlsexport, %d empty)\n", a.SmallKey+a.TLSExport+a.Empty, a.SmallKey, a.TLSExport, a.Empty)
 	} else {
-		fmt.Fprintf(tw, "answers\t%d\t(%d smallkey, %d tlsexport, %d nodhe, %d seclevel1, %d empty)\n",
-			a.SmallKey+a.TLSExport+a.NoDHE+a.SecLevel1+a.Empty, a.SmallKey, a.TLSExport, a.NoDHE, a.SecLevel1, a.Empty)
+		fmt.Fprintf(tw, "answers\t%d\t(%d smallkey, %d tlsexport, %d nodhe, %d seclevel1, %d seclevel0, %d empty)\n",
+			a.SmallKey+a.TLSExport+a.NoDHE+a.SecLevel1+a.SecLevel0+a.Empty, a.SmallKey, a.TLSExport, a.NoDHE, a.SecLevel1, a.SecLevel0, a.Empty)
 	}
 	fmt.Fprintf(tw, "from overrides\t%d\t(an override of the domain or of an MX host matched)\n", st.Overrides)
 	fmt.Fprintf(tw, "probes\t%d\t(one per address at a time, however many names lead to it)\n", st.Probes)

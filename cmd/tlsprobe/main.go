@@ -6,7 +6,7 @@
 //	tlsprobe query DOMAIN         (the word Exim would get)
 //	tlsprobe explain [-json] DOMAIN
 //	tlsprobe stats [-json]
-//	tlsprobe list [-json] [smallkey|tlsexport|nodhe|seclevel1]
+//	tlsprobe list [-json] [smallkey|tlsexport|nodhe|seclevel1|seclevel0]
 //	tlsprobe flush DOMAIN|all
 //	tlsprobe import FILE...       (Exim's classic lists as [overrides])
 //	tlsprobe -version
@@ -25,7 +25,7 @@ const usage = `usage:
   tlsprobe query [-socket PATH] DOMAIN    ask a running tlsprobed, as Exim does
   tlsprobe explain [-socket PATH] [-json] DOMAIN  what the daemon knows of a domain
   tlsprobe stats [-socket PATH] [-json]   the daemon's counters
-  tlsprobe list [-socket PATH] [-json] [smallkey|tlsexport|nodhe|seclevel1]  the MX hosts and domains flagged now, with age
+  tlsprobe list [-socket PATH] [-json] [smallkey|tlsexport|nodhe|seclevel1|seclevel0]  the MX hosts and domains flagged now, with age
   tlsprobe flush [-socket PATH] DOMAIN|all  make the daemon forget
   tlsprobe bench [flags] [DOMAIN...]      load a running daemon as Exim does; -floor compares with a minimal server
   tlsprobe import [-smallkey NAME] [-tlsexport NAME] FILE...  print Exim's classic domainlists as [overrides]

@@ -78,7 +78,7 @@ var queryUsage = map[string]string{
 	"query":   "tlsprobe query [-socket PATH] DOMAIN",
 	"explain": "tlsprobe explain [-socket PATH] [-json] DOMAIN",
 	"stats":   "tlsprobe stats [-socket PATH] [-json]",
-	"list":    "tlsprobe list [-socket PATH] [-json] [smallkey|tlsexport|nodhe|seclevel1]",
+	"list":    "tlsprobe list [-socket PATH] [-json] [smallkey|tlsexport|nodhe|seclevel1|seclevel0]",
 	"flush":   "tlsprobe flush [-socket PATH] DOMAIN|all",
 }
 
@@ -93,8 +93,8 @@ func checkQueryArgs(verb string, args []string) string {
 		return ""
 	case verb == "list" && len(args) > 1:
 		return fmt.Sprintf("takes one list name at most, got %s", quoteArgs(args))
-	case verb == "list" && len(args) == 1 && !slices.Contains([]string{socket.ListSmallKey, socket.ListTLSExport, socket.ListNoDHE, socket.ListSecLevel1}, args[0]):
-		return fmt.Sprintf("%q is not a list: want smallkey, tlsexport, nodhe, seclevel1 or nothing", args[0])
+	case verb == "list" && len(args) == 1 && !slices.Contains([]string{socket.ListSmallKey, socket.ListTLSExport, socket.ListNoDHE, socket.ListSecLevel1, socket.ListSecLevel0}, args[0]):
+		return fmt.Sprintf("%q is not a list: want smallkey, tlsexport, nodhe, seclevel1, seclevel0 or nothing", args[0])
 	case verb == "list":
 		return ""
 	case len(args) == 0:

@@ -53,7 +53,7 @@ func TestQueryMessages(t *testing.T) {
 			"tlsprobe query: takes one domain, got 2 arguments: \"a\" \"b\"\nusage: tlsprobe query [-socket PATH] DOMAIN\n"},
 		{[]string{"query", "-socket", live}, 2, "tlsprobe query: which domain?\nusage: tlsprobe query [-socket PATH] DOMAIN\n"},
 		{[]string{"stats", "-socket", live, "x"}, 2, "tlsprobe stats: takes no argument, got \"x\"\nusage: tlsprobe stats [-socket PATH] [-json]\n"},
-		{[]string{"list", "-socket", live, "weak"}, 2, "tlsprobe list: \"weak\" is not a list: want smallkey, tlsexport, nodhe, seclevel1 or nothing\nusage: tlsprobe list [-socket PATH] [-json] [smallkey|tlsexport|nodhe|seclevel1]\n"},
+		{[]string{"list", "-socket", live, "weak"}, 2, "tlsprobe list: \"weak\" is not a list: want smallkey, tlsexport, nodhe, seclevel1, seclevel0 or nothing\nusage: tlsprobe list [-socket PATH] [-json] [smallkey|tlsexport|nodhe|seclevel1|seclevel0]\n"},
 		{[]string{"flush", "-socket", live, "a..b"}, 2, "tlsprobe flush: \"a..b\" is not a domain name: empty label\nusage: tlsprobe flush [-socket PATH] DOMAIN|all\n"},
 		{[]string{"stats", "-socket", dead}, 1, "tlsprobe stats: cannot connect to " + dead + ": connection refused (is tlsprobed running?)\n"},
 		{[]string{"query", "-socket", missing, "a.example"}, 1, "tlsprobe query: cannot connect to " + missing + ": no such socket (is tlsprobed running? -socket names another path)\n"},

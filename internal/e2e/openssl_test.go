@@ -34,11 +34,15 @@ var (
 	// modern server: sent to remote_smtp_openssl_seclevel1, which still
 	// gets TLS 1.3.
 	sslOverride = mxDomain{domain: "override.test", addr: sslModern.addr}
+	// DSA-1024 certificate only (issue 19): OpenSSL 3 gets TLS there only
+	// at security level 0 ("seclevel0", ALL:@SECLEVEL=0).
+	sslDSA = mxDomain{domain: "dsa1024.test", addr: "192.0.2.34"}
 )
 
 const (
 	nodheTransport     = "remote_smtp_openssl_nodhe"
 	seclevel1Transport = "remote_smtp_openssl_seclevel1"
+	seclevel0Transport = "remote_smtp_openssl_seclevel0"
 	// What the OpenSSL Exim logs when the server's prime is under its
 	// security level's floor, before it delivers in clear.
 	dhTooSmall = "TLS session: (SSL_connect): error:0A00018A:SSL routines::dh key too small: delivering unencrypted"
@@ -77,7 +81,7 @@ func TestEximOpenSSLRoutesAroundWeakTLS(t *testing.T) {
 	start := time.Now()
 	defer func() { t.Logf("OpenSSL end-to-end test took %v", time.Since(start).Round(time.Millisecond)) }()
 
-	all := []mxDomain{sslDHE1024, sslPreferDHE, sslModern, sslDHE768, sslOverride}
+	all := []mxDomain{sslDHE1024, sslPreferDHE, sslModern, sslDHE768, sslOverride, sslDSA}
 	addrs := []string{senderAddr, dnsAddr, probeAddr}
 	for _, d := range all {
 		if !slices.Contains(addrs, d.addr) {
@@ -92,6 +96,7 @@ func TestEximOpenSSLRoutesAroundWeakTLS(t *testing.T) {
 	startFixture(t, ns, fixture, sslPreferDHE, fixtureOptions{Cert: "rsa2048", DH: "dh768", Ciphers: "kDHE:kECDHE", Max: "1.2", ServerPref: true})
 	startFixture(t, ns, fixture, sslModern, fixtureOptions{Cert: "rsa2048"})
 	startFixture(t, ns, fixture, sslDHE768, fixtureOptions{Cert: "rsa2048", DH: "dh768", Ciphers: "kDHE", Max: "1.2"})
+	startFixture(t, ns, fixture, sslDSA, fixtureOptions{Cert: "dsa1024", Ciphers: "ALL:!aNULL:!eNULL"})
 
 	rcpts := make([]string, 0, len(all))
 	for _, d := range all {
@@ -124,6 +129,7 @@ tlsexport = ["%s"]
 
 	d.waitAnswer(t, sslDHE1024.domain, "seclevel1", 60*time.Second)
 	d.waitAnswer(t, sslPreferDHE.domain, "nodhe", 60*time.Second)
+	d.waitAnswer(t, sslDSA.domain, "seclevel0", 60*time.Second)
 	for _, dom := range []mxDomain{sslModern, sslDHE768} {
 		e := waitProbed(t, d, dom.domain, 60*time.Second)
 		if e.Verdict != "" {
@@ -158,6 +164,7 @@ tlsexport = ["%s"]
 		{sslModern, plainTransport, "TLS1.3:"},
 		{sslDHE768, plainTransport, ""},
 		{sslOverride, seclevel1Transport, "TLS1.3:"},
+		{sslDSA, seclevel0Transport, "TLS1.2:DHE-DSS-"},
 	}
 	checkLearnt := func(phase string, l *eximLog) {
 		t.Helper()

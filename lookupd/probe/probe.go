@@ -185,6 +185,7 @@ func (r *Facts) fill(f tlswire.Flight) error {
 	r.TLSVersion = tlswire.VersionName(f.Version)
 	r.Cipher = tlswire.CipherSuiteName(f.CipherSuite)
 	r.DHBits = f.DHBits()
+	r.SigHash = f.SigHash // remedies (issue 19): the SKE signature's hash
 	if len(f.Certificates) == 0 {
 		if f.Version == tls.VersionTLS13 || f.HelloRetry {
 			return &stage.Error{Stage: stage.ServerHello, Err: errors.New("server chose TLS 1.3 although the hello offered TLS 1.2 at most")}

@@ -112,7 +112,7 @@ func TestProbeOpenSSL(t *testing.T) {
 		{"openssl-ecdhe", lab.OpenSSLOptions{Cert: "rsa2048", MaxTLS: "1.2"}, probe.Options{Client: "openssl"}, want{pol: opensslL2, outcome: probe.OK, keyType: "RSA", keyBits: 2048}},
 		{"openssl-rsa1024-tls13", lab.OpenSSLOptions{Cert: "rsa1024"}, probe.Options{Client: "openssl"}, want{pol: opensslL2, outcome: probe.OK, keyType: "RSA", keyBits: 1024, tls13: true}},
 		{"openssl-dsa1024", lab.OpenSSLOptions{Cert: "dsa1024", DH: "dh1024", MaxTLS: "1.2"}, probe.Options{Client: "openssl"},
-			want{pol: opensslL2, outcome: probe.Error, stage: stage.Negotiate, keyType: "DSA", keyBits: 1024, dhBits: 1024, note: "cannot negotiate", noTLS: true}},
+			want{pol: opensslL2, outcome: probe.Error, stage: stage.Negotiate, keyType: "DSA", keyBits: 1024, dhBits: 1024, verdict: verdict.SecLevel0, note: "cannot negotiate"}}, // issue 19: level 0 reaches it
 		{"dhe1024", dhe12("rsa2048", "dh1024"), probe.Options{}, want{outcome: probe.OK, keyType: "RSA", keyBits: 2048, dhBits: 1024}},
 		{"dhe768-dh-min-512", dhe12("rsa2048", "dh768"), probe.Options{}, want{pol: verdict.Policy{DHMinBits: 512}, outcome: probe.OK, keyType: "RSA", keyBits: 2048, dhBits: 768}},
 		{"rsa1024", dhe12("rsa1024", "dh2048"), probe.Options{}, want{outcome: probe.OK, verdict: verdict.SmallKey, keyType: "RSA", keyBits: 1024, dhBits: 2048}},

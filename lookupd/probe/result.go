@@ -36,6 +36,21 @@ const (
 	NoDHERefused  NoDHE = "refused" // the server refused it: it has no suite but DHE for that client
 )
 
+// ReportedFailure is what a report of Exim's says failed at an address.
+type ReportedFailure string
+
+// The failures a report can state (lookupd/observe.FromReport).
+const (
+	ReportedNone ReportedFailure = ""
+	// ReportedDHTooSmall: the client refused the server's DHE prime
+	// (GnuTLS "Diffie-Hellman prime ... not long enough", OpenSSL "dh key
+	// too small"); the prime's size is not said.
+	ReportedDHTooSmall ReportedFailure = "dh-too-small"
+	// ReportedHandshake: another TLS handshake failure (no shared cipher,
+	// protocol version, legacy signature algorithm...).
+	ReportedHandshake ReportedFailure = "handshake"
+)
+
 // Facts are what one probe of one address (IP and port) observed with the
 // modelled client. They hold no verdict: the same facts give another answer
 // under another key_min_bits, dh_min_bits or tls13 setting.
@@ -56,11 +71,20 @@ type Facts struct {
 	// tls_require_ciphers = DEFAULT:!kDHE): NoDHEOK with NoDHECipher, or
 	// NoDHERefused; empty when not tried (the gnutls client, or a server
 	// that did not choose DHE).
-	NoDHE       NoDHE         `json:"no_dhe,omitempty"`
-	NoDHECipher string        `json:"no_dhe_cipher,omitempty"`
-	Note        string        `json:"note,omitempty"`
-	Time        time.Time     `json:"time"`
-	Duration    time.Duration `json:"duration_ns"`
+	NoDHE       NoDHE  `json:"no_dhe,omitempty"`
+	NoDHECipher string `json:"no_dhe_cipher,omitempty"`
+	// SigHash is the hash of the ServerKeyExchange signature of a TLS 1.2
+	// handshake (tlswire.SigHashName: "SHA1", "SHA256"...), empty when
+	// unknown or before TLS 1.2 (TLSVersion says which): OpenSSL 3 refuses
+	// SHA-1 and MD5 signatures, and TLS 1.0/1.1, at security level 1 and above.
+	SigHash string `json:"sig_hash,omitempty"`
+	// Reported marks a view made from Exim's report of a failed TLS
+	// handshake (lookupd/observe.FromReport), not from a probe: Error says
+	// what Exim's TLS library said; only what that text states is set.
+	Reported ReportedFailure `json:"reported,omitempty"`
+	Note     string          `json:"note,omitempty"`
+	Time     time.Time       `json:"time"`
+	Duration time.Duration   `json:"duration_ns"`
 	// Also holds other views of the same address that disagree with the one
 	// above, each exactly what one connection (or one report of Exim's)
 	// showed, never blended with another: a balancer in front of

@@ -17,7 +17,7 @@ const (
 	VerbStats   = "stats"
 	VerbFlush   = "flush"
 	// VerbList: "list" or "list WORD" (an answer word: smallkey, tlsexport,
-	// nodhe, seclevel1) asks for the MX hosts and domains flagged now, from
+	// nodhe, seclevel1, seclevel0) asks for the MX hosts and domains flagged now, from
 	// cached data only; the answer is one JSON line (Listed).
 	VerbList = "list"
 	// VerbReport: "report ADDRESS TEXT", from Exim's transport event
@@ -29,12 +29,13 @@ const (
 )
 
 // The lists the list verb takes: the non-empty answers (nodhe and
-// seclevel1 are the openssl client's).
+// seclevel1, seclevel0 are the openssl client's).
 const (
 	ListSmallKey  = "smallkey"
 	ListTLSExport = "tlsexport"
 	ListNoDHE     = "nodhe"
 	ListSecLevel1 = "seclevel1"
+	ListSecLevel0 = "seclevel0"
 )
 
 // ErrBadRequest is wrapped by every error of ParseRequest.
@@ -80,10 +81,10 @@ func ParseRequest(line []byte) (Request, error) {
 		return Request{Verb: VerbStats}, nil
 	case VerbList:
 		switch string(rest) {
-		case "", ListSmallKey, ListTLSExport, ListNoDHE, ListSecLevel1:
+		case "", ListSmallKey, ListTLSExport, ListNoDHE, ListSecLevel1, ListSecLevel0:
 			return Request{Verb: VerbList, Arg: string(rest)}, nil
 		}
-		return Request{}, fmt.Errorf("%w: list takes smallkey, tlsexport, nodhe, seclevel1 or nothing", ErrBadRequest)
+		return Request{}, fmt.Errorf("%w: list takes smallkey, tlsexport, nodhe, seclevel1, seclevel0 or nothing", ErrBadRequest)
 	case VerbExplain, VerbFlush:
 		if len(rest) == 0 || bytes.ContainsAny(rest, " \t") {
 			return Request{}, fmt.Errorf("%w: %s takes one argument", ErrBadRequest, word)

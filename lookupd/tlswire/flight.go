@@ -19,6 +19,7 @@ type Flight struct {
 	DHPrime      []byte   // DHE p, big-endian (TLS <= 1.2 DHE only)
 	DHGenerator  []byte   //
 	Curve        uint16   // ECDHE named curve / TLS 1.3 key share group
+	SigHash      string   // ServerKeyExchange signature hash, TLS 1.2 (SigHashName); "" before TLS 1.2
 	// ServerTLS13: TLS 1.2 was chosen for a hello that did not offer TLS 1.3,
 	// and ServerHello.random ends in the RFC 8446 4.1.3 downgrade sentinel:
 	// the server also speaks TLS 1.3.
@@ -91,7 +92,7 @@ func ReadFlight(r io.Reader, h *Hello) (Flight, error) {
 			if err != nil {
 				return f, &stage.Error{Stage: stage.KeyExchange, Err: err}
 			}
-			f.DHPrime, f.DHGenerator, f.Curve = ke.prime, ke.generator, ke.curve
+			f.DHPrime, f.DHGenerator, f.Curve, f.SigHash = ke.prime, ke.generator, ke.curve, ke.sigHash
 			if f.KeyExchange == kxECDHE && !offered(h.groups, f.Curve) {
 				return f, &stage.Error{Stage: stage.KeyExchange, Err: fmt.Errorf("curve 0x%04x not offered: %w", f.Curve, ErrMalformed)}
 			}

@@ -17,6 +17,7 @@ const curveTypeNamed = 3 // ECCurveType named_curve (RFC 8422 5.4)
 type keyExchange struct {
 	prime, generator []byte // DHE (copies)
 	curve            uint16 // ECDHE
+	sigHash          string // TLS 1.2: the signature's hash (SigHashName); "" before TLS 1.2
 }
 
 // parseServerKeyExchange parses a ServerKeyExchange body for a DHE (RFC 5246
@@ -62,6 +63,7 @@ func parseServerKeyExchange(body []byte, kx string, version uint16) (keyExchange
 		if !s.ReadUint16(&alg) {
 			return ke, fmt.Errorf("missing signature algorithm: %w", ErrMalformed)
 		}
+		ke.sigHash = SigHashName(alg)
 	}
 	var sig cryptobyte.String
 	if !s.ReadUint16LengthPrefixed(&sig) || sig.Empty() || !s.Empty() {
@@ -78,4 +80,38 @@ func bitLen(b []byte) int {
 		}
 	}
 	return 0
+}
+
+// SigHashName names the hash of a TLS 1.2 SignatureAndHashAlgorithm (RFC
+// 5246 7.4.1.4.1; RFC 8446 4.2.3 for the SignatureScheme code points):
+// "MD5", "SHA1", "SHA224", "SHA256", "SHA384", "SHA512", "intrinsic"
+// (Ed25519, Ed448) or "0xNN" for a hash byte it does not know. OpenSSL 3
+// refuses MD5 and SHA-1 signatures at security level 1 and above.
+func SigHashName(alg uint16) string {
+	switch alg {
+	case 0x0807, 0x0808: // ed25519, ed448
+		return "intrinsic"
+	case 0x0804, 0x0809: // rsa_pss_rsae_sha256, rsa_pss_pss_sha256
+		return "SHA256"
+	case 0x0805, 0x080a:
+		return "SHA384"
+	case 0x0806, 0x080b:
+		return "SHA512"
+	}
+	switch h := alg >> 8; h {
+	case 1:
+		return "MD5"
+	case 2:
+		return "SHA1"
+	case 3:
+		return "SHA224"
+	case 4:
+		return "SHA256"
+	case 5:
+		return "SHA384"
+	case 6:
+		return "SHA512"
+	default:
+		return fmt.Sprintf("0x%02x", h)
+	}
 }

@@ -15,7 +15,12 @@ import (
 // bits at every level. An RSA-1024 certificate does not stop it. Two
 // transports get around a weak prime: tls_require_ciphers = DEFAULT:!kDHE
 // (a server that also has a key exchange without DHE) and
-// DEFAULT:@SECLEVEL=1 (a prime of 1024 bits or more).
+// DEFAULT:@SECLEVEL=1 (a prime of 1024 bits or more). OpenSSL 3 also
+// refuses TLS 1.0 and 1.1, SHA-1 (and MD5) ServerKeyExchange signatures at
+// level 1 and above, and reaches no DSA-only server there (measured: Exim 4.96
+// on OpenSSL 3.0 gets X=TLS1.2:DHE-DSS-AES128-GCM-SHA256 only with
+// ALL:@SECLEVEL=0): ALL:@SECLEVEL=0 is the last transport, chosen only where
+// no stronger one gets TLS.
 
 // Transports is a set of the openssl client's transports.
 type Transports uint8
@@ -25,8 +30,9 @@ const (
 	Plain     Transports = 1 << iota // remote_smtp: the client's default settings
 	ViaNoDHE                         // remote_smtp_openssl_nodhe: DEFAULT:!kDHE
 	ViaSecLv1                        // remote_smtp_openssl_seclevel1: DEFAULT:@SECLEVEL=1
+	ViaSecLv0                        // remote_smtp_openssl_seclevel0: ALL:@SECLEVEL=0
 
-	allTransports = Plain | ViaNoDHE | ViaSecLv1
+	allTransports = Plain | ViaNoDHE | ViaSecLv1 | ViaSecLv0
 )
 
 // transportOrder pairs each transport with its answer, in preference order:
@@ -34,7 +40,7 @@ const (
 var transportOrder = [...]struct {
 	t Transports
 	v Verdict
-}{{Plain, None}, {ViaNoDHE, NoDHE}, {ViaSecLv1, SecLevel1}}
+}{{Plain, None}, {ViaNoDHE, NoDHE}, {ViaSecLv1, SecLevel1}, {ViaSecLv0, SecLevel0}}
 
 // Has reports whether t holds every transport of u.
 func (t Transports) Has(u Transports) bool { return t&u == u }
@@ -57,9 +63,50 @@ func DHFloor(level int) int {
 	return 15360
 }
 
+// legacyOpenSSL says why OpenSSL 3 at security level 1 or above refuses a
+// handshake the facts show, or "": TLS 1.0 or 1.1, a SHA-1 or MD5
+// ServerKeyExchange signature, a DSA certificate (no DSA signature
+// algorithm or DHE-DSS suite there: measured with a DSA-only server).
+func legacyOpenSSL(f *probe.Facts) string {
+	switch {
+	case f.TLS13:
+		return ""
+	case f.TLSVersion == "SSL3.0" || f.TLSVersion == "TLS1.0" || f.TLSVersion == "TLS1.1":
+		return "it speaks " + f.TLSVersion + " at most"
+	case f.SigHash == "SHA1" || f.SigHash == "MD5":
+		return "it signs its key exchange with " + f.SigHash
+	case f.KeyType == "DSA":
+		return "it has only a DSA certificate"
+	}
+	return ""
+}
+
+// dhOK: OpenSSL accepts the prime (if any) at level 0 and 1.
+func dhOK(f *probe.Facts) bool { return f.DHBits == 0 || f.DHBits >= DHFloor(0) }
+
 // worksOpenSSL is the set of transports that get TLS at the address.
 func (p Policy) worksOpenSSL(f *probe.Facts) Transports {
-	if f.Outcome != probe.OK {
+	switch {
+	case f.Reported == probe.ReportedDHTooSmall:
+		// Exim's OpenSSL refused the prime: the default transport fails; the
+		// size is not said, so the others are not ruled out.
+		return allTransports &^ Plain
+	case f.Reported != probe.ReportedNone:
+		return 0
+	case f.Outcome == probe.Error && f.Stage == stage.Negotiate:
+		// The modelled client could not negotiate; the certificate was
+		// read with every suite. Level 0 gets a DSA-only or pre-TLS 1.2
+		// server (measured), if its prime passes.
+		if legacyOpenSSL(f) != "" && dhOK(f) {
+			return ViaSecLv0
+		}
+		return 0
+	case f.Outcome != probe.OK:
+		return 0
+	case legacyOpenSSL(f) != "":
+		if dhOK(f) {
+			return ViaSecLv0
+		}
 		return 0
 	}
 	if f.DHBits == 0 || p.tls13Saves(f) {
@@ -70,7 +117,7 @@ func (p Policy) worksOpenSSL(f *probe.Facts) Transports {
 		w |= Plain
 	}
 	if f.DHBits >= DHFloor(1) {
-		w |= ViaSecLv1
+		w |= ViaSecLv1 | ViaSecLv0
 	}
 	if f.NoDHE == probe.NoDHEOK {
 		w |= ViaNoDHE
@@ -108,6 +155,8 @@ func transportName(v Verdict) string {
 		return "remote_smtp_openssl_nodhe (tls_require_ciphers = DEFAULT:!kDHE)"
 	case SecLevel1:
 		return "remote_smtp_openssl_seclevel1 (tls_require_ciphers = DEFAULT:@SECLEVEL=1)"
+	case SecLevel0:
+		return "remote_smtp_openssl_seclevel0 (tls_require_ciphers = ALL:@SECLEVEL=0)"
 	}
 	return "remote_smtp"
 }
@@ -120,6 +169,16 @@ func (p Policy) reasonOpenSSL(f *probe.Facts) string {
 	if p.smallKey(f) {
 		key = fmt.Sprintf("; its %d-bit %s key is under key_min_bits %d, which does not stop an OpenSSL Exim", f.KeyBits, f.KeyType, p.keyMinBits())
 	}
+	if s, ok := reasonReported(f); ok {
+		return s
+	}
+	j := p.judgeOpenSSL(f)
+	if why := legacyOpenSSL(f); why != "" && (f.Outcome == probe.OK || f.Outcome == probe.Error && f.Stage == stage.Negotiate) {
+		if j.Works == 0 {
+			return fmt.Sprintf("%s: %s and sends a %d-bit DH prime: no TLS possible from the openssl client, OpenSSL refuses DH primes under 1024 bits at every level%s", a, why, f.DHBits, key)
+		}
+		return fmt.Sprintf("%s: %s, which OpenSSL 3 refuses at security level 1 and above; %s gets TLS%s", a, why, transportName(j.Verdict), key)
+	}
 	if f.Outcome == probe.Error && f.Stage == stage.Negotiate {
 		return fmt.Sprintf("%s: no TLS possible from the openssl client: %s%s", a, f.Error, key)
 	}
@@ -127,7 +186,6 @@ func (p Policy) reasonOpenSSL(f *probe.Facts) string {
 		return s
 	}
 	floor := DHFloor(p.SecLevel)
-	j := p.judgeOpenSSL(f)
 	var b strings.Builder
 	switch {
 	case f.DHBits == 0 || p.tls13Saves(f) || j.Works.Has(Plain):

@@ -66,27 +66,31 @@ type Judgement struct {
 	NoTLS bool
 }
 
-// Judge is the verdict of one address's facts under p.
-func (p Policy) Judge(f *probe.Facts) Judgement {
+// judgeView is the verdict of one view of an address (Judge folds the views).
+func (p Policy) judgeView(f *probe.Facts) Judgement {
 	if p.openssl() {
 		return p.judgeOpenSSL(f)
 	}
 	switch {
-	case p.smallKey(f):
+	case p.smallKey(f) || dsaOnly(f):
 		return Judgement{Verdict: SmallKey}
-	case p.weakDH(f):
+	case p.weakDH(f) || f.Reported == probe.ReportedDHTooSmall:
 		return Judgement{Verdict: TLSExport}
 	}
 	return Judgement{}
 }
 
-// Of is the verdict of one address's facts (Judge's Verdict). For the
+// Of is the verdict of one address's facts (Judge's Verdict, every view
+// counted). For the
 // gnutls client: SmallKey is about the certificate the server presents,
 // whatever client asks (so a key read from a server the modelled client
 // cannot talk to counts). TLSExport needs a handshake the modelled client
 // would reach with the weak prime: not when it negotiates TLS 1.3 instead
 // (unless NoTLS13), and not when it cannot negotiate at all. EC and Ed25519
-// keys never count. For the openssl client see judgeOpenSSL.
+// keys never count; a DSA certificate of any size is SmallKey (GnuTLS's
+// NORMAL priority has no DHE-DSS: the smallkey transport adds it). A
+// report's view that Exim refused the prime is TLSExport. For the openssl
+// client see judgeOpenSSL.
 func (p Policy) Of(f *probe.Facts) Verdict { return p.Judge(f).Verdict }
 
 // PredictsFailure reports whether the facts say that the modelled client's
@@ -95,6 +99,23 @@ func (p Policy) Of(f *probe.Facts) Verdict { return p.Judge(f).Verdict }
 // failure that Exim reports at an address where this is false is a
 // prediction miss.
 func (p Policy) PredictsFailure(f *probe.Facts) bool {
+	if p.predictsFailureView(f) {
+		return true
+	}
+	for i := range f.Also {
+		if p.predictsFailureView(&f.Also[i]) {
+			return true
+		}
+	}
+	return false
+}
+
+func (p Policy) predictsFailureView(f *probe.Facts) bool {
+	if f.Reported != probe.ReportedNone {
+		// Exim's own report, not a prediction: a later report there is
+		// still a miss of the probes' facts (and re-probes).
+		return false
+	}
 	if f.Outcome == probe.Error && f.Stage == stage.Negotiate {
 		return true
 	}
@@ -111,6 +132,12 @@ func (p Policy) smallKey(f *probe.Facts) bool {
 	return (f.KeyType == "RSA" || f.KeyType == "DSA") && f.KeyBits > 0 && f.KeyBits < p.keyMinBits()
 }
 
+// dsaOnly: the gnutls client cannot negotiate with the server and its
+// certificate is DSA (GnuTLS's NORMAL has no DHE-DSS nor DSA signatures).
+func dsaOnly(f *probe.Facts) bool {
+	return f.KeyType == "DSA" && f.Outcome == probe.Error && f.Stage == stage.Negotiate
+}
+
 // tls13Saves: the client negotiates TLS 1.3 with the server, so the prime
 // a TLS 1.2 hello gets does not matter.
 func (p Policy) tls13Saves(f *probe.Facts) bool { return f.TLS13 && !p.NoTLS13 }
@@ -119,13 +146,19 @@ func (p Policy) weakDH(f *probe.Facts) bool {
 	return f.Outcome == probe.OK && f.DHBits > 0 && f.DHBits < p.dhMinBits() && !p.tls13Saves(f)
 }
 
-// Reason says in one sentence why the address gets Of's verdict under p.
-func (p Policy) Reason(f *probe.Facts) string {
+// reasonView says why one view of an address gets its verdict (Reason
+// joins the views).
+func (p Policy) reasonView(f *probe.Facts) string {
 	if p.openssl() {
 		return p.reasonOpenSSL(f)
 	}
+	if s, ok := reasonReported(f); ok {
+		return s
+	}
 	a := f.Addr.String()
 	switch {
+	case dsaOnly(f):
+		return fmt.Sprintf("%s has only a %d-bit DSA certificate, which GnuTLS's NORMAL priority cannot use: remote_smtp_tls_smallprime (NORMAL:+DHE-DSS:+SIGN-DSA-SHA256:+SIGN-DSA-SHA1) gets TLS", a, f.KeyBits)
 	case p.smallKey(f):
 		return fmt.Sprintf("%s presents a %d-bit %s certificate key, under key_min_bits %d", a, f.KeyBits, f.KeyType, p.keyMinBits())
 	case p.weakDH(f):

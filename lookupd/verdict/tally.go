@@ -7,7 +7,7 @@ package verdict
 // gnutls: the answer is the largest verdict (smallkey wins over tlsexport,
 // the classic router order). openssl: one transport carries a delivery to
 // every MX address, so the answer is the first transport (remote_smtp,
-// nodhe, seclevel1) that gets TLS at every address where any does; when
+// nodhe, seclevel1, seclevel0) that gets TLS at every address where any does; when
 // none does at all of them, the one that does at the most. A host override
 // decides over what the probes found.
 type Tally struct {
@@ -66,13 +66,19 @@ func (t *Tally) Verdict() Verdict {
 	if v := firstOf(t.works); t.works != 0 {
 		return v
 	}
+	return transportOrder[t.best()].v
+}
+
+// best is the index in transportOrder of the transport that gets TLS at
+// the most addresses (the first of equals).
+func (t *Tally) best() int {
 	best := 0
 	for i := range t.count {
 		if t.count[i] > t.count[best] {
 			best = i
 		}
 	}
-	return transportOrder[best].v
+	return best
 }
 
 // Split reports whether the openssl client has no one transport that gets

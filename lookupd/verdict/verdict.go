@@ -1,8 +1,9 @@
 // Package verdict decides what tlsprobed answers for a domain ("smallkey",
-// "tlsexport" or nothing for the gnutls client; "nodhe", "seclevel1" or
-// nothing for the openssl client) from the facts that probes observed at the
-// domain's addresses and the policy in force (shared/DESIGN.md sections 1
-// and 3). It is the only place the rule lives: the daemon's answers,
+// "tlsexport" or nothing for the gnutls client; "nodhe", "seclevel1",
+// "seclevel0" or nothing for the openssl client) from the facts that probes
+// (and Exim's reports) observed at the domain's addresses and the policy in
+// force (docs/design.md sections 1, 3 and 7). Every view of an address
+// (probe.Facts.Also) counts like an address of its own (views.go). It is the only place the rule lives: the daemon's answers,
 // explain, list and tlsprobe probe all call it, so a reload that changes the
 // policy changes every answer at once, with no probe.
 //
@@ -37,6 +38,13 @@ const (
 	// bits or more but under the floor: the transport with
 	// tls_require_ciphers = DEFAULT:@SECLEVEL=1 gets TLS.
 	SecLevel1
+	// SecLevel0 (openssl client): an MX address needs OpenSSL's security
+	// level 0, which nothing stronger reaches: a DSA-only server, TLS 1.0
+	// or 1.1 only, or a SHA-1 ServerKeyExchange signature (OpenSSL 3
+	// refuses those at level 1 and above): the transport with
+	// tls_require_ciphers = ALL:@SECLEVEL=0 gets TLS. Chosen only where no
+	// stronger transport gets TLS at every address (Tally).
+	SecLevel0
 
 	numVerdicts // the number of verdicts, for tables indexed by Verdict
 )
@@ -44,7 +52,7 @@ const (
 // Count is the number of verdicts: tables indexed by Verdict have Count entries.
 const Count = int(numVerdicts)
 
-// String is the answer word: "", "tlsexport", "smallkey", "nodhe" or "seclevel1".
+// String is the answer word: "", "tlsexport", "smallkey", "nodhe", "seclevel1" or "seclevel0".
 func (v Verdict) String() string {
 	switch v {
 	case None:
@@ -57,6 +65,8 @@ func (v Verdict) String() string {
 		return "nodhe"
 	case SecLevel1:
 		return "seclevel1"
+	case SecLevel0:
+		return "seclevel0"
 	}
 	return fmt.Sprintf("Verdict(%d)", uint8(v))
 }
@@ -74,8 +84,10 @@ func Parse(s string) (Verdict, error) {
 		return NoDHE, nil
 	case "seclevel1":
 		return SecLevel1, nil
+	case "seclevel0":
+		return SecLevel0, nil
 	}
-	return None, fmt.Errorf("parse verdict: %q is not smallkey, tlsexport, nodhe, seclevel1 or empty", s)
+	return None, fmt.Errorf("parse verdict: %q is not smallkey, tlsexport, nodhe, seclevel1, seclevel0 or empty", s)
 }
 
 // MarshalText writes the answer word.

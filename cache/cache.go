@@ -59,9 +59,11 @@ type Options[K comparable, V any] struct {
 	// result <= 0 makes the value stale at once (served, and reloaded on each Get
 	// that finds no reload running).
 	TTL func(V) time.Duration
-	// Load produces the value of a key. Its context ends after LoadTimeout or on
-	// Close, never because a caller gave up. Errors are not cached.
-	Load func(ctx context.Context, key K) (V, error)
+	// Load produces the value of a key, with its own TTL and origin when it
+	// brings them (Plain adapts a loader of just the value). Its context ends
+	// after LoadTimeout or on Close, never because a caller gave up. Errors
+	// are not cached.
+	Load LoadFunc[K, V]
 	// LoadTimeout bounds one Load, counted from when it gets a Concurrency slot.
 	// 0 = DefaultLoadTimeout.
 	LoadTimeout time.Duration
@@ -127,6 +129,7 @@ type entry[V any] struct {
 	v       V
 	stored  int64
 	expires int64 // never: math.MaxInt64
+	origin  Origin
 }
 
 const never = math.MaxInt64
@@ -290,7 +293,7 @@ func (c *Cache[K, V]) lookupOrStart(key K, now int64) (entry[V], State, *flight[
 	}
 	f := c.inflight[key]
 	if f == nil && len(c.inflight) < c.o.MaxPending {
-		f = c.startLocked(key)
+		f = c.startLocked(key, c.o.Load)
 	}
 	if ok {
 		return e, Stale, f

@@ -71,7 +71,7 @@ func newCache(t testing.TB, l *loader, clk *clock, ttl time.Duration, mod ...fun
 	t.Helper()
 	o := Options[string, string]{
 		TTL:  func(string) time.Duration { return ttl },
-		Load: l.Load,
+		Load: Plain(l.Load),
 	}
 	if clk != nil {
 		o.Now = clk.Now
@@ -230,12 +230,12 @@ func TestLoadContextIndependentOfCallers(t *testing.T) {
 	release := make(chan struct{})
 	c, err := New(Options[string, string]{
 		LoadTimeout: 42 * time.Second,
-		Load: func(ctx context.Context, key string) (string, error) {
+		Load: Plain(func(ctx context.Context, key string) (string, error) {
 			<-release
 			d, _ := ctx.Deadline()
 			got <- seen{time.Until(d), ctx.Err()}
 			return "v", nil
-		},
+		}),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -280,7 +280,7 @@ func TestLoadErrorsAreNotCached(t *testing.T) {
 }
 
 func TestLoaderPanicBecomesError(t *testing.T) {
-	c, err := New(Options[string, int]{Load: func(context.Context, string) (int, error) { panic("oops") }})
+	c, err := New(Options[string, int]{Load: Plain(func(context.Context, string) (int, error) { panic("oops") })})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -311,7 +311,7 @@ func TestTTLVariants(t *testing.T) {
 	clk := newClock()
 	l := &loader{}
 	// nil TTL: fresh forever.
-	c, err := New(Options[string, string]{Load: l.Load, Now: clk.Now})
+	c, err := New(Options[string, string]{Load: Plain(l.Load), Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -390,9 +390,9 @@ func TestNewRejectsBadOptions(t *testing.T) {
 	load := func(context.Context, string) (int, error) { return 0, nil }
 	for _, o := range []Options[string, int]{
 		{},
-		{Load: load, Size: -1},
-		{Load: load, LoadTimeout: -time.Second},
-		{Load: load, Concurrency: -1},
+		{Load: Plain(load), Size: -1},
+		{Load: Plain(load), LoadTimeout: -time.Second},
+		{Load: Plain(load), Concurrency: -1},
 	} {
 		if _, err := New(o); err == nil {
 			t.Errorf("New(%+v) succeeded", o)
@@ -416,7 +416,7 @@ type result struct {
 func hitCache(tb testing.TB) *Cache[string, result] {
 	c, err := New(Options[string, result]{
 		TTL:  func(result) time.Duration { return time.Hour },
-		Load: func(context.Context, string) (result, error) { return result{}, nil },
+		Load: Plain(func(context.Context, string) (result, error) { return result{}, nil }),
 	})
 	if err != nil {
 		tb.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/exim-tlsprobe/exim-tlsprobe/cache"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
 )
 
@@ -49,24 +50,23 @@ func (s *Service) resolveMX(ctx context.Context, domain string) (domainEntry, er
 
 // lookupNames is the name cache's loader: the addresses of an MX host
 // name; with a fleet, from Redis or written there, as lookupMX.
-func (s *Service) lookupNames(ctx context.Context, host string) (nameEntry, error) {
+func (s *Service) lookupNames(ctx context.Context, host string) (cache.Loaded[nameEntry], error) {
 	l := s.redis
 	if l == nil {
-		return s.resolveNames(ctx, host)
+		e, err := s.resolveNames(ctx, host)
+		return cache.Loaded[nameEntry]{Value: e}, err
 	}
 	e, ok, err := l.getName(ctx, host)
 	if ok {
-		l.namesFrom.Add(host, struct{}{})
 		l.count(levelNames, fromRedis)
-		return e, nil
+		return cache.Loaded[nameEntry]{Value: e, Origin: originRedis}, nil
 	}
 	e, _ = s.resolveNames(ctx, host)
-	l.namesFrom.Remove(host)
 	l.count(levelNames, dnsSource(err))
 	if e.Err == "" {
 		l.write(ctx, l.nameKey(host), &e, e.TTL)
 	}
-	return e, nil
+	return cache.Loaded[nameEntry]{Value: e}, nil
 }
 
 // resolveNames asks DNS for host's addresses.
@@ -87,14 +87,20 @@ func (s *Service) resolveNames(ctx context.Context, host string) (nameEntry, err
 }
 
 // loadFacts is the facts cache's loader: a probe of the address, or with a
-// fleet the facts in Redis or the probe of the relay holding its lock (for
-// a re-probe after a report's miss, only facts newer than those).
-func (s *Service) loadFacts(ctx context.Context, k addrKey) (factsRecord, error) {
+// fleet the facts in Redis or the probe of the relay holding its lock.
+func (s *Service) loadFacts(ctx context.Context, k addrKey) (cache.Loaded[factsRecord], error) {
+	return s.loadFactsAfter(ctx, k, 0)
+}
+
+// loadFactsAfter is loadFacts taking only facts probed after after (0:
+// any): a re-probe after a report's miss must not take back from Redis the
+// facts the report disproved (feedback.go's reprobe).
+func (s *Service) loadFactsAfter(ctx context.Context, k addrKey, after unixNano) (cache.Loaded[factsRecord], error) {
 	if s.redis != nil {
-		old, _ := s.reprobing.take(k)
-		return s.loadFactsShared(ctx, s.redis, k, old)
+		return s.loadFactsShared(ctx, s.redis, k, after)
 	}
-	return s.probeAddr(ctx, k)
+	r, err := s.probeAddr(ctx, k)
+	return cache.Loaded[factsRecord]{Value: r}, err
 }
 
 // probeAddr waits for the address's rate-limit turn, then for a probe

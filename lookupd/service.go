@@ -67,9 +67,8 @@ type Service struct {
 	probes    atomic.Uint64
 	started   time.Time
 
-	reports   [reportClasses]atomic.Uint64 // by class (feedback.go)
-	reprobes  atomic.Uint64
-	reprobing reprobeSet
+	reports  [reportClasses]atomic.Uint64 // by class (feedback.go)
+	reprobes atomic.Uint64
 
 	closeOnce sync.Once
 }
@@ -174,7 +173,7 @@ func newService(cfg *config.Config, log *slog.Logger, res Resolver, prober Probe
 		},
 		// A DNS failure never replaces an MX set already known (serve stale).
 		Failed:      func(e domainEntry) bool { return e.Err != "" },
-		Load:        s.lookupMX,
+		Load:        cache.Plain(s.lookupMX),
 		LoadTimeout: loadCeiling,
 		Concurrency: 64,
 	})
@@ -244,13 +243,9 @@ func (s *Service) RestartOnly(next *config.Config) []string {
 // factsTTL is how long facts stay fresh: cache.ttl, or cache.error_ttl for
 // a failed probe, from when they were stored (facts learnt earlier are
 // stored with their probe's time: cache.SetStored).
-// Facts a load took from Redis live what is left of their TTL there.
+// Facts a load took from Redis bring what is left of their TTL there
+// (cache.Loaded.TTL).
 func (s *Service) factsTTL(r factsRecord) time.Duration {
-	if s.redis != nil {
-		if ttl, ok := s.redis.takeTTL(r); ok {
-			return ttl
-		}
-	}
 	c := s.st.Load().cfg
 	if r.isError() {
 		return c.Cache.ErrorTTL.Duration

@@ -25,7 +25,10 @@ func (s *Service) lookupMX(ctx context.Context, domain string) (domainEntry, err
 		l.count(levelDomains, fromRedis)
 		return e, nil
 	}
-	e, _ = s.resolveMX(ctx, domain)
+	e, rerr := s.resolveMX(ctx, domain)
+	if rerr != nil {
+		return domainEntry{}, rerr
+	}
 	l.count(levelDomains, dnsSource(err))
 	if e.Err == "" {
 		l.write(ctx, l.domainKey(domain), &e, e.Set.TTL)
@@ -33,16 +36,21 @@ func (s *Service) lookupMX(ctx context.Context, domain string) (domainEntry, err
 	return e, nil
 }
 
-// resolveMX asks DNS for domain's MX set.
+// resolveMX asks DNS for domain's MX set. A DNS failure is an entry (Err,
+// ErrKind); the error is the load's context ending (the service closing):
+// nothing was learnt of the domain, and nothing is cached.
 func (s *Service) resolveMX(ctx context.Context, domain string) (domainEntry, error) {
 	st := s.st.Load()
-	ctx, cancel := context.WithTimeout(ctx, 4*st.cfg.DNS.Timeout.Duration+time.Second)
+	lctx, cancel := context.WithTimeout(ctx, 4*st.cfg.DNS.Timeout.Duration+time.Second)
 	defer cancel()
-	set, err := st.resolver.LookupMX(ctx, domain)
+	set, err := st.resolver.LookupMX(lctx, domain)
 	if err != nil {
+		if ctx.Err() != nil {
+			return domainEntry{}, fmt.Errorf("look up MX of %s: %w", domain, context.Cause(ctx))
+		}
 		s.log.Warn("dns", "domain", domain, "err", err)
 		s.metrics.dnsError("mx", err)
-		return domainEntry{Err: err.Error()}, nil
+		return domainEntry{Err: err.Error(), ErrKind: dnsFailureOf(err)}, nil
 	}
 	set.Domain = "" // the cache key has it; a copy per domain is 2 MiB per 100,000
 	return domainEntry{Set: set}, nil
@@ -61,7 +69,10 @@ func (s *Service) lookupNames(ctx context.Context, host string) (cache.Loaded[na
 		l.count(levelNames, fromRedis)
 		return cache.Loaded[nameEntry]{Value: e, Origin: originRedis}, nil
 	}
-	e, _ = s.resolveNames(ctx, host)
+	e, rerr := s.resolveNames(ctx, host)
+	if rerr != nil {
+		return cache.Loaded[nameEntry]{}, rerr
+	}
 	l.count(levelNames, dnsSource(err))
 	if e.Err == "" {
 		l.write(ctx, l.nameKey(host), &e, e.TTL)
@@ -69,16 +80,19 @@ func (s *Service) lookupNames(ctx context.Context, host string) (cache.Loaded[na
 	return cache.Loaded[nameEntry]{Value: e}, nil
 }
 
-// resolveNames asks DNS for host's addresses.
+// resolveNames asks DNS for host's addresses; a failure is as resolveMX's.
 func (s *Service) resolveNames(ctx context.Context, host string) (nameEntry, error) {
 	st := s.st.Load()
-	ctx, cancel := context.WithTimeout(ctx, 4*st.cfg.DNS.Timeout.Duration+time.Second)
+	lctx, cancel := context.WithTimeout(ctx, 4*st.cfg.DNS.Timeout.Duration+time.Second)
 	defer cancel()
-	addrs, ttl, err := st.resolver.LookupAddrs(ctx, host)
+	addrs, ttl, err := st.resolver.LookupAddrs(lctx, host)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nameEntry{}, fmt.Errorf("look up addresses of %s: %w", host, context.Cause(ctx))
+		}
 		s.log.Warn("dns", "host", host, "err", err)
 		s.metrics.dnsError("address", err)
-		return nameEntry{Err: err.Error()}, nil
+		return nameEntry{Err: err.Error(), ErrKind: dnsFailureOf(err)}, nil
 	}
 	if len(addrs) > maxStoredAddrs {
 		addrs = addrs[:maxStoredAddrs]

@@ -86,18 +86,26 @@ type settings struct {
 // domainEntry is a cached MX set (without its Domain: the key has it), or
 // the DNS error that stood in its way.
 type domainEntry struct {
-	Set mx.Set `json:"set"`
-	Err string `json:"err,omitempty"`
+	Set     mx.Set     `json:"set"`
+	Err     string     `json:"err,omitempty"`
+	ErrKind DNSFailure `json:"err_kind,omitempty"`
 }
+
+// err is the DNS error that stood in the way, nil when there was none.
+func (e *domainEntry) err() error { return storedDNSError(e.Err, e.ErrKind) }
 
 // nameEntry is a cached host name's addresses, IPv6 first (the order Exim
 // tries them), all of them up to maxStoredAddrs (the networks ignored and
 // the number considered are applied when answering), or the DNS error.
 type nameEntry struct {
-	Addrs []netip.Addr  `json:"addrs"`
-	TTL   time.Duration `json:"ttl_ns,omitempty"`
-	Err   string        `json:"err,omitempty"`
+	Addrs   []netip.Addr  `json:"addrs"`
+	TTL     time.Duration `json:"ttl_ns,omitempty"`
+	Err     string        `json:"err,omitempty"`
+	ErrKind DNSFailure    `json:"err_kind,omitempty"`
 }
+
+// err is the DNS error that stood in the way, nil when there was none.
+func (e *nameEntry) err() error { return storedDNSError(e.Err, e.ErrKind) }
 
 // NewService builds a service from a validated config. Cache sizes and the
 // bound on queued probes are taken once; Reload changes the rest.

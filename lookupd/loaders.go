@@ -50,7 +50,14 @@ func (s *Service) resolveMX(ctx context.Context, domain string) (domainEntry, er
 		}
 		s.log.Warn("dns", "domain", domain, "err", err)
 		s.metrics.dnsError("mx", err)
-		return domainEntry{Err: err.Error(), ErrKind: dnsFailureOf(err)}, nil
+		kind := dnsFailureOf(err)
+		s.dnsWatch.observe(s.log, patternOf(kind))
+		return domainEntry{Err: err.Error(), ErrKind: kind}, nil
+	}
+	if set.NXDomain {
+		s.dnsWatch.observe(s.log, DNSAllNXDomain)
+	} else {
+		s.dnsWatch.observe(s.log, DNSWorks)
 	}
 	set.Domain = "" // the cache key has it; a copy per domain is 2 MiB per 100,000
 	return domainEntry{Set: set}, nil
@@ -92,8 +99,11 @@ func (s *Service) resolveNames(ctx context.Context, host string) (nameEntry, err
 		}
 		s.log.Warn("dns", "host", host, "err", err)
 		s.metrics.dnsError("address", err)
-		return nameEntry{Err: err.Error(), ErrKind: dnsFailureOf(err)}, nil
+		kind := dnsFailureOf(err)
+		s.dnsWatch.observe(s.log, patternOf(kind))
+		return nameEntry{Err: err.Error(), ErrKind: kind}, nil
 	}
+	s.dnsWatch.observe(s.log, DNSWorks)
 	if len(addrs) > maxStoredAddrs {
 		addrs = addrs[:maxStoredAddrs]
 	}

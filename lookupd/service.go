@@ -67,6 +67,8 @@ type Service struct {
 	probes    atomic.Uint64
 	started   time.Time
 
+	dnsWatch dnsWatch // logs when every DNS lookup fails (dnswatch.go)
+
 	reports  [reportClasses]atomic.Uint64 // by class (feedback.go)
 	reprobes atomic.Uint64
 

@@ -64,7 +64,9 @@ func TestDNSPatternLogged(t *testing.T) {
 			}
 		}
 	}
-	pattern := func(p string) int { return logs.Count("msg=dns", "event=\"every lookup fails\"", "pattern="+p, "explain") }
+	pattern := func(p string) int {
+		return logs.Count("msg=dns", "event=\"every lookup fails\"", "pattern="+p, "explain")
+	}
 	again := func() int { return logs.Count("msg=dns", "event=\"lookups work again\"") }
 
 	lookup("nx", dnsPatternRun-1) // a few unknown domains: no pattern

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/exim-tlsprobe/exim-tlsprobe/internal/lab"
 )
 
 // clock is a settable clock for TTL tests.
@@ -87,19 +89,6 @@ func newCache(t testing.TB, l *loader, clk *clock, ttl time.Duration, mod ...fun
 	return c
 }
 
-// eventually polls cond (for state reached by other goroutines), failing after a
-// generous bound.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
-}
-
 func TestGetLoadsThenHits(t *testing.T) {
 	l := &loader{}
 	c := newCache(t, l, newClock(), time.Hour)
@@ -166,7 +155,7 @@ func TestConcurrentMissesShareOneLoad(t *testing.T) {
 			}
 		})
 	}
-	eventually(t, "100 waiting callers", func() bool { return c.Stats().Misses == 100 })
+	lab.WaitFor(t, "100 waiting callers", func() bool { return c.Stats().Misses == 100 })
 	close(l.gate)
 	wg.Wait()
 	if n := l.calls.Load(); n != 1 {
@@ -185,7 +174,7 @@ func TestConcurrencyBound(t *testing.T) {
 			t.Fatalf("Get = %v, want ErrPending", err)
 		}
 	}
-	eventually(t, "loads to fill the slots", func() bool { return l.running.Load() == limit })
+	lab.WaitFor(t, "loads to fill the slots", func() bool { return l.running.Load() == limit })
 	if s := c.Stats(); s.InFlight != keys || s.Pending != keys {
 		t.Fatalf("Stats = %+v, want %d in flight and pending", s, keys)
 	}
@@ -296,7 +285,7 @@ func TestCloseCancelsLoads(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	c.Get(ctx, "a")
-	eventually(t, "the load to start", func() bool { return l.running.Load() == 1 })
+	lab.WaitFor(t, "the load to start", func() bool { return l.running.Load() == 1 })
 	c.Close()
 	c.Wait()
 	if _, _, err := c.Get(context.Background(), "b"); err == nil {

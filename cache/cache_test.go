@@ -381,7 +381,8 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		{},
 		{Load: Plain(load), Size: -1},
 		{Load: Plain(load), LoadTimeout: -time.Second},
-		{Load: Plain(load), Concurrency: -1},
+		{Load: Plain(load), Concurrency: -2},
+		{Load: Plain(load), Concurrency: Unbounded}, // without MaxPending
 	} {
 		if _, err := New(o); err == nil {
 			t.Errorf("New(%+v) succeeded", o)

@@ -51,12 +51,14 @@ func (c *Cache[K, V]) load(key K, load LoadFunc[K, V]) (v Loaded[V], err error) 
 	if c.base.Err() != nil {
 		return v, fmt.Errorf("load: cache closed: %w", context.Cause(c.base))
 	}
-	select {
-	case c.sem <- struct{}{}:
-	case <-c.base.Done():
-		return v, fmt.Errorf("load: cache closed: %w", context.Cause(c.base))
+	if c.o.Concurrency != Unbounded {
+		select {
+		case c.sem <- struct{}{}:
+		case <-c.base.Done():
+			return v, fmt.Errorf("load: cache closed: %w", context.Cause(c.base))
+		}
+		defer func() { <-c.sem }()
 	}
-	defer func() { <-c.sem }()
 	ctx, cancel := context.WithTimeout(c.base, c.o.LoadTimeout)
 	defer cancel()
 	defer func() {

@@ -2,8 +2,12 @@ package cache
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"testing"
 	"time"
+
+	"github.com/exim-tlsprobe/exim-tlsprobe/internal/lab"
 )
 
 // TestLoadedTTLAndOrigin: a value loaded with its own TTL lives that long,
@@ -83,5 +87,28 @@ func TestRefreshWith(t *testing.T) {
 	}
 	if o, _ := c.PeekOrigin("k"); o != 7 {
 		t.Fatalf("origin %v, want 7", o)
+	}
+}
+
+// TestUnbounded: with Concurrency Unbounded every load in flight runs at
+// once (the loader bounds itself), up to MaxPending; beyond it, ErrBusy.
+func TestUnbounded(t *testing.T) {
+	l := &loader{gate: make(chan struct{})}
+	c := newCache(t, l, nil, time.Hour, func(o *Options[string, string]) {
+		o.Concurrency, o.MaxPending = Unbounded, 40
+	})
+	for i := range 40 {
+		if _, _, p, err := c.Lookup(fmt.Sprint(i)); p == nil || err != nil {
+			t.Fatalf("Lookup %d: %v, %v", i, p, err)
+		}
+	}
+	lab.WaitFor(t, "40 loads running at once", func() bool { return l.running.Load() == 40 })
+	if _, _, _, err := c.Lookup("one more"); !errors.Is(err, ErrBusy) {
+		t.Fatalf("Lookup beyond MaxPending: %v, want ErrBusy", err)
+	}
+	close(l.gate)
+	c.Wait()
+	if m := l.maxRun.Load(); m != 40 {
+		t.Fatalf("at most %d loads ran at once, want 40 (more than DefaultConcurrency %d)", m, DefaultConcurrency)
 	}
 }

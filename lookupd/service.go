@@ -140,9 +140,10 @@ func newService(cfg *config.Config, log *slog.Logger, res Resolver, prober Probe
 			return nil, err
 		}
 	}
-	// Loads in flight are bounded by MaxPending: probes waiting for their
-	// rate-limit turn or a probe slot hold no cache slot (Concurrency is as
-	// large), so a slow address never blocks the others.
+	// Loads in flight are bounded by MaxPending; the probes running, by the
+	// one probe semaphore (s.slots, probe.concurrency): the cache has no
+	// slots of its own, so a probe waiting for its rate-limit turn or a
+	// probe slot never blocks another address's.
 	pending := 64 * cfg.Probe.Concurrency
 	var err error
 	s.facts, err = cache.New(cache.Options[addrKey, factsRecord]{
@@ -150,7 +151,7 @@ func newService(cfg *config.Config, log *slog.Logger, res Resolver, prober Probe
 		TTL:         s.factsTTL,
 		Load:        s.loadFacts,
 		LoadTimeout: loadCeiling,
-		Concurrency: pending,
+		Concurrency: cache.Unbounded,
 		MaxPending:  pending,
 	})
 	if err != nil {

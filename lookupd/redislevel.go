@@ -213,6 +213,16 @@ func (l *redisLevel) getDomain(ctx context.Context, domain string) (domainEntry,
 	return e, true, nil
 }
 
+// The JSON names chainScript reads, written into it: the tags of
+// domainEntry.Set, mx.Set.Hosts, mx.Host.Name and nameEntry.Addrs.
+// TestChainScriptFields fails when a tag and these drift apart.
+const (
+	jsonSet   = "set"
+	jsonHosts = "Hosts"
+	jsonName  = "Name"
+	jsonAddrs = "addrs"
+)
+
 // chainScript reads a domain's MX set, its hosts' addresses and their
 // facts in one round trip: a local miss of a domain that the fleet knows
 // costs one call, not three one after another. It parses the values only
@@ -220,7 +230,12 @@ func (l *redisLevel) getDomain(ctx context.Context, domain string) (domainEntry,
 // other). KEYS[1] is the domain's key; ARGV the name keys' prefix, the
 // facts keys' prefix (with the client), the port, the most hosts and the
 // most addresses per host. It returns key, value, PTTL triples.
-var chainScript = fleet.NewScript(`
+var chainScript = fleet.NewScript(chainSource)
+
+// chainSource is chainScript's Lua, with the JSON names put in.
+var chainSource = strings.NewReplacer(
+	"@SET@", jsonSet, "@HOSTS@", jsonHosts, "@NAME@", jsonName, "@ADDRS@", jsonAddrs,
+).Replace(`
 local out = {}
 local function take(k)
   local v = redis.call('GET', k)
@@ -239,14 +254,14 @@ local function body(v)
 end
 local d = take(KEYS[1])
 local e = d and body(d)
-if not e or type(e.set) ~= 'table' or type(e.set.Hosts) ~= 'table' then return out end
+if not e or type(e.@SET@) ~= 'table' or type(e.@SET@.@HOSTS@) ~= 'table' then return out end
 local maxh, maxa = tonumber(ARGV[4]), tonumber(ARGV[5])
-for i, h in ipairs(e.set.Hosts) do
+for i, h in ipairs(e.@SET@.@HOSTS@) do
   if i > maxh then break end
-  local n = type(h) == 'table' and type(h.Name) == 'string' and take(ARGV[1] .. h.Name)
+  local n = type(h) == 'table' and type(h.@NAME@) == 'string' and take(ARGV[1] .. h.@NAME@)
   local ne = n and body(n)
-  if ne and type(ne.addrs) == 'table' then
-    for j, a in ipairs(ne.addrs) do
+  if ne and type(ne.@ADDRS@) == 'table' then
+    for j, a in ipairs(ne.@ADDRS@) do
       if j > maxa then break end
       if type(a) == 'string' then
         if string.find(a, ':', 1, true) then a = '[' .. a .. ']' end

@@ -120,11 +120,25 @@ func (s *Service) loadFacts(ctx context.Context, k addrKey) (cache.Loaded[factsR
 // any): a re-probe after a report's miss must not take back from Redis the
 // facts the report disproved (feedback.go's reprobe).
 func (s *Service) loadFactsAfter(ctx context.Context, k addrKey, after unixNano) (cache.Loaded[factsRecord], error) {
+	var l cache.Loaded[factsRecord]
+	var err error
 	if s.redis != nil {
-		return s.loadFactsShared(ctx, s.redis, k, after)
+		l, err = s.loadFactsShared(ctx, s.redis, k, after)
+	} else {
+		l.Value, err = s.probeAddr(ctx, k)
 	}
-	r, err := s.probeAddr(ctx, k)
-	return cache.Loaded[factsRecord]{Value: r}, err
+	if err != nil {
+		return l, err
+	}
+	return s.newFacts(k, l), nil
+}
+
+// newFacts is the one place where new facts for an address (a probe's,
+// another relay's through Redis, a re-probe's) replace the old ones: every
+// load of the facts cache and the facts a chain brings (getChain) pass
+// here before the cache stores them.
+func (s *Service) newFacts(k addrKey, l cache.Loaded[factsRecord]) cache.Loaded[factsRecord] {
+	return l
 }
 
 // probeAddr waits for the address's rate-limit turn, then for a probe

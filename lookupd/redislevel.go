@@ -313,7 +313,7 @@ func (s *Service) getChain(ctx context.Context, l *redisLevel, domain string) (d
 			if l.decode(t.Key, t.Val, &r, func() error { return validFacts(&r) }) != nil {
 				continue
 			}
-			s.facts.SetLoaded(k, l.took(r, t.TTL, fromRedis))
+			s.facts.SetLoaded(k, s.newFacts(k, l.took(r, t.TTL, fromRedis)))
 		}
 	}
 	return e, true, nil

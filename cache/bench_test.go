@@ -18,9 +18,9 @@ func benchCache(b *testing.B, n int) (*Cache[string, result], []string) {
 	c, err := New(Options[string, result]{
 		Size: n,
 		TTL:  func(result) time.Duration { return time.Hour },
-		Load: func(ctx context.Context, key string) (result, error) {
+		Load: Plain(func(ctx context.Context, key string) (result, error) {
 			return result{}, fmt.Errorf("no load expected for %s", key)
-		},
+		}),
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -76,7 +76,7 @@ func BenchmarkLoadFileOversized(b *testing.B) {
 	runtime.GC()
 	var peak uint64
 	for b.Loop() {
-		c, err := New(Options[string, result]{Size: 10_000, Load: func(context.Context, string) (result, error) { return result{}, nil }})
+		c, err := New(Options[string, result]{Size: 10_000, Load: Plain(func(context.Context, string) (result, error) { return result{}, nil })})
 		if err != nil {
 			b.Fatal(err)
 		}

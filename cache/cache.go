@@ -17,6 +17,9 @@ const (
 	DefaultSize        = 10000
 	DefaultLoadTimeout = time.Minute
 	DefaultConcurrency = 16
+	// Unbounded as Options.Concurrency: no slots, loads bounded by
+	// MaxPending only (the loader has its own semaphore).
+	Unbounded = -1
 )
 
 // ErrPending is returned by Get when the caller's context ends before the load of a
@@ -59,14 +62,16 @@ type Options[K comparable, V any] struct {
 	// result <= 0 makes the value stale at once (served, and reloaded on each Get
 	// that finds no reload running).
 	TTL func(V) time.Duration
-	// Load produces the value of a key. Its context ends after LoadTimeout or on
-	// Close, never because a caller gave up. Errors are not cached.
-	Load func(ctx context.Context, key K) (V, error)
+	// Load produces the value of a key, with its own TTL and origin when it
+	// brings them (Plain adapts a loader of just the value). Its context ends
+	// after LoadTimeout or on Close, never because a caller gave up. Errors
+	// are not cached.
+	Load LoadFunc[K, V]
 	// LoadTimeout bounds one Load, counted from when it gets a Concurrency slot.
 	// 0 = DefaultLoadTimeout.
 	LoadTimeout time.Duration
 	// Concurrency is the most loads running at once; more wait for a slot.
-	// 0 = DefaultConcurrency.
+	// 0 = DefaultConcurrency; Unbounded = no slot (MaxPending must be set).
 	Concurrency int
 	// MaxPending is the most loads in flight, running or waiting for a
 	// Concurrency slot; beyond it a missing key starts no load (ErrBusy). It
@@ -127,6 +132,7 @@ type entry[V any] struct {
 	v       V
 	stored  int64
 	expires int64 // never: math.MaxInt64
+	origin  Origin
 }
 
 const never = math.MaxInt64
@@ -167,8 +173,10 @@ func New[K comparable, V any](o Options[K, V]) (*Cache[K, V], error) {
 	switch {
 	case o.Load == nil:
 		return nil, errors.New("create cache: Options.Load is nil")
-	case o.Size < 0, o.LoadTimeout < 0, o.Concurrency < 0:
+	case o.Size < 0, o.LoadTimeout < 0, o.Concurrency < Unbounded:
 		return nil, fmt.Errorf("create cache: negative Size, LoadTimeout or Concurrency (%d, %v, %d)", o.Size, o.LoadTimeout, o.Concurrency)
+	case o.Concurrency == Unbounded && o.MaxPending <= 0:
+		return nil, errors.New("create cache: Concurrency Unbounded without MaxPending")
 	}
 	if o.Size == 0 {
 		o.Size = DefaultSize
@@ -203,7 +211,7 @@ func New[K comparable, V any](o Options[K, V]) (*Cache[K, V], error) {
 		o:        o,
 		lru:      l,
 		elapsed:  elapsed,
-		sem:      make(chan struct{}, o.Concurrency),
+		sem:      make(chan struct{}, max(o.Concurrency, 0)),
 		inflight: map[K]*flight[V]{},
 	}
 	c.idle = sync.NewCond(&c.mu)
@@ -290,7 +298,7 @@ func (c *Cache[K, V]) lookupOrStart(key K, now int64) (entry[V], State, *flight[
 	}
 	f := c.inflight[key]
 	if f == nil && len(c.inflight) < c.o.MaxPending {
-		f = c.startLocked(key)
+		f = c.startLocked(key, c.o.Load)
 	}
 	if ok {
 		return e, Stale, f

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/exim-tlsprobe/exim-tlsprobe/internal/lab"
 )
 
 // clock is a settable clock for TTL tests.
@@ -71,7 +73,7 @@ func newCache(t testing.TB, l *loader, clk *clock, ttl time.Duration, mod ...fun
 	t.Helper()
 	o := Options[string, string]{
 		TTL:  func(string) time.Duration { return ttl },
-		Load: l.Load,
+		Load: Plain(l.Load),
 	}
 	if clk != nil {
 		o.Now = clk.Now
@@ -85,19 +87,6 @@ func newCache(t testing.TB, l *loader, clk *clock, ttl time.Duration, mod ...fun
 	}
 	t.Cleanup(func() { c.Close(); c.Wait() })
 	return c
-}
-
-// eventually polls cond (for state reached by other goroutines), failing after a
-// generous bound.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond)
-	}
 }
 
 func TestGetLoadsThenHits(t *testing.T) {
@@ -166,7 +155,7 @@ func TestConcurrentMissesShareOneLoad(t *testing.T) {
 			}
 		})
 	}
-	eventually(t, "100 waiting callers", func() bool { return c.Stats().Misses == 100 })
+	lab.WaitFor(t, "100 waiting callers", func() bool { return c.Stats().Misses == 100 })
 	close(l.gate)
 	wg.Wait()
 	if n := l.calls.Load(); n != 1 {
@@ -185,7 +174,7 @@ func TestConcurrencyBound(t *testing.T) {
 			t.Fatalf("Get = %v, want ErrPending", err)
 		}
 	}
-	eventually(t, "loads to fill the slots", func() bool { return l.running.Load() == limit })
+	lab.WaitFor(t, "loads to fill the slots", func() bool { return l.running.Load() == limit })
 	if s := c.Stats(); s.InFlight != keys || s.Pending != keys {
 		t.Fatalf("Stats = %+v, want %d in flight and pending", s, keys)
 	}
@@ -230,12 +219,12 @@ func TestLoadContextIndependentOfCallers(t *testing.T) {
 	release := make(chan struct{})
 	c, err := New(Options[string, string]{
 		LoadTimeout: 42 * time.Second,
-		Load: func(ctx context.Context, key string) (string, error) {
+		Load: Plain(func(ctx context.Context, key string) (string, error) {
 			<-release
 			d, _ := ctx.Deadline()
 			got <- seen{time.Until(d), ctx.Err()}
 			return "v", nil
-		},
+		}),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -280,7 +269,7 @@ func TestLoadErrorsAreNotCached(t *testing.T) {
 }
 
 func TestLoaderPanicBecomesError(t *testing.T) {
-	c, err := New(Options[string, int]{Load: func(context.Context, string) (int, error) { panic("oops") }})
+	c, err := New(Options[string, int]{Load: Plain(func(context.Context, string) (int, error) { panic("oops") })})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,7 +285,7 @@ func TestCloseCancelsLoads(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	c.Get(ctx, "a")
-	eventually(t, "the load to start", func() bool { return l.running.Load() == 1 })
+	lab.WaitFor(t, "the load to start", func() bool { return l.running.Load() == 1 })
 	c.Close()
 	c.Wait()
 	if _, _, err := c.Get(context.Background(), "b"); err == nil {
@@ -311,7 +300,7 @@ func TestTTLVariants(t *testing.T) {
 	clk := newClock()
 	l := &loader{}
 	// nil TTL: fresh forever.
-	c, err := New(Options[string, string]{Load: l.Load, Now: clk.Now})
+	c, err := New(Options[string, string]{Load: Plain(l.Load), Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -390,9 +379,10 @@ func TestNewRejectsBadOptions(t *testing.T) {
 	load := func(context.Context, string) (int, error) { return 0, nil }
 	for _, o := range []Options[string, int]{
 		{},
-		{Load: load, Size: -1},
-		{Load: load, LoadTimeout: -time.Second},
-		{Load: load, Concurrency: -1},
+		{Load: Plain(load), Size: -1},
+		{Load: Plain(load), LoadTimeout: -time.Second},
+		{Load: Plain(load), Concurrency: -2},
+		{Load: Plain(load), Concurrency: Unbounded}, // without MaxPending
 	} {
 		if _, err := New(o); err == nil {
 			t.Errorf("New(%+v) succeeded", o)
@@ -416,7 +406,7 @@ type result struct {
 func hitCache(tb testing.TB) *Cache[string, result] {
 	c, err := New(Options[string, result]{
 		TTL:  func(result) time.Duration { return time.Hour },
-		Load: func(context.Context, string) (result, error) { return result{}, nil },
+		Load: Plain(func(context.Context, string) (result, error) { return result{}, nil }),
 	})
 	if err != nil {
 		tb.Fatal(err)

@@ -31,7 +31,7 @@ func genCache(t testing.TB) *Cache[string, genValue] {
 	t.Helper()
 	c, err := New(Options[string, genValue]{
 		Size: crashEntries,
-		Load: func(context.Context, string) (genValue, error) { return genValue{}, errors.New("no loads") },
+		Load: Plain(func(context.Context, string) (genValue, error) { return genValue{}, errors.New("no loads") }),
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -17,7 +17,7 @@ func filled(t *testing.T, clk *clock) *Cache[string, result] {
 	t.Helper()
 	c, err := New(Options[string, result]{
 		TTL:  func(r result) time.Duration { return time.Duration(r.Bits) * time.Minute },
-		Load: func(_ context.Context, k string) (result, error) { return result{"loaded", 1}, nil },
+		Load: Plain(func(_ context.Context, k string) (result, error) { return result{"loaded", 1}, nil }),
 		Now:  clk.Now,
 	})
 	if err != nil {
@@ -82,7 +82,7 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 
 func TestSaveFileFormat(t *testing.T) {
 	clk := newClock()
-	c, _ := New(Options[string, int]{Load: func(context.Context, string) (int, error) { return 0, nil }, Now: clk.Now})
+	c, _ := New(Options[string, int]{Load: Plain(func(context.Context, string) (int, error) { return 0, nil }), Now: clk.Now})
 	c.Set("a", 1)
 	path := filepath.Join(t.TempDir(), "c.json")
 	if err := c.SaveFile(path); err != nil {
@@ -110,7 +110,7 @@ func TestLoadFileKeepsNewestWithinSize(t *testing.T) {
 	if err := c.SaveFile(path); err != nil {
 		t.Fatal(err)
 	}
-	small, _ := New(Options[string, result]{Size: 3, Load: func(context.Context, string) (result, error) { return result{}, nil }, Now: clk.Now})
+	small, _ := New(Options[string, result]{Size: 3, Load: Plain(func(context.Context, string) (result, error) { return result{}, nil }), Now: clk.Now})
 	n, err := small.LoadFile(path)
 	if err != nil || n != 3 {
 		t.Fatalf("LoadFile = %d, %v", n, err)
@@ -141,7 +141,7 @@ func TestLoadFileKeepsNewerEntriesAndClampsFuture(t *testing.T) {
 	// Saved by a machine whose clock ran ahead: stored times are capped at now.
 	past := newClock()
 	past.Advance(-24 * time.Hour)
-	d, _ := New(Options[string, result]{Load: func(context.Context, string) (result, error) { return result{}, nil }, Now: past.Now})
+	d, _ := New(Options[string, result]{Load: Plain(func(context.Context, string) (result, error) { return result{}, nil }), Now: past.Now})
 	if n, err := d.LoadFile(path); err != nil || n != 10 {
 		t.Fatalf("LoadFile = %d, %v", n, err)
 	}
@@ -248,7 +248,7 @@ func TestSaveFileErrors(t *testing.T) {
 	if err := os.WriteFile(path, []byte("old"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	f, _ := New(Options[string, func()]{Load: func(context.Context, string) (func(), error) { return nil, nil }})
+	f, _ := New(Options[string, func()]{Load: Plain(func(context.Context, string) (func(), error) { return nil, nil })})
 	f.Set("k", func() {})
 	if err := f.SaveFile(path); err == nil {
 		t.Fatal("SaveFile of a func value succeeded")

@@ -17,22 +17,23 @@ type flight[V any] struct {
 	err  error
 }
 
-// startLocked starts a background load of key. c.mu must be held.
-func (c *Cache[K, V]) startLocked(key K) *flight[V] {
+// startLocked starts a background load of key with load. c.mu must be held.
+func (c *Cache[K, V]) startLocked(key K, load LoadFunc[K, V]) *flight[V] {
 	f := &flight[V]{done: make(chan struct{})}
 	c.inflight[key] = f
 	c.running.Add(1)
 	c.loads.Add(1)
-	go c.run(key, f)
+	go c.run(key, f, load)
 	return f
 }
 
 // run loads key, stores a good result, and releases the waiters.
-func (c *Cache[K, V]) run(key K, f *flight[V]) {
-	v, err := c.load(key)
+func (c *Cache[K, V]) run(key K, f *flight[V], load LoadFunc[K, V]) {
+	l, err := c.load(key, load)
+	var v V
 	c.mu.Lock()
 	if err == nil {
-		v = c.storeLocked(key, v)
+		v = c.storeLocked(key, l)
 	} else {
 		c.loadErrors.Add(1)
 	}
@@ -44,18 +45,20 @@ func (c *Cache[K, V]) run(key K, f *flight[V]) {
 	c.mu.Unlock()
 }
 
-// load calls Options.Load within a Concurrency slot and LoadTimeout; a panic in the
+// load calls the loader within a Concurrency slot and LoadTimeout; a panic in the
 // loader becomes an error (the waiters must be released).
-func (c *Cache[K, V]) load(key K) (v V, err error) {
+func (c *Cache[K, V]) load(key K, load LoadFunc[K, V]) (v Loaded[V], err error) {
 	if c.base.Err() != nil {
 		return v, fmt.Errorf("load: cache closed: %w", context.Cause(c.base))
 	}
-	select {
-	case c.sem <- struct{}{}:
-	case <-c.base.Done():
-		return v, fmt.Errorf("load: cache closed: %w", context.Cause(c.base))
+	if c.o.Concurrency != Unbounded {
+		select {
+		case c.sem <- struct{}{}:
+		case <-c.base.Done():
+			return v, fmt.Errorf("load: cache closed: %w", context.Cause(c.base))
+		}
+		defer func() { <-c.sem }()
 	}
-	defer func() { <-c.sem }()
 	ctx, cancel := context.WithTimeout(c.base, c.o.LoadTimeout)
 	defer cancel()
 	defer func() {
@@ -63,7 +66,7 @@ func (c *Cache[K, V]) load(key K) (v V, err error) {
 			err = fmt.Errorf("load: loader panicked: %v", r)
 		}
 	}()
-	return c.o.Load(ctx, key)
+	return load(ctx, key)
 }
 
 // Wait returns when no load is running or waiting for a slot (loads started while
@@ -86,17 +89,18 @@ func (c *Cache[K, V]) Close() {
 // holds a good one: then the good one is kept and made fresh again for the
 // failed value's TTL (Options.Failed). It returns the value the entry now
 // holds. c.mu must be held.
-func (c *Cache[K, V]) storeLocked(key K, v V) V {
+func (c *Cache[K, V]) storeLocked(key K, l Loaded[V]) V {
 	now := int64(c.elapsed())
+	v := l.Value
 	if c.o.Failed != nil && c.o.Failed(v) {
 		if old, ok := c.lru.Peek(key); ok && !c.o.Failed(old.v) {
-			again := c.newEntry(v, now)
+			again := c.loadedEntry(l, now)
 			old.expires = again.expires
 			c.lru.Add(key, old)
 			c.keptStale.Add(1)
 			return old.v
 		}
 	}
-	c.lru.Add(key, c.newEntry(v, now))
+	c.lru.Add(key, c.loadedEntry(l, now))
 	return v
 }

@@ -9,6 +9,13 @@ package cache
 // Refresh starts is owned by the cache like any other: counted in Stats,
 // cancelled by Close, waited for by Wait.
 func (c *Cache[K, V]) Refresh(key K) (p *Pending[K, V], started bool) {
+	return c.RefreshWith(key, c.o.Load)
+}
+
+// RefreshWith is Refresh with a loader of the caller's for this load (one
+// that knows what the caller learnt: "only facts newer than these", say),
+// instead of Options.Load. A load already running is joined as it is.
+func (c *Cache[K, V]) RefreshWith(key K, load LoadFunc[K, V]) (p *Pending[K, V], started bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if f := c.inflight[key]; f != nil {
@@ -18,5 +25,5 @@ func (c *Cache[K, V]) Refresh(key K) (p *Pending[K, V], started bool) {
 		c.busy.Add(1)
 		return nil, false
 	}
-	return &Pending[K, V]{c: c, f: c.startLocked(key)}, true
+	return &Pending[K, V]{c: c, f: c.startLocked(key, load)}, true
 }

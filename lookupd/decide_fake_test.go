@@ -80,7 +80,7 @@ func addrs(s ...string) []netip.Addr {
 	return out
 }
 
-func fakeService(t *testing.T, dns *fakeDNS, p *fakeProber, edit func(*config.Config)) *Service {
+func fakeService(t *testing.T, dns Resolver, p *fakeProber, edit func(*config.Config)) *Service {
 	t.Helper()
 	cfg := config.Default()
 	cfg.Probe.IgnoreNetworks = []string{"10.0.0.0/8"}

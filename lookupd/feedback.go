@@ -6,9 +6,9 @@ import (
 	"log/slog"
 	"net/netip"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/exim-tlsprobe/exim-tlsprobe/cache"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket"
 )
 
@@ -161,20 +161,15 @@ func (s *Service) report(ctx context.Context, addr netip.Addr, text string) (Rep
 	return ReportMiss, started
 }
 
-// reprobe starts a refresh of k's facts through the facts cache's loader
-// (its old facts, probed at probed, are served until the new ones land),
-// unless a load of k runs (started false) or too many loads are in flight
-// (busy).
+// reprobe starts a refresh of k's facts taking only facts newer than the
+// disproved ones, probed at probed (the fleet holds the same facts: the
+// load must not take them back from Redis); the old facts are served until
+// the new ones land. No refresh starts when a load of k runs (started
+// false) or too many loads are in flight (busy).
 func (s *Service) reprobe(k addrKey, probed unixNano) (started, busy bool) {
-	if s.redis != nil {
-		// The fleet holds the same facts: the loader must not take them
-		// back from Redis (loadFactsShared).
-		s.reprobing.mark(k, probed)
-	}
-	p, started := s.facts.Refresh(k)
-	if !started {
-		s.reprobing.unmark(k)
-	}
+	p, started := s.facts.RefreshWith(k, func(ctx context.Context, k addrKey) (cache.Loaded[factsRecord], error) {
+		return s.loadFactsAfter(ctx, k, probed)
+	})
 	return started, p == nil
 }
 
@@ -196,36 +191,4 @@ func (s *Service) reportStats() ReportStats {
 		Malformed: s.reports[ReportMalformed].Load(),
 		Reprobes:  s.reprobes.Load(),
 	}
-}
-
-// reprobeSet holds the addresses whose re-probe was asked for, with the
-// time of the facts a miss proved wrong, until their load takes them. It
-// holds at most the loads in flight (the facts cache's MaxPending).
-type reprobeSet struct {
-	mu sync.Mutex
-	m  map[addrKey]unixNano
-}
-
-func (r *reprobeSet) mark(k addrKey, probed unixNano) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.m == nil {
-		r.m = map[addrKey]unixNano{}
-	}
-	r.m[k] = probed
-}
-
-func (r *reprobeSet) unmark(k addrKey) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	delete(r.m, k)
-}
-
-// take removes k and returns the time of the facts its re-probe replaces.
-func (r *reprobeSet) take(k addrKey) (unixNano, bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	t, ok := r.m[k]
-	delete(r.m, k)
-	return t, ok
 }

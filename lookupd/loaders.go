@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/exim-tlsprobe/exim-tlsprobe/cache"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
 )
 
@@ -24,7 +25,10 @@ func (s *Service) lookupMX(ctx context.Context, domain string) (domainEntry, err
 		l.count(levelDomains, fromRedis)
 		return e, nil
 	}
-	e, _ = s.resolveMX(ctx, domain)
+	e, rerr := s.resolveMX(ctx, domain)
+	if rerr != nil {
+		return domainEntry{}, rerr
+	}
 	l.count(levelDomains, dnsSource(err))
 	if e.Err == "" {
 		l.write(ctx, l.domainKey(domain), &e, e.Set.TTL)
@@ -32,16 +36,28 @@ func (s *Service) lookupMX(ctx context.Context, domain string) (domainEntry, err
 	return e, nil
 }
 
-// resolveMX asks DNS for domain's MX set.
+// resolveMX asks DNS for domain's MX set. A DNS failure is an entry (Err,
+// ErrKind); the error is the load's context ending (the service closing):
+// nothing was learnt of the domain, and nothing is cached.
 func (s *Service) resolveMX(ctx context.Context, domain string) (domainEntry, error) {
 	st := s.st.Load()
-	ctx, cancel := context.WithTimeout(ctx, 4*st.cfg.DNS.Timeout.Duration+time.Second)
+	lctx, cancel := context.WithTimeout(ctx, 4*st.cfg.DNS.Timeout.Duration+time.Second)
 	defer cancel()
-	set, err := st.resolver.LookupMX(ctx, domain)
+	set, err := st.resolver.LookupMX(lctx, domain)
 	if err != nil {
+		if ctx.Err() != nil {
+			return domainEntry{}, fmt.Errorf("look up MX of %s: %w", domain, context.Cause(ctx))
+		}
 		s.log.Warn("dns", "domain", domain, "err", err)
 		s.metrics.dnsError("mx", err)
-		return domainEntry{Err: err.Error()}, nil
+		kind := dnsFailureOf(err)
+		s.dnsWatch.observe(s.log, patternOf(kind))
+		return domainEntry{Err: err.Error(), ErrKind: kind}, nil
+	}
+	if set.NXDomain {
+		s.dnsWatch.observe(s.log, DNSAllNXDomain)
+	} else {
+		s.dnsWatch.observe(s.log, DNSWorks)
 	}
 	set.Domain = "" // the cache key has it; a copy per domain is 2 MiB per 100,000
 	return domainEntry{Set: set}, nil
@@ -49,37 +65,45 @@ func (s *Service) resolveMX(ctx context.Context, domain string) (domainEntry, er
 
 // lookupNames is the name cache's loader: the addresses of an MX host
 // name; with a fleet, from Redis or written there, as lookupMX.
-func (s *Service) lookupNames(ctx context.Context, host string) (nameEntry, error) {
+func (s *Service) lookupNames(ctx context.Context, host string) (cache.Loaded[nameEntry], error) {
 	l := s.redis
 	if l == nil {
-		return s.resolveNames(ctx, host)
+		e, err := s.resolveNames(ctx, host)
+		return cache.Loaded[nameEntry]{Value: e}, err
 	}
 	e, ok, err := l.getName(ctx, host)
 	if ok {
-		l.namesFrom.Add(host, struct{}{})
 		l.count(levelNames, fromRedis)
-		return e, nil
+		return cache.Loaded[nameEntry]{Value: e, Origin: originRedis}, nil
 	}
-	e, _ = s.resolveNames(ctx, host)
-	l.namesFrom.Remove(host)
+	e, rerr := s.resolveNames(ctx, host)
+	if rerr != nil {
+		return cache.Loaded[nameEntry]{}, rerr
+	}
 	l.count(levelNames, dnsSource(err))
 	if e.Err == "" {
 		l.write(ctx, l.nameKey(host), &e, e.TTL)
 	}
-	return e, nil
+	return cache.Loaded[nameEntry]{Value: e}, nil
 }
 
-// resolveNames asks DNS for host's addresses.
+// resolveNames asks DNS for host's addresses; a failure is as resolveMX's.
 func (s *Service) resolveNames(ctx context.Context, host string) (nameEntry, error) {
 	st := s.st.Load()
-	ctx, cancel := context.WithTimeout(ctx, 4*st.cfg.DNS.Timeout.Duration+time.Second)
+	lctx, cancel := context.WithTimeout(ctx, 4*st.cfg.DNS.Timeout.Duration+time.Second)
 	defer cancel()
-	addrs, ttl, err := st.resolver.LookupAddrs(ctx, host)
+	addrs, ttl, err := st.resolver.LookupAddrs(lctx, host)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nameEntry{}, fmt.Errorf("look up addresses of %s: %w", host, context.Cause(ctx))
+		}
 		s.log.Warn("dns", "host", host, "err", err)
 		s.metrics.dnsError("address", err)
-		return nameEntry{Err: err.Error()}, nil
+		kind := dnsFailureOf(err)
+		s.dnsWatch.observe(s.log, patternOf(kind))
+		return nameEntry{Err: err.Error(), ErrKind: kind}, nil
 	}
+	s.dnsWatch.observe(s.log, DNSWorks)
 	if len(addrs) > maxStoredAddrs {
 		addrs = addrs[:maxStoredAddrs]
 	}
@@ -87,15 +111,36 @@ func (s *Service) resolveNames(ctx context.Context, host string) (nameEntry, err
 }
 
 // loadFacts is the facts cache's loader: a probe of the address, or with a
-// fleet the facts in Redis or the probe of the relay holding its lock (for
-// a re-probe after a report's miss, only facts newer than those).
-func (s *Service) loadFacts(ctx context.Context, k addrKey) (factsRecord, error) {
+// fleet the facts in Redis or the probe of the relay holding its lock.
+func (s *Service) loadFacts(ctx context.Context, k addrKey) (cache.Loaded[factsRecord], error) {
+	return s.loadFactsAfter(ctx, k, 0)
+}
+
+// loadFactsAfter is loadFacts taking only facts probed after after (0:
+// any): a re-probe after a report's miss must not take back from Redis the
+// facts the report disproved (feedback.go's reprobe).
+func (s *Service) loadFactsAfter(ctx context.Context, k addrKey, after unixNano) (cache.Loaded[factsRecord], error) {
+	var l cache.Loaded[factsRecord]
+	var err error
 	if s.redis != nil {
-		old, _ := s.reprobing.take(k)
-		r, err := s.loadFactsShared(ctx, s.redis, k, old)
-		return s.withViewsRecord(k, r, err) // remedies (issue 19): keep earlier views
+		l, err = s.loadFactsShared(ctx, s.redis, k, after)
+	} else {
+		l.Value, err = s.probeAddr(ctx, k)
 	}
-	return s.probeAddr(ctx, k)
+	if err != nil {
+		return l, err
+	}
+	return s.newFacts(k, l), nil
+}
+
+// newFacts is the one place where new facts for an address (a probe's,
+// another relay's through Redis, a re-probe's) replace the old ones: every
+// load of the facts cache and the facts a chain brings (getChain) pass
+// here before the cache stores them.
+func (s *Service) newFacts(k addrKey, l cache.Loaded[factsRecord]) cache.Loaded[factsRecord] {
+	f := s.withViews(k, l.Value.facts(k)) // earlier disagreeing views stay (lookupd/observe, views.go)
+	l.Value = newFactsRecord(&f)
+	return l
 }
 
 // probeAddr waits for the address's rate-limit turn, then for a probe
@@ -128,6 +173,5 @@ func (s *Service) probeAddr(ctx context.Context, k addrKey) (factsRecord, error)
 		// Cut short by Close: nothing was learnt about the server.
 		return factsRecord{}, fmt.Errorf("probe %s: %w", k.AP, context.Cause(ctx))
 	}
-	f = s.withViews(k, f) // remedies (issue 19): keep earlier disagreeing views (lookupd/observe)
 	return newFactsRecord(&f), nil
 }

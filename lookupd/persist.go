@@ -97,7 +97,7 @@ func (s *Service) convertLegacy(path string) (int, error) {
 	st := s.st.Load()
 	old, err := cache.New(cache.Options[string, legacyResult]{
 		Size: st.cfg.Cache.Hosts,
-		Load: func(context.Context, string) (legacyResult, error) { return legacyResult{}, errNoLoad },
+		Load: cache.Plain(func(context.Context, string) (legacyResult, error) { return legacyResult{}, errNoLoad }),
 	})
 	if err != nil {
 		return 0, fmt.Errorf("convert cache file: %w", err)

@@ -6,12 +6,10 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
-	lru "github.com/hashicorp/golang-lru/v2"
-
+	"github.com/exim-tlsprobe/exim-tlsprobe/cache"
 	"github.com/exim-tlsprobe/exim-tlsprobe/config"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/fleet"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/mx"
@@ -26,21 +24,14 @@ import (
 type redisLevel struct {
 	c *fleet.Client
 
-	// peerTTL holds what is left of the TTL of facts a load took from
-	// Redis, until the facts cache stores them (its TTL function takes it):
-	// their age counts, as cache.SetStored's would.
-	mu      sync.Mutex
-	peerTTL map[factsRecord]peerTTL
-
-	// fromRedis remember which cached facts and addresses came from Redis,
-	// for explain.
-	factsFrom *lru.Cache[addrKey, struct{}]
-	namesFrom *lru.Cache[string, struct{}]
-
 	loads    [3][numLoadSources]atomic.Uint64 // [domains, names, addresses][source]
 	rejected [2]atomic.Uint64                 // [other version, corrupt]
 	locks    [2]atomic.Uint64                 // [won, lost to another relay]
 }
+
+// originRedis is the cache.Origin of addresses and facts a load took from
+// Redis (explain's "redis", markRedis).
+const originRedis cache.Origin = 1
 
 // loadSource says where a load of a local miss got its value.
 type loadSource uint8
@@ -99,10 +90,7 @@ func newRedisLevel(cfg *config.Config, s *Service) (*redisLevel, error) {
 	if err != nil {
 		return nil, fmt.Errorf("redis.url: %w", err)
 	}
-	l := &redisLevel{c: c, peerTTL: map[factsRecord]peerTTL{}}
-	l.factsFrom, _ = lru.New[addrKey, struct{}](max(cfg.Cache.Hosts, 16))
-	l.namesFrom, _ = lru.New[string, struct{}](max(cfg.Cache.Hosts, 16))
-	return l, nil
+	return &redisLevel{c: c}, nil
 }
 
 func (l *redisLevel) factsKey(k addrKey) string {
@@ -114,35 +102,6 @@ func (l *redisLevel) lockKey(k addrKey) string {
 func (l *redisLevel) rateKey(a netip.Addr) string { return l.c.Key(kindRate, a.String()) }
 func (l *redisLevel) nameKey(host string) string  { return l.c.Key(kindName, host) }
 func (l *redisLevel) domainKey(d string) string   { return l.c.Key(kindDomain, d) }
-
-// peerTTL is the TTL left of facts taken from Redis, and how many stores
-// of them are still to come (two loads may take the same facts).
-type peerTTL struct {
-	ttl time.Duration
-	n   int
-}
-
-// takeTTL is the TTL left of r if a load just took it from Redis.
-func (l *redisLevel) takeTTL(r factsRecord) (time.Duration, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	p, ok := l.peerTTL[r]
-	switch {
-	case !ok:
-	case p.n > 1:
-		l.peerTTL[r] = peerTTL{p.ttl, p.n - 1}
-	default:
-		delete(l.peerTTL, r)
-	}
-	return p.ttl, ok
-}
-
-func (l *redisLevel) putTTL(r factsRecord, ttl time.Duration) {
-	l.mu.Lock()
-	p := l.peerTTL[r]
-	l.peerTTL[r] = peerTTL{ttl, p.n + 1}
-	l.mu.Unlock()
-}
 
 // read gets key's value into v and checks it with valid; a value of
 // another version or a corrupt one is counted and is a miss.
@@ -272,6 +231,16 @@ func (l *redisLevel) getDomain(ctx context.Context, domain string) (domainEntry,
 	return e, true, nil
 }
 
+// The JSON names chainScript reads, written into it: the tags of
+// domainEntry.Set, mx.Set.Hosts, mx.Host.Name and nameEntry.Addrs.
+// TestChainScriptFields fails when a tag and these drift apart.
+const (
+	jsonSet   = "set"
+	jsonHosts = "Hosts"
+	jsonName  = "Name"
+	jsonAddrs = "addrs"
+)
+
 // chainScript reads a domain's MX set, its hosts' addresses and their
 // facts in one round trip: a local miss of a domain that the fleet knows
 // costs one call, not three one after another. It parses the values only
@@ -279,7 +248,12 @@ func (l *redisLevel) getDomain(ctx context.Context, domain string) (domainEntry,
 // other). KEYS[1] is the domain's key; ARGV the name keys' prefix, the
 // facts keys' prefix (with the client), the port, the most hosts and the
 // most addresses per host. It returns key, value, PTTL triples.
-var chainScript = fleet.NewScript(`
+var chainScript = fleet.NewScript(chainSource)
+
+// chainSource is chainScript's Lua, with the JSON names put in.
+var chainSource = strings.NewReplacer(
+	"@SET@", jsonSet, "@HOSTS@", jsonHosts, "@NAME@", jsonName, "@ADDRS@", jsonAddrs,
+).Replace(`
 local out = {}
 local function take(k)
   local v = redis.call('GET', k)
@@ -298,14 +272,14 @@ local function body(v)
 end
 local d = take(KEYS[1])
 local e = d and body(d)
-if not e or type(e.set) ~= 'table' or type(e.set.Hosts) ~= 'table' then return out end
+if not e or type(e.@SET@) ~= 'table' or type(e.@SET@.@HOSTS@) ~= 'table' then return out end
 local maxh, maxa = tonumber(ARGV[4]), tonumber(ARGV[5])
-for i, h in ipairs(e.set.Hosts) do
+for i, h in ipairs(e.@SET@.@HOSTS@) do
   if i > maxh then break end
-  local n = type(h) == 'table' and type(h.Name) == 'string' and take(ARGV[1] .. h.Name)
+  local n = type(h) == 'table' and type(h.@NAME@) == 'string' and take(ARGV[1] .. h.@NAME@)
   local ne = n and body(n)
-  if ne and type(ne.addrs) == 'table' then
-    for j, a in ipairs(ne.addrs) do
+  if ne and type(ne.@ADDRS@) == 'table' then
+    for j, a in ipairs(ne.@ADDRS@) do
       if j > maxa then break end
       if type(a) == 'string' then
         if string.find(a, ':', 1, true) then a = '[' .. a .. ']' end
@@ -345,8 +319,7 @@ func (s *Service) getChain(ctx context.Context, l *redisLevel, domain string) (d
 				continue
 			}
 			ne.TTL = t.TTL
-			s.names.Set(host, ne)
-			l.namesFrom.Add(host, struct{}{})
+			s.names.SetLoaded(host, cache.Loaded[nameEntry]{Value: ne, Origin: originRedis})
 			l.count(levelNames, fromRedis)
 		case strings.HasPrefix(t.Key, fpfx):
 			ap, err := netip.ParseAddrPort(t.Key[len(fpfx):])
@@ -358,7 +331,7 @@ func (s *Service) getChain(ctx context.Context, l *redisLevel, domain string) (d
 			if l.decode(t.Key, t.Val, &r, func() error { return validFacts(&r) }) != nil {
 				continue
 			}
-			s.facts.Set(k, l.took(k, r, t.TTL, fromRedis))
+			s.facts.SetLoaded(k, s.newFacts(k, l.took(r, t.TTL, fromRedis)))
 		}
 	}
 	return e, true, nil
@@ -402,11 +375,11 @@ func dnsSource(err error) loadSource {
 // of this relay's own, as without a fleet. Only facts probed after after
 // are taken (0: any): a re-probe after a report's miss must not take back
 // from Redis the facts the report disproved, so it goes to the lock at once.
-func (s *Service) loadFactsShared(ctx context.Context, l *redisLevel, k addrKey, after unixNano) (factsRecord, error) {
+func (s *Service) loadFactsShared(ctx context.Context, l *redisLevel, k addrKey, after unixNano) (cache.Loaded[factsRecord], error) {
 	for round := 0; ; round++ {
 		r, ttl, err := l.getFacts(ctx, k, after)
 		if err == nil {
-			return l.took(k, r, ttl, fromRedis), nil
+			return l.took(r, ttl, fromRedis), nil
 		}
 		if !errors.Is(err, fleet.ErrMiss) || round == maxLockRounds {
 			return s.probeAlone(ctx, l, k)
@@ -422,7 +395,7 @@ func (s *Service) loadFactsShared(ctx context.Context, l *redisLevel, k addrKey,
 			// facts just before it let go.
 			if r, ttl, err := l.getFacts(ctx, k, after); err == nil {
 				l.unlock(ctx, lock, token)
-				return l.took(k, r, ttl, fromPeer), nil
+				return l.took(r, ttl, fromPeer), nil
 			}
 			return s.probeShared(ctx, l, k, lock, token)
 		}
@@ -430,9 +403,9 @@ func (s *Service) loadFactsShared(ctx context.Context, l *redisLevel, k addrKey,
 		r, ttl, got, err := l.watch(ctx, k, lock, after)
 		switch {
 		case got:
-			return l.took(k, r, ttl, fromPeer), nil
+			return l.took(r, ttl, fromPeer), nil
 		case ctx.Err() != nil:
-			return factsRecord{}, fmt.Errorf("wait for the fleet's probe of %s: %w", k.AP, context.Cause(ctx))
+			return cache.Loaded[factsRecord]{}, fmt.Errorf("wait for the fleet's probe of %s: %w", k.AP, context.Cause(ctx))
 		case err != nil:
 			return s.probeAlone(ctx, l, k)
 		}
@@ -483,10 +456,10 @@ func (s *Service) lockTTL() time.Duration {
 
 // probeShared probes k holding the fleet's lock: the fleet's rate limit,
 // then the probe as without a fleet; the facts go to Redis, then the lock.
-func (s *Service) probeShared(ctx context.Context, l *redisLevel, k addrKey, lock, token string) (factsRecord, error) {
+func (s *Service) probeShared(ctx context.Context, l *redisLevel, k addrKey, lock, token string) (cache.Loaded[factsRecord], error) {
 	defer l.unlock(ctx, lock, token)
 	if err := s.fleetRate(ctx, l, k.AP.Addr()); err != nil {
-		return factsRecord{}, err
+		return cache.Loaded[factsRecord]{}, err
 	}
 	return s.probeAndShare(ctx, l, k, fromSelf)
 }
@@ -501,29 +474,27 @@ func (l *redisLevel) unlock(ctx context.Context, lock, token string) {
 
 // probeAlone probes k without the fleet (Redis down or failing), and still
 // offers the facts to Redis: it may be back.
-func (s *Service) probeAlone(ctx context.Context, l *redisLevel, k addrKey) (factsRecord, error) {
+func (s *Service) probeAlone(ctx context.Context, l *redisLevel, k addrKey) (cache.Loaded[factsRecord], error) {
 	return s.probeAndShare(ctx, l, k, fromAlone)
 }
 
 // probeAndShare probes k and writes the facts to Redis.
-func (s *Service) probeAndShare(ctx context.Context, l *redisLevel, k addrKey, src loadSource) (factsRecord, error) {
+func (s *Service) probeAndShare(ctx context.Context, l *redisLevel, k addrKey, src loadSource) (cache.Loaded[factsRecord], error) {
 	r, err := s.probeAddr(ctx, k)
 	if err != nil {
-		return r, err
+		return cache.Loaded[factsRecord]{}, err
 	}
-	l.factsFrom.Remove(k)
 	l.count(levelAddrs, src)
 	l.write(ctx, l.factsKey(k), &r, s.factsTTL(r))
-	return r, nil
+	return cache.Loaded[factsRecord]{Value: r}, nil
 }
 
-// took records that k's facts r came from Redis with ttl left (from src)
-// and returns r, for the facts cache to store.
-func (l *redisLevel) took(k addrKey, r factsRecord, ttl time.Duration, src loadSource) factsRecord {
-	l.putTTL(r, ttl)
-	l.factsFrom.Add(k, struct{}{})
+// took counts facts r that came from Redis with ttl left (from src) and
+// returns them for the facts cache to store, living what is left of their
+// TTL there: their age counts, as cache.SetStored's would.
+func (l *redisLevel) took(r factsRecord, ttl time.Duration, src loadSource) cache.Loaded[factsRecord] {
 	l.count(levelAddrs, src)
-	return r
+	return cache.Loaded[factsRecord]{Value: r, TTL: ttl, Origin: originRedis}
 }
 
 // fleetRate waits for a turn of addr's rate limit shared by the fleet

@@ -39,24 +39,29 @@ const (
 // decision, hosts and addresses found cached that came with it from Redis
 // (getChain) are marked too.
 func (s *Service) markRedis(d *Decision) {
-	l := s.redis
-	if l == nil {
+	if s.redis == nil {
 		return
 	}
 	withMX := d.Source == SourceMX && d.domainState == cache.Miss
 	client := symOf(s.st.Load().probe.Client)
 	for i := range d.MX {
 		h := &d.MX[i]
-		if (h.Source == SourceLookup || withMX && h.Source == SourceCache) && l.namesFrom.Contains(h.Name) {
+		if (h.Source == SourceLookup || withMX && h.Source == SourceCache) && cachedFromRedis(s.names, h.Name) {
 			h.Source = SourceRedis
 		}
 		for j := range h.Addrs {
 			a := &h.Addrs[j]
-			if (a.Source == SourceProbe || withMX && a.Source == SourceCache) && l.factsFrom.Contains(addrKey{AP: a.Addr, Client: client}) {
+			if (a.Source == SourceProbe || withMX && a.Source == SourceCache) && cachedFromRedis(s.facts, addrKey{AP: a.Addr, Client: client}) {
 				a.Source = SourceRedis
 			}
 		}
 	}
+}
+
+// cachedFromRedis reports whether c's entry of k came from Redis.
+func cachedFromRedis[K comparable, V any](c *cache.Cache[K, V], k K) bool {
+	o, ok := c.PeekOrigin(k)
+	return ok && o == originRedis
 }
 
 // Decision is a domain's verdict with where it came from.

@@ -67,9 +67,10 @@ type Service struct {
 	probes    atomic.Uint64
 	started   time.Time
 
-	reports   [reportClasses]atomic.Uint64 // by class (feedback.go)
-	reprobes  atomic.Uint64
-	reprobing reprobeSet
+	dnsWatch dnsWatch // logs when every DNS lookup fails (dnswatch.go)
+
+	reports  [reportClasses]atomic.Uint64 // by class (feedback.go)
+	reprobes atomic.Uint64
 
 	closeOnce sync.Once
 }
@@ -87,18 +88,26 @@ type settings struct {
 // domainEntry is a cached MX set (without its Domain: the key has it), or
 // the DNS error that stood in its way.
 type domainEntry struct {
-	Set mx.Set `json:"set"`
-	Err string `json:"err,omitempty"`
+	Set     mx.Set     `json:"set"`
+	Err     string     `json:"err,omitempty"`
+	ErrKind DNSFailure `json:"err_kind,omitempty"`
 }
+
+// err is the DNS error that stood in the way, nil when there was none.
+func (e *domainEntry) err() error { return storedDNSError(e.Err, e.ErrKind) }
 
 // nameEntry is a cached host name's addresses, IPv6 first (the order Exim
 // tries them), all of them up to maxStoredAddrs (the networks ignored and
 // the number considered are applied when answering), or the DNS error.
 type nameEntry struct {
-	Addrs []netip.Addr  `json:"addrs"`
-	TTL   time.Duration `json:"ttl_ns,omitempty"`
-	Err   string        `json:"err,omitempty"`
+	Addrs   []netip.Addr  `json:"addrs"`
+	TTL     time.Duration `json:"ttl_ns,omitempty"`
+	Err     string        `json:"err,omitempty"`
+	ErrKind DNSFailure    `json:"err_kind,omitempty"`
 }
+
+// err is the DNS error that stood in the way, nil when there was none.
+func (e *nameEntry) err() error { return storedDNSError(e.Err, e.ErrKind) }
 
 // NewService builds a service from a validated config. Cache sizes and the
 // bound on queued probes are taken once; Reload changes the rest.
@@ -131,9 +140,10 @@ func newService(cfg *config.Config, log *slog.Logger, res Resolver, prober Probe
 			return nil, err
 		}
 	}
-	// Loads in flight are bounded by MaxPending: probes waiting for their
-	// rate-limit turn or a probe slot hold no cache slot (Concurrency is as
-	// large), so a slow address never blocks the others.
+	// Loads in flight are bounded by MaxPending; the probes running, by the
+	// one probe semaphore (s.slots, probe.concurrency): the cache has no
+	// slots of its own, so a probe waiting for its rate-limit turn or a
+	// probe slot never blocks another address's.
 	pending := 64 * cfg.Probe.Concurrency
 	var err error
 	s.facts, err = cache.New(cache.Options[addrKey, factsRecord]{
@@ -141,7 +151,7 @@ func newService(cfg *config.Config, log *slog.Logger, res Resolver, prober Probe
 		TTL:         s.factsTTL,
 		Load:        s.loadFacts,
 		LoadTimeout: loadCeiling,
-		Concurrency: pending,
+		Concurrency: cache.Unbounded,
 		MaxPending:  pending,
 	})
 	if err != nil {
@@ -174,7 +184,7 @@ func newService(cfg *config.Config, log *slog.Logger, res Resolver, prober Probe
 		},
 		// A DNS failure never replaces an MX set already known (serve stale).
 		Failed:      func(e domainEntry) bool { return e.Err != "" },
-		Load:        s.lookupMX,
+		Load:        cache.Plain(s.lookupMX),
 		LoadTimeout: loadCeiling,
 		Concurrency: 64,
 	})
@@ -245,13 +255,9 @@ func (s *Service) RestartOnly(next *config.Config) []string {
 // factsTTL is how long facts stay fresh: cache.ttl, or cache.error_ttl for
 // a failed probe, from when they were stored (facts learnt earlier are
 // stored with their probe's time: cache.SetStored).
-// Facts a load took from Redis live what is left of their TTL there.
+// Facts a load took from Redis bring what is left of their TTL there
+// (cache.Loaded.TTL).
 func (s *Service) factsTTL(r factsRecord) time.Duration {
-	if s.redis != nil {
-		if ttl, ok := s.redis.takeTTL(r); ok {
-			return ttl
-		}
-	}
 	c := s.st.Load().cfg
 	if r.isError() {
 		return c.Cache.ErrorTTL.Duration

@@ -23,16 +23,6 @@ func (s *Service) withViews(k addrKey, f probe.Facts) probe.Facts {
 	return observe.Merge(old.facts(k), f, time.Now(), s.st.Load().cfg.Cache.TTL.Duration)
 }
 
-// withViewsRecord is withViews for a record a load got (from the fleet).
-func (s *Service) withViewsRecord(k addrKey, r factsRecord, err error) (factsRecord, error) {
-	if err != nil {
-		return r, err
-	}
-	f := s.withViews(k, r.facts(k))
-	m := newFactsRecord(&f)
-	return m, nil
-}
-
 // addReportView adds the view of Exim's report text to the facts r of k,
 // stored at stored (their expiry does not move).
 func (s *Service) addReportView(k addrKey, r factsRecord, stored time.Time, text string) {

@@ -19,8 +19,9 @@ import (
 
 // startMetrics serves /metrics on metrics.listen when it is set: the
 // service's metrics and the Go runtime, process and build collectors, from
-// a registry of our own. stop closes the listener; with metrics off, m is
-// nil (recording nothing) and stop does nothing.
+// a registry of our own. stop closes the listener, waits (2 s at most) for
+// the scrapes running, and returns when the server's goroutine has; with
+// metrics off, m is nil (recording nothing) and stop does nothing.
 func startMetrics(cfg *config.Config, svc *lookupd.Service, log *slog.Logger) (m *lookupd.Metrics, stop func(), err error) {
 	if cfg.Metrics.Listen == "" {
 		return nil, func() {}, nil
@@ -53,7 +54,9 @@ func startMetrics(cfg *config.Config, svc *lookupd.Service, log *slog.Logger) (m
 		MaxHeaderBytes:    16 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+	served := make(chan struct{})
 	go func() {
+		defer close(served)
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("listen", "metrics", ln.Addr().String(), "err", err)
 		}
@@ -62,6 +65,9 @@ func startMetrics(cfg *config.Config, svc *lookupd.Service, log *slog.Logger) (m
 	return m, func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		srv.Shutdown(ctx)
+		if srv.Shutdown(ctx) != nil {
+			srv.Close() // scrapes still running after 2 s: cut
+		}
+		<-served
 	}, nil
 }

@@ -51,3 +51,30 @@ func TestReloadFlipsAnswers(t *testing.T) {
 		}
 	}
 }
+
+// TestReloadNamesRestartOnly: a SIGHUP that changes cache sizes or [redis]
+// says so in its one reload line (wait_for_restart), and keeps saying so at
+// the next reload (the running values stay until a restart); a reload that
+// changes only what reload applies names nothing.
+func TestReloadNamesRestartOnly(t *testing.T) {
+	bin := buildDaemon(t)
+	dir := t.TempDir()
+	sock, cfgFile := filepath.Join(dir, "tlsprobed.sock"), filepath.Join(dir, "config.toml")
+	base := labConfig(sock, "127.0.0.1:53", "1s", 25, "5s")
+	writeConfig(t, cfgFile, base+"[cache]\nhosts = 1000\ndomains = 1000\n")
+	d := startDaemon(t, bin, cfgFile, sock)
+	for i, tc := range []struct{ extra, want string }{
+		{"[cache]\nhosts = 2000\ndomains = 1000\n", "cache.hosts"},
+		{"[cache]\nhosts = 2000\ndomains = 1000\n", "cache.hosts"},
+		{"[cache]\nhosts = 1000\ndomains = 3000\n[redis]\nurl = \"redis://127.0.0.1:1/0\"\n", "cache.domains redis"},
+		{"[cache]\nhosts = 1000\ndomains = 1000\nttl = \"2h\"\n", ""},
+	} {
+		writeConfig(t, cfgFile, base+tc.extra)
+		d.cmd.Process.Signal(syscall.SIGHUP)
+		l := d.waitLines(t, "reload", i+1)[i]
+		got, _ := l["wait_for_restart"].(string)
+		if l["result"] != "ok" || got != tc.want {
+			t.Errorf("reload %d: line %v; want result ok, wait_for_restart %q", i+1, l, tc.want)
+		}
+	}
+}

@@ -96,24 +96,7 @@ func serve(cfg *config.Config, reload func() (*config.Config, error), log *slog.
 				continue
 			}
 			if sig == syscall.SIGHUP {
-				ncfg, err := reload()
-				if err == nil {
-					err = svc.Reload(ncfg)
-				}
-				metrics.Reloaded(err == nil)
-				if err != nil {
-					log.Error("reload", "result", "refused", "err", err)
-					continue
-				}
-				if ncfg.Listen.Socket != cfg.Listen.Socket || ncfg.Listen.TCP != cfg.Listen.TCP ||
-					ncfg.Listen.Mode != cfg.Listen.Mode || ncfg.Listen.Group != cfg.Listen.Group ||
-					ncfg.Metrics.Listen != cfg.Metrics.Listen {
-					log.Warn("reload", "note", "listen settings change only on restart")
-				}
-				ncfg.Listen, ncfg.Metrics = cfg.Listen, cfg.Metrics
-				cfg = ncfg
-				log.Info("reload", "result", "ok")
-				logHELO(log, svc.HELO())
+				cfg = applyReload(cfg, reload, svc, metrics, log)
 				continue
 			}
 			log.Info("shutdown", "signal", sig.String())

@@ -62,7 +62,7 @@ func StartExim(t testing.TB, o EximOptions) *Server {
 	t.Helper()
 	exim := eximBinary(t, o.Binary)
 	Require(t, "timeout")
-	requireRoot(t, "exim -bd is for admin users, and the spool must belong to Debian-exim")
+	RequireRoot(t, "exim -bd is for admin users, and the spool must belong to Debian-exim")
 	timeoutBin, _ := lookTool("timeout")
 
 	dir := eximDir(t)

@@ -47,7 +47,7 @@ const sendRcpt = "rcpt@lab.test"
 func SendWithExim(t testing.TB, o EximSendOptions) *EximSent {
 	t.Helper()
 	exim := eximBinary(t, o.Binary)
-	requireRoot(t, "exim -C with -f, and the spool must belong to Debian-exim")
+	RequireRoot(t, "exim -C with -f, and the spool must belong to Debian-exim")
 	if !o.To.Addr().IsLoopback() {
 		t.Fatalf("lab: SendWithExim to %v: not a loopback address", o.To)
 	}

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 )
 
 // TestSendWithExim: Debian's Exim delivers through the lab sender's
@@ -32,16 +31,5 @@ func TestPanics(t *testing.T) {
 	log := "2026-12-02 05:54:50 exim user lost privilege for using -C option\n2026-12-02 05:54:50 1xYdIo-0007hI-0U re-exec of exim failed\n"
 	if got := panics(log); got != "2026-12-02 05:54:50 1xYdIo-0007hI-0U re-exec of exim failed\n" {
 		t.Errorf("panics = %q", got)
-	}
-}
-
-// waitFor polls cond until it holds, failing the test after 10 s.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s after 10 s", what)
-		}
-		time.Sleep(20 * time.Millisecond) // polling interval, with a deadline
 	}
 }

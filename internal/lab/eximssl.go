@@ -36,7 +36,7 @@ var eximOpenSSL = sync.OnceValues(func() (string, error) { return checkEximOpenS
 // the test is skipped (failed under CI=true).
 func EximOpenSSLBinary(t testing.TB) string {
 	t.Helper()
-	requireRoot(t, "the OpenSSL-built Exim runs as root with -C")
+	RequireRoot(t, "the OpenSSL-built Exim runs as root with -C")
 	path, err := eximOpenSSL()
 	if errors.Is(err, os.ErrNotExist) {
 		unavailable(t, fmt.Sprintf("no OpenSSL-built Exim: %v (scripts/build-exim-openssl builds it)", err))

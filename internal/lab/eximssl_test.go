@@ -153,7 +153,7 @@ func TestStartEximOpenSSL(t *testing.T) {
 	sent := SendWithExim(t, EximSendOptions{To: s.Addr})
 	checkSent(t, "Debian's Exim", sent, "TLS1.3:ECDHE_SECP256R1__RSA_PSS_RSAE_SHA256__AES_256_GCM:256", "")
 	var log string
-	waitFor(t, "the OpenSSL Exim server's Completed line", func() bool {
+	WaitFor(t, "the OpenSSL Exim server's Completed line", func() bool {
 		log = readLogs(s.Dir)
 		return strings.Contains(log, " Completed")
 	})

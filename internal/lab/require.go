@@ -46,8 +46,10 @@ func Require(t testing.TB, tools ...string) {
 	}
 }
 
-// requireRoot is Require for root privileges (Exim needs them to run as Debian-exim).
-func requireRoot(t testing.TB, why string) {
+// RequireRoot is Require for root privileges (Exim needs them to run as
+// Debian-exim; mounts, users, chroots): a test without them fails under
+// CI=true and is skipped otherwise.
+func RequireRoot(t testing.TB, why string) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		unavailable(t, "needs root: "+why)

@@ -22,7 +22,7 @@ const rootsDir = "/var/cache/exim-tlsprobe/roots"
 // is skipped (failed under CI=true).
 func RootDir(t testing.TB, name string) string {
 	t.Helper()
-	requireRoot(t, "chroot into a lab root needs root")
+	RequireRoot(t, "chroot into a lab root needs root")
 	Require(t, "unshare", "chroot", "mount")
 	link := filepath.Join(rootsDir, name)
 	real, err := filepath.EvalSymlinks(link)

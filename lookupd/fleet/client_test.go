@@ -32,17 +32,6 @@ func tctx(t *testing.T) context.Context {
 	return ctx
 }
 
-// waitFor polls cond until it holds or 10 s pass.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("no %s after 10s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // TestClientCalls: every call against a real Redis, checked with the lab's
 // own RESP client (another client than go-redis).
 func TestClientCalls(t *testing.T) {
@@ -190,7 +179,7 @@ func TestClientBreaker(t *testing.T) {
 	}
 	r.Restart() // empty, same address
 	// Back: the next try after the cool-down works.
-	waitFor(t, "redis up again", func() bool {
+	lab.WaitFor(t, "redis up again", func() bool {
 		err := c.Set(ctx, key, []byte("v"), time.Minute)
 		return err == nil
 	})
@@ -220,7 +209,7 @@ func TestClientBreaker(t *testing.T) {
 		t.Errorf("%d calls waited for a frozen Redis, want at most %d", slow, tripAfter+1)
 	}
 	r.Thaw()
-	waitFor(t, "redis up after thaw", func() bool { return c.Set(ctx, key, []byte("v"), time.Minute) == nil })
+	lab.WaitFor(t, "redis up after thaw", func() bool { return c.Set(ctx, key, []byte("v"), time.Minute) == nil })
 
 	// Full: writes fail with OOM, reads go on, one line each way.
 	big := []byte(strings.Repeat("x", 64<<10))
@@ -294,7 +283,7 @@ func TestClientAbsentAndWrongPassword(t *testing.T) {
 		t.Errorf("absent at start: state %v, log:\n%s", c2.State(), log2)
 	}
 	r.Restart()
-	waitFor(t, "up after start", func() bool {
+	lab.WaitFor(t, "up after start", func() bool {
 		_, _, err := c2.Get(ctx, c2.Key("k"))
 		return errors.Is(err, ErrMiss)
 	})

@@ -17,19 +17,23 @@ import (
 const MaxCNAME = 8
 
 // Host is one mail exchanger.
+//
+// The JSON names are written out: cache files and the fleet's Redis values
+// hold them, and the fleet's Lua script reads Hosts and Name
+// (lookupd/redislevel.go's chainScript; TestChainScriptFields).
 type Host struct {
-	Name string // lowercase, no trailing dot
-	Pref uint16
+	Name string `json:"Name"` // lowercase, no trailing dot
+	Pref uint16 `json:"Pref"`
 }
 
 // Set is the answer to "where does mail for Domain go".
 type Set struct {
-	Domain   string        `json:",omitempty"` // normalized
-	Hosts    []Host        // by preference, then name; each name once (at its lowest preference)
-	Implicit bool          // no MX records: Hosts is the domain itself, which has A or AAAA (RFC 5321 5.1)
-	Null     bool          // null MX, "MX 0 ." (RFC 7505): the domain takes no mail; Hosts is empty
-	NXDomain bool          // the domain does not exist; Hosts is empty
-	TTL      time.Duration // how long the answer holds, clamped to the Resolver's MinTTL/MaxTTL
+	Domain   string        `json:"Domain,omitempty"` // normalized
+	Hosts    []Host        `json:"Hosts"`            // by preference, then name; each name once (at its lowest preference)
+	Implicit bool          `json:"Implicit"`         // no MX records: Hosts is the domain itself, which has A or AAAA (RFC 5321 5.1)
+	Null     bool          `json:"Null"`             // null MX, "MX 0 ." (RFC 7505): the domain takes no mail; Hosts is empty
+	NXDomain bool          `json:"NXDomain"`         // the domain does not exist; Hosts is empty
+	TTL      time.Duration `json:"TTL"`              // how long the answer holds, clamped to the Resolver's MinTTL/MaxTTL
 }
 
 // LookupMX returns the mail exchangers of domain (normalized first, see

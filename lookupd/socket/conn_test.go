@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/exim-tlsprobe/exim-tlsprobe/internal/lab"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket/sockettest"
 )
@@ -291,20 +292,20 @@ func TestServerCapKeepsBusy(t *testing.T) {
 	}
 	busy := dial()
 	busy.Write([]byte("weak.busy\n"))
-	waitFor(t, "the busy request to reach the handler", func() bool {
+	lab.WaitFor(t, "the busy request to reach the handler", func() bool {
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		return len(h.reqs) == 1
 	})
 	older, newer := dial(), dial()
-	waitFor(t, "three connections accepted", func() bool { return s.Stats().Accepted == 3 })
+	lab.WaitFor(t, "three connections accepted", func() bool { return s.Stats().Accepted == 3 })
 	// The fourth evicts the oldest idle one, not the busy one.
 	fourth := dial()
 	fourth.Write([]byte("weak.fourth\n"))
 	if out, err := io.ReadAll(older); len(out) != 0 || err != nil {
 		t.Errorf("oldest idle connection: %q, %v; want closed without an answer", out, err)
 	}
-	waitFor(t, "the fourth request to reach the handler", func() bool {
+	lab.WaitFor(t, "the fourth request to reach the handler", func() bool {
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		return len(h.reqs) == 2
@@ -316,7 +317,7 @@ func TestServerCapKeepsBusy(t *testing.T) {
 	if out, _ := io.ReadAll(newer); len(out) != 0 {
 		t.Errorf("second idle connection answered %q", out)
 	}
-	waitFor(t, "the fifth request to reach the handler", func() bool {
+	lab.WaitFor(t, "the fifth request to reach the handler", func() bool {
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		return len(h.reqs) == 3
@@ -354,13 +355,13 @@ func TestServerCapMinWait(t *testing.T) {
 	}
 	defer idle.Close()
 	start := time.Now()
-	waitFor(t, "the idle connection to be accepted", func() bool { return s.Stats().Accepted == 1 })
+	lab.WaitFor(t, "the idle connection to be accepted", func() bool { return s.Stats().Accepted == 1 })
 	// Refused: closed at once, so a reset, a broken pipe or an empty answer.
 	if got, err := valid(path, "weak.early"); got != "" || err != nil && !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, syscall.EPIPE) {
 		t.Errorf("new connection within minWait: %q, %v; want refused", got, err)
 	}
 	refusedAt := time.Since(start)
-	waitFor(t, "a new connection to evict the idle one", func() bool {
+	lab.WaitFor(t, "a new connection to evict the idle one", func() bool {
 		got, _ := valid(path, "weak.late")
 		return got == "tlsexport"
 	})

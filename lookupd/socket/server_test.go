@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/exim-tlsprobe/exim-tlsprobe/internal/lab"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket/sockettest"
 )
@@ -190,7 +191,7 @@ func TestServerShutdownDrains(t *testing.T) {
 	}
 	defer c.Close()
 	c.Write([]byte("weak.example\n"))
-	waitFor(t, "the request to reach the handler", func() bool {
+	lab.WaitFor(t, "the request to reach the handler", func() bool {
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		return len(h.reqs) == 1
@@ -199,7 +200,7 @@ func TestServerShutdownDrains(t *testing.T) {
 	go func() { done <- s.Shutdown(context.Background()) }()
 	// The socket goes while the request in flight holds Shutdown: nobody
 	// new gets in, and Shutdown has not returned.
-	waitFor(t, "the socket to be removed", func() bool {
+	lab.WaitFor(t, "the socket to be removed", func() bool {
 		_, err := os.Stat(path)
 		return errors.Is(err, os.ErrNotExist)
 	})
@@ -218,17 +219,6 @@ func TestServerShutdownDrains(t *testing.T) {
 	c.SetDeadline(time.Now().Add(5 * time.Second))
 	if out, _ := io.ReadAll(c); string(out) != "tlsexport" {
 		t.Errorf("in-flight request answered %q, want tlsexport", out)
-	}
-}
-
-// waitFor polls cond until it holds, for 10 s at most.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("waited 10s for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
 	}
 }
 
@@ -307,7 +297,7 @@ func TestServerShutdownWhileConnecting(t *testing.T) {
 				}
 			})
 		}
-		waitFor(t, "some answers", func() bool { return answered.Load() >= 20 })
+		lab.WaitFor(t, "some answers", func() bool { return answered.Load() >= 20 })
 		if err := s.Shutdown(context.Background()); err != nil {
 			t.Fatalf("Shutdown: %v", err)
 		}

@@ -88,7 +88,11 @@ func Pages(daemon, cli, example, version, date string) ([]manpage.Page, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", example, err)
 	}
-	source := "exim-tlsprobe " + version
+	// The footer is source left, date centred, page name right: with a git
+	// snapshot version "exim-tlsprobe VERSION" ran into the date at 80
+	// columns, so the version goes with the date.
+	source := "exim-tlsprobe"
+	date = date + " (" + version + ")"
 	return []manpage.Page{
 		daemonPage(dHelp, source, date),
 		cliPage(usage, cmdBlocks, source, date),

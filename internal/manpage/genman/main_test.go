@@ -106,7 +106,7 @@ func TestPagesAt80Columns(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	out := t.TempDir()
-	const version = "0.0~git20261205.786f8cd"
+	const version = "0.0~git20261205103000.786f8cd12345+dirty" // as scripts/deb makes it
 	if err := run([]string{"-tlsprobed", filepath.Join(bin, "tlsprobed"), "-tlsprobe", filepath.Join(bin, "tlsprobe"),
 		"-config", filepath.Join(root, "contrib", "config.example.toml"), "-version", version, "-date", "2026-12-05", "-out", out}); err != nil {
 		t.Fatal(err)
@@ -130,12 +130,15 @@ func TestPagesAt80Columns(t *testing.T) {
 		footer := lines[len(lines)-1]
 		t.Logf("%s footer: %q", page, footer)
 		fields := regexp.MustCompile(`\s{2,}`).Split(strings.TrimSpace(footer), -1)
-		want := []string{"exim-tlsprobe", "2026-12-05 (" + version + ")", title}
+		want := []string{"exim-tlsprobe", "2026-12-05", title}
 		if strings.Join(fields, "|") != strings.Join(want, "|") {
 			t.Errorf("%s: footer %q, want the fields %q apart", page, footer, want)
 		}
 		if n := len([]rune(footer)); n > 80 {
 			t.Errorf("%s: footer of %d columns", page, n)
+		}
+		if v := normalize(strings.Join(lines, "\n")); !strings.Contains(v, "VERSION This page is of exim-tlsprobe "+version+".") {
+			t.Errorf("%s: the version is not on the page", page)
 		}
 	}
 	cli := strings.Join(pages["tlsprobe.1"], "\n")

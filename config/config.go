@@ -103,7 +103,7 @@ type AnswerConfig struct {
 
 // CacheConfig is the [cache] section.
 type CacheConfig struct {
-	Hosts    int      `toml:"hosts"`     // host outcomes kept (LRU)
+	Hosts    int      `toml:"hosts"`     // addresses whose facts are kept (LRU); also the host name cache size
 	Domains  int      `toml:"domains"`   // domain MX sets kept (LRU)
 	TTL      Duration `toml:"ttl"`       // life of a host verdict
 	ErrorTTL Duration `toml:"error_ttl"` // life of a host error outcome

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -21,9 +22,16 @@ func (d Duration) MarshalText() ([]byte, error) { return []byte(d.String()), nil
 
 // UnmarshalText implements encoding.TextUnmarshaler with time.ParseDuration.
 func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(strings.TrimSpace(string(b)))
+	t := strings.TrimSpace(string(b))
+	v, err := time.ParseDuration(t)
 	if err != nil {
-		return fmt.Errorf("parse duration %q: want a number with a unit, e.g. \"30s\" or \"1h30m\"", b)
+		if n, ok := strings.CutSuffix(t, "d"); ok {
+			if days, err := strconv.Atoi(n); err == nil && days > 0 {
+				return fmt.Errorf("parse duration %q: days are not a unit; write hours, e.g. \"%dh\"", b, 24*days)
+			}
+			return fmt.Errorf("parse duration %q: days are not a unit; write hours, e.g. \"24h\"", b)
+		}
+		return fmt.Errorf("parse duration %q: want a number with a unit (ns, us, ms, s, m, h), e.g. \"30s\" or \"1h30m\"", b)
 	}
 	d.Duration = v
 	return nil

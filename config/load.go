@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"reflect"
 	"regexp"
 	"strings"
 
@@ -97,7 +98,14 @@ func decodeError(data []byte, err error) error {
 		errs := make([]error, 0, len(sm.Errors))
 		for i := range sm.Errors {
 			line, _ := sm.Errors[i].Position()
-			errs = append(errs, &Error{Line: line, Key: strings.Join(sm.Errors[i].Key(), "."), Msg: "unknown key"})
+			key := sm.Errors[i].Key()
+			msg := "unknown key"
+			if len(key) == 1 {
+				if secs := sectionsWithKey(key[0]); len(secs) > 0 {
+					msg += "; " + key[0] + " belongs in [" + strings.Join(secs, "] or [") + "]"
+				}
+			}
+			errs = append(errs, &Error{Line: line, Key: strings.Join(key, "."), Msg: msg})
 		}
 		return errors.Join(errs...)
 	}
@@ -112,6 +120,35 @@ func decodeError(data []byte, err error) error {
 		return e
 	}
 	return &Error{Msg: friendlyMessage(err.Error())}
+}
+
+// sectionsWithKey names the sections of Config (by their TOML table names)
+// that have a key called name: the hint for a key written at the top level.
+func sectionsWithKey(name string) []string {
+	var secs []string
+	ct := reflect.TypeFor[Config]()
+	for i := range ct.NumField() {
+		sf := ct.Field(i)
+		if sf.Type.Kind() != reflect.Struct {
+			continue
+		}
+		for j := range sf.Type.NumField() {
+			if tomlName(sf.Type.Field(j)) == name {
+				secs = append(secs, tomlName(sf))
+				break
+			}
+		}
+	}
+	return secs
+}
+
+// tomlName is the key go-toml decodes into f.
+func tomlName(f reflect.StructField) string {
+	name, _, _ := strings.Cut(f.Tag.Get("toml"), ",")
+	if name == "" {
+		return f.Name
+	}
+	return name
 }
 
 var mismatchRE = regexp.MustCompile(`^cannot decode TOML (\S+) into (?:struct field \S+ of type )?(.+)$`)

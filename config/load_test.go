@@ -50,6 +50,20 @@ func TestParseReportsEveryUnknownKey(t *testing.T) {
 	}
 }
 
+// A key written above every section names the section it belongs in.
+func TestParseUnknownTopLevelKeyHintsSection(t *testing.T) {
+	for _, tc := range []struct{ doc, want string }{
+		{"ttl = \"24h\"\n", "line 1: ttl: unknown key; ttl belongs in [cache]"},
+		{"timeout = \"3s\"\n", "line 1: timeout: unknown key; timeout belongs in [dns] or [probe] or [redis]"},
+		{"bogus = 1\n", "line 1: bogus: unknown key"},
+	} {
+		_, err := Parse([]byte(tc.doc))
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("Parse(%q) = %v, want %q", tc.doc, err, tc.want)
+		}
+	}
+}
+
 func TestParseDecodeErrors(t *testing.T) {
 	for _, tc := range []struct{ doc, want string }{
 		{"[probe]\nport = \"25\"\n", "line 2: probe.port: want an integer, not a TOML string"},
@@ -60,6 +74,8 @@ func TestParseDecodeErrors(t *testing.T) {
 		{"answer.wait = 3\n", "line 1: answer.wait: parse duration"},
 		{"[probe]\nrate_per_address = -1\n", "line 2: probe.rate_per_address: parse rate \"-1\""},
 		{"[probe]\ntimeout = \"3x\"\n", "line 2: probe.timeout: parse duration \"3x\""},
+		{"[cache]\nttl = \"1d\"\n", "line 2: cache.ttl: parse duration \"1d\": days are not a unit; write hours, e.g. \"24h\""},
+		{"[cache]\nttl = \"7d\"\n", "e.g. \"168h\""},
 		{"[probe\n", "line 1: expected ']'"},
 		{"probe = 3\n", "line 1: probe: want a table, not a TOML integer"},
 		{"[probe]\nport = 25\nport = 26\n", "line 3:"},

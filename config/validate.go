@@ -17,6 +17,7 @@ const (
 	maxIgnoreNetworks = 10000
 	maxOverrides      = 100000 // all three lists together
 	maxSocketPath     = 107    // sun_path is 108 bytes with the NUL
+	minCacheTTL       = time.Minute
 )
 
 // Validate checks every field, naming the key in each error ("answer.wait: must be
@@ -119,7 +120,13 @@ func (c *Config) Validate() error {
 	cc := &c.Cache
 	v.intRange("cache.hosts", cc.Hosts, 1, 10_000_000)
 	v.intRange("cache.domains", cc.Domains, 1, 10_000_000)
-	v.duration("cache.ttl", cc.TTL, time.Minute, 30*24*time.Hour)
+	// The 1m floor (docs/design.md section 5): every expiry re-probes the
+	// address, and the remote postmaster sees each probe in the logs.
+	if cc.TTL.Duration < minCacheTTL {
+		v.add("cache.ttl", "must be at least %s (got %s): each expiry re-probes the MX address, a connection its postmaster sees; for a shorter life of failed probes set cache.error_ttl (from 1s)", formatDuration(minCacheTTL), cc.TTL)
+	} else {
+		v.duration("cache.ttl", cc.TTL, minCacheTTL, 30*24*time.Hour)
+	}
 	v.duration("cache.error_ttl", cc.ErrorTTL, time.Second, 30*24*time.Hour)
 	if cc.File != "" && !filepath.IsAbs(cc.File) {
 		v.add("cache.file", "must be an absolute path (got %q)", cc.File)

@@ -3,10 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"sync"
 	"text/tabwriter"
 	"time"
@@ -30,7 +32,8 @@ func runProbe(args []string, stdout, stderr io.Writer) int {
 	port := fl.Int("port", 0, "SMTP port (default from the config)")
 	dnsServer := fl.String("dns", "", "DNS server `ip[:port]` (default from the config or /etc/resolv.conf)")
 	noTLS13 := fl.Bool("no-tls13", false, "model a client that offers TLS 1.2 at most")
-	seclevel := fl.Int("seclevel", -1, "with -client openssl: OpenSSL's security `level` (0-5) of the Exim modelled (default from the config: probe.openssl_seclevel)")
+	var seclevel optionalInt
+	fl.Var(&seclevel, "seclevel", "with -client openssl: OpenSSL's security `level` (0-5) of the Exim modelled (default from the config: probe.openssl_seclevel)")
 	verbose := fl.Bool("v", false, "log each probe to stderr")
 	if err := fl.Parse(args); err != nil {
 		return 2
@@ -59,8 +62,8 @@ func runProbe(args []string, stdout, stderr io.Writer) int {
 	if *noTLS13 {
 		cfg.Probe.TLS13 = false
 	}
-	if *seclevel >= 0 {
-		cfg.Probe.OpenSSLSecLevel = *seclevel
+	if seclevel.set {
+		cfg.Probe.OpenSSLSecLevel = seclevel.n
 	}
 	if err := cfg.Validate(); err != nil {
 		fmt.Fprintf(stderr, "tlsprobe probe: %v\n", err)
@@ -248,4 +251,28 @@ func dash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// optionalInt is an integer flag that may be absent: unlike an int flag
+// with a sentinel default, -help shows no "(default -1)" beside the
+// default the usage names.
+type optionalInt struct {
+	n   int
+	set bool
+}
+
+func (o *optionalInt) String() string {
+	if o == nil || !o.set {
+		return ""
+	}
+	return strconv.Itoa(o.n)
+}
+
+func (o *optionalInt) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return errors.New("want an integer")
+	}
+	o.n, o.set = n, true
+	return nil
 }

@@ -128,6 +128,10 @@ func quoteArgs(args []string) string {
 	return strings.Join(q, " ")
 }
 
+// eximReadme is where the Debian package installs contrib/exim/README.md
+// (packaging/deb/nfpm.yaml), named in messages for the installed tool.
+const eximReadme = "/usr/share/doc/exim-tlsprobe/README.exim.md (contrib/exim/README.md in the source)"
+
 // describeQueryError says in one phrase why the daemon at addr could not be
 // asked: the operating system's reason once, without the layers of
 // "connect to X: dial unix X: connect:" that repeat the address.
@@ -145,7 +149,7 @@ func describeQueryError(addr string, err error) string {
 		case op.Op == "dial" && errors.Is(reason, syscall.ECONNREFUSED):
 			return fmt.Sprintf("cannot connect to %s: connection refused (is tlsprobed running?)", addr)
 		case op.Op == "dial" && errors.Is(reason, syscall.EACCES):
-			return fmt.Sprintf("cannot connect to %s: permission denied (see \"Admins without root\" in contrib/exim/README.md)", addr)
+			return fmt.Sprintf("cannot connect to %s: permission denied (see \"Admins without root\" in %s)", addr, eximReadme)
 		case op.Op == "dial":
 			return fmt.Sprintf("cannot connect to %s: %v", addr, reason)
 		case op.Timeout():

@@ -2,6 +2,7 @@ package main
 
 import (
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -74,5 +75,22 @@ func TestQueryMessages(t *testing.T) {
 	runCLI("query", "-socket", live, "a.example")
 	if len(accepted) != 1 {
 		t.Errorf("control: a good query made %d connections, want 1", len(accepted))
+	}
+}
+
+// TestDescribePermissionDenied: root is never refused by the socket's mode,
+// so the message is checked on the error a non-member of the group gets,
+// and names the README where the package installs it.
+func TestDescribePermissionDenied(t *testing.T) {
+	err := &net.OpError{Op: "dial", Net: "unix", Err: os.NewSyscallError("connect", syscall.EACCES)}
+	got := describeQueryError("/run/tlsprobed/tlsprobed.sock", err)
+	t.Log(got)
+	want := `cannot connect to /run/tlsprobed/tlsprobed.sock: permission denied (see "Admins without root" in /usr/share/doc/exim-tlsprobe/README.exim.md (contrib/exim/README.md in the source))`
+	if got != want {
+		t.Errorf("got %q\nwant %q", got, want)
+	}
+	nfpm, rerr := os.ReadFile("../../packaging/deb/nfpm.yaml")
+	if rerr != nil || !strings.Contains(string(nfpm), "src: contrib/exim/README.md\n    dst: /usr/share/doc/exim-tlsprobe/README.exim.md\n") {
+		t.Errorf("packaging/deb/nfpm.yaml does not install contrib/exim/README.md as README.exim.md (%v)", rerr)
 	}
 }

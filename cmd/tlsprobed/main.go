@@ -18,12 +18,14 @@ import (
 	"log/slog"
 	"os"
 	"os/user"
+	"path/filepath"
 	"strconv"
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/config"
 	"github.com/exim-tlsprobe/exim-tlsprobe/internal/buildinfo"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket"
 )
 
 // defaultConfigPath is -config's default, the one path that may be absent
@@ -92,6 +94,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		source += " absent: built-in defaults"
 	}
 	if *check {
+		if err := checkSocketPath(cfg.Listen.Socket); err != nil {
+			fmt.Fprintf(stderr, "tlsprobed: %v\n", err)
+			return 1
+		}
 		helo := lookupd.HELOName(context.Background(), cfg)
 		if p := probe.HELOProblem(helo); p != "" {
 			fmt.Fprintf(stdout, "%s: warning: %s\n", source, p)
@@ -145,6 +151,24 @@ func checkSystem(c *config.Config) error {
 		return &config.Error{Key: "listen.group", Msg: fmt.Sprintf("no group %q on this machine", g)}
 	case err != nil:
 		return &config.Error{Key: "listen.group", Msg: fmt.Sprintf("look up group %q: %v", g, err)}
+	}
+	return nil
+}
+
+// runtimeDir is the directory the systemd unit creates at each start
+// (RuntimeDirectory=tlsprobed) and removes at stop: -check does not require it.
+const runtimeDir = "/run/tlsprobed"
+
+// checkSocketPath is -check's test of listen.socket: its directory must
+// exist (unless it is the unit's runtimeDir), and the path must be absent or
+// a socket. A start checks again when it listens.
+func checkSocketPath(path string) error {
+	err := socket.CheckPath(path)
+	if errors.Is(err, socket.ErrNoDirectory) && filepath.Dir(path) == runtimeDir {
+		return nil
+	}
+	if err != nil {
+		return &config.Error{Key: "listen.socket", Msg: err.Error()}
 	}
 	return nil
 }

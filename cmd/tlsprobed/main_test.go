@@ -23,6 +23,8 @@ func TestFlags(t *testing.T) {
 	os.WriteFile(good, []byte("[answer]\nwait = \"1s\"\n"), 0o644)
 	nogroup := filepath.Join(dir, "nogroup.toml")
 	os.WriteFile(nogroup, []byte("[listen]\ngroup = \"no-such-group-tlsprobe\"\n"), 0o644)
+	regular := filepath.Join(dir, "file.sock")
+	os.WriteFile(regular, nil, 0)
 	bad := filepath.Join(dir, "bad.toml")
 	os.WriteFile(bad, []byte("[answer]\nwait = \"1s\"\n[probe]\ntimout = \"3s\"\n"), 0o644)
 	for _, tc := range []struct {
@@ -42,6 +44,10 @@ func TestFlags(t *testing.T) {
 		{[]string{"-check", "-config", nogroup}, 1, `listen.group: no group "no-such-group-tlsprobe" on this machine`},
 		{[]string{"-check", "-config", good, "-socket", "/run/" + strings.Repeat("s", 103)}, 1, "-socket: listen.socket: longer than 107 bytes"},
 		{[]string{"-check", "-config", good, "-socket", "/run/" + strings.Repeat("s", 102)}, 0, "ok"},
+		// The socket's directory must exist, and the path be absent or a socket.
+		{[]string{"-check", "-config", good, "-socket", "/missing/dir/x.sock"}, 1, "listen.socket: directory does not exist: /missing/dir"},
+		{[]string{"-check", "-config", good, "-socket", regular}, 1, "listen.socket: " + regular + " is a regular file, not a socket"},
+		{[]string{"-check", "-config", good, "-socket", good + "/x.sock"}, 1, "listen.socket: " + good + " is a regular file, not a directory"},
 	} {
 		var out bytes.Buffer
 		code := run(tc.args, &out, &out)
@@ -131,9 +137,9 @@ func TestStartFailures(t *testing.T) {
 	}
 	defer ln.Close()
 	for _, tc := range []struct{ name, socket, want string }{
-		{"regular file", file, "exists and is not a socket"},
+		{"regular file", file, "is a regular file, not a socket"},
 		{"socket in use", inUse, "socket in use by a running server"},
-		{"no directory", filepath.Join(dir, "missing", "tlsprobed.sock"), "no such file or directory"},
+		{"no directory", filepath.Join(dir, "missing", "tlsprobed.sock"), "directory does not exist: " + filepath.Join(dir, "missing")},
 	} {
 		var out bytes.Buffer
 		code := run([]string{"-config", cfg, "-socket", tc.socket}, &out, &out)

@@ -55,7 +55,15 @@ func ConfigBlocks(text string) (header, body []Block, err error) {
 				}
 				value = strings.TrimSpace(key) + " = [" + strings.TrimSuffix(strings.Join(items, " "), ",") + "]"
 			}
-			body = append(body, T(value, strings.Join(comment, " ")))
+			// The comment's first paragraph is the key's; any further
+			// ones (a verbatim example, a list) follow it as they are.
+			paras := paragraphs(comment)
+			text := ""
+			if len(paras) > 0 && paras[0].Kind == Prose {
+				text, paras = paras[0].Text, paras[1:]
+			}
+			body = append(body, T(value, text))
+			body = append(body, paras...)
 			comment = nil
 		}
 	}

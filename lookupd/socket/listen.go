@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"os/user"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
@@ -34,20 +35,75 @@ func ListenUnix(path string, mode fs.FileMode, group string) (*net.UnixListener,
 	}
 	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
 	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", path, err)
+		if errors.Is(err, syscall.ENOENT) {
+			return nil, fmt.Errorf("listen on %s: %w: %s", path, ErrNoDirectory, filepath.Dir(path))
+		}
+		return nil, fmt.Errorf("listen on %s: %w", path, bare(err))
 	}
 	ln.SetUnlinkOnClose(true)
 	if gid >= 0 {
 		if err := os.Lchown(path, -1, gid); err != nil {
 			ln.Close()
-			return nil, fmt.Errorf("set group of %s: %w", path, err)
+			return nil, fmt.Errorf("set group of %s: %w", path, bare(err))
 		}
 	}
 	if err := os.Chmod(path, mode); err != nil {
 		ln.Close()
-		return nil, fmt.Errorf("set mode of %s: %w", path, err)
+		return nil, fmt.Errorf("set mode of %s: %w", path, bare(err))
 	}
 	return ln, nil
+}
+
+// ErrNoDirectory means the directory of a socket path does not exist.
+var ErrNoDirectory = errors.New("directory does not exist")
+
+// CheckPath reports whether ListenUnix could create a socket at path as far
+// as the file system goes: its directory must exist (else an error wrapping
+// ErrNoDirectory and naming it), and path must be absent or a socket (else an
+// error saying what it is).
+func CheckPath(path string) error {
+	dir := filepath.Dir(path)
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return fmt.Errorf("%w: %s", ErrNoDirectory, dir)
+	case err != nil:
+		return fmt.Errorf("check directory %s: %w", dir, err)
+	case !fi.IsDir():
+		return fmt.Errorf("%s is %s, not a directory", dir, fileKind(fi.Mode()))
+	}
+	fi, err = os.Lstat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("check %s: %w", path, err)
+	case fi.Mode().Type() != fs.ModeSocket:
+		return fmt.Errorf("%s is %s, not a socket; remove it or choose another path", path, fileKind(fi.Mode()))
+	}
+	return nil
+}
+
+// fileKind names the type of file m describes, e.g. "a regular file".
+func fileKind(m fs.FileMode) string {
+	switch t := m.Type(); {
+	case t == 0:
+		return "a regular file"
+	case t&fs.ModeDir != 0:
+		return "a directory"
+	case t&fs.ModeSymlink != 0:
+		return "a symbolic link"
+	case t&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case t&fs.ModeSocket != 0:
+		return "a socket"
+	case t&fs.ModeCharDevice != 0:
+		return "a character device"
+	case t&fs.ModeDevice != 0:
+		return "a block device"
+	default:
+		return "a special file"
+	}
 }
 
 func removeStale(path string) error {
@@ -59,7 +115,7 @@ func removeStale(path string) error {
 		return fmt.Errorf("check %s: %w", path, err)
 	}
 	if fi.Mode().Type() != fs.ModeSocket {
-		return fmt.Errorf("check %s: exists and is not a socket (%s)", path, fi.Mode().Type())
+		return fmt.Errorf("%s is %s, not a socket; remove it or choose another path", path, fileKind(fi.Mode()))
 	}
 	c, err := net.DialTimeout("unix", path, time.Second)
 	if err == nil {
@@ -67,12 +123,26 @@ func removeStale(path string) error {
 		return fmt.Errorf("listen on %s: %w", path, ErrSocketInUse)
 	}
 	if !errors.Is(err, syscall.ECONNREFUSED) {
-		return fmt.Errorf("check %s: %w", path, err)
+		return fmt.Errorf("check %s: %w", path, bare(err))
 	}
 	if err := os.Remove(path); err != nil {
-		return fmt.Errorf("remove stale socket %s: %w", path, err)
+		return fmt.Errorf("remove stale socket %s: %w", path, bare(err))
 	}
 	return nil
+}
+
+// bare strips the operation and path that net.OpError and fs.PathError
+// add, for errors whose message names the path already.
+func bare(err error) error {
+	var oe *net.OpError
+	if errors.As(err, &oe) {
+		err = oe.Err
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		err = pe.Err
+	}
+	return err
 }
 
 func lookupGroup(group string) (int, error) {

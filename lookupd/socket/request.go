@@ -51,9 +51,10 @@ type Request struct {
 
 // ParseRequest parses one request line, without its line ending (a trailing
 // CR is removed). A line without a known verb is a domain for Exim.
-// On an error the Request is zero, except for a report whose address or
-// text is bad: its Verb is VerbReport, so that the server can tell the
-// handler (MalformedObserver) which verb was malformed.
+// On an error the Request is zero, except that its Verb is set when the
+// verb was recognised (an admin verb with bad arguments, a report with a
+// bad address), so that the server can answer an admin verb with an error
+// line and tell the handler (MalformedObserver) which verb was malformed.
 func ParseRequest(line []byte) (Request, error) {
 	// The CR of a CRLF is not part of the line: trim it before the length
 	// check, or a request of exactly MaxRequest bytes ended by CRLF would be
@@ -76,7 +77,7 @@ func ParseRequest(line []byte) (Request, error) {
 	switch string(word) {
 	case VerbStats:
 		if len(rest) != 0 {
-			return Request{}, fmt.Errorf("%w: stats takes no argument", ErrBadRequest)
+			return Request{Verb: VerbStats}, fmt.Errorf("%w: stats takes no argument", ErrBadRequest)
 		}
 		return Request{Verb: VerbStats}, nil
 	case VerbList:
@@ -84,10 +85,10 @@ func ParseRequest(line []byte) (Request, error) {
 		case "", ListSmallKey, ListTLSExport, ListNoDHE, ListSecLevel1, ListSecLevel0:
 			return Request{Verb: VerbList, Arg: string(rest)}, nil
 		}
-		return Request{}, fmt.Errorf("%w: list takes smallkey, tlsexport, nodhe, seclevel1, seclevel0 or nothing", ErrBadRequest)
+		return Request{Verb: VerbList}, fmt.Errorf("%w: list takes smallkey, tlsexport, nodhe, seclevel1, seclevel0 or nothing", ErrBadRequest)
 	case VerbExplain, VerbFlush:
 		if len(rest) == 0 || bytes.ContainsAny(rest, " \t") {
-			return Request{}, fmt.Errorf("%w: %s takes one argument", ErrBadRequest, word)
+			return Request{Verb: string(word)}, fmt.Errorf("%w: %s takes one argument", ErrBadRequest, word)
 		}
 		return Request{Verb: string(word), Arg: string(rest)}, nil
 	case VerbReport:

@@ -10,7 +10,7 @@ import (
 func TestParseRequest(t *testing.T) {
 	for _, tc := range []struct {
 		in   string
-		want Request
+		want Request // with bad: the Request returned with the error
 		bad  bool
 	}{
 		{in: "example.org", want: Request{Verb: VerbDomain, Arg: "example.org"}},
@@ -34,11 +34,12 @@ func TestParseRequest(t *testing.T) {
 		{in: "report 192.0.2.1", want: Request{Verb: VerbReport, Arg: "192.0.2.1", Addr: netip.MustParseAddr("192.0.2.1")}},
 		{in: "", bad: true},
 		{in: "   ", bad: true},
-		{in: "stats now", bad: true},
-		{in: "explain", bad: true},
-		{in: "explain a b", bad: true},
-		{in: "list ok", bad: true},
-		{in: "list smallkey tlsexport", bad: true},
+		{in: "stats now", want: Request{Verb: VerbStats}, bad: true},
+		{in: "explain", want: Request{Verb: VerbExplain}, bad: true},
+		{in: "explain a b", want: Request{Verb: VerbExplain}, bad: true},
+		{in: "list ok", want: Request{Verb: VerbList}, bad: true},
+		{in: "list smallkey tlsexport", want: Request{Verb: VerbList}, bad: true},
+		{in: "flush", want: Request{Verb: VerbFlush}, bad: true},
 		{in: "frobnicate example.org", bad: true},
 		{in: "exa\x00mple.org", bad: true},
 		{in: "example.org\x1b", bad: true},
@@ -48,8 +49,8 @@ func TestParseRequest(t *testing.T) {
 	} {
 		got, err := ParseRequest([]byte(tc.in))
 		if tc.bad {
-			if got != (Request{}) {
-				t.Errorf("ParseRequest(%q) = %+v with an error; want the zero Request", tc.in, got)
+			if got != tc.want {
+				t.Errorf("ParseRequest(%q) = %+v with an error; want %+v", tc.in, got, tc.want)
 			}
 			if !errors.Is(err, ErrBadRequest) {
 				t.Errorf("ParseRequest(%q) = %+v, %v; want ErrBadRequest", tc.in, got, err)
@@ -97,7 +98,7 @@ func FuzzParseRequest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		req, err := ParseRequest(b)
 		if err != nil {
-			if req != (Request{}) && req != (Request{Verb: VerbReport}) {
+			if req != (Request{Verb: req.Verb}) || req.Verb == VerbDomain {
 				t.Fatalf("ParseRequest(%q) = %+v with error %v", b, req, err)
 			}
 			return

@@ -330,6 +330,9 @@ func (s *Server) serveConn(c *conn) {
 	if !s.requestRead(c) {
 		return // evicted at the cap before its request was complete
 	}
+	if errors.Is(err, errNoRequest) {
+		return // connected and closed: another tlsprobed checking the socket is live
+	}
 	var answer []byte
 	var req Request
 	if err == nil {
@@ -345,6 +348,11 @@ func (s *Server) serveConn(c *conn) {
 		s.logger().Warn("answer", "event", "malformed request", "err", err, "bytes", len(line))
 		if o, ok := s.Handler.(MalformedObserver); ok && req.Verb != "" {
 			o.Malformed(req.Verb)
+		}
+		if adminVerb(req.Verb) {
+			// Exim sends no admin verb: the client is tlsprobe or a person,
+			// who gets the reason instead of an empty answer.
+			answer = []byte("error: " + err.Error() + "\n")
 		}
 	}
 	c.SetWriteDeadline(time.Now().Add(dur(s.WriteTimeout, 5*time.Second)))
@@ -379,6 +387,21 @@ func (s *Server) logCap(l *capLog, event string) {
 		"refused_total", s.refused.Load(), "evicted_total", s.evicted.Load())
 }
 
+// adminVerb reports whether verb is one that only an admin sends, answered
+// with a line (an error line when malformed); a domain or a report that is
+// malformed gets the empty answer.
+func adminVerb(verb string) bool {
+	switch verb {
+	case VerbExplain, VerbStats, VerbFlush, VerbList:
+		return true
+	}
+	return false
+}
+
+// errNoRequest is readLine's error for a connection closed before its
+// first byte, such as ListenUnix's check of whether a socket is live.
+var errNoRequest = errors.New("closed without a request")
+
 var errTooLong = fmt.Errorf("%w: longer than %d bytes", ErrBadRequest, MaxRequest)
 
 // lineBufs holds the request buffers of readLine: the line is parsed into
@@ -398,6 +421,9 @@ func readLine(r io.Reader, buf []byte) ([]byte, error) {
 		n += m
 		switch {
 		case errors.Is(err, io.EOF):
+			if n == 0 {
+				return buf[:0], errNoRequest
+			}
 			if n > MaxRequest+1 {
 				return buf[:n], errTooLong
 			}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -407,5 +408,93 @@ func TestServerMalformedReport(t *testing.T) {
 	defer h.echoHandler.mu.Unlock()
 	if len(h.reqs) != 1 || h.reqs[0].Text != "TLS session: x" {
 		t.Errorf("Handle saw %+v, want the one good report", h.reqs)
+	}
+}
+
+// lockedBuffer is a log destination the server's goroutines write to.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestServerAdminVerbErrors: an admin verb with bad arguments gets an error
+// line (a person or tlsprobe asked); a malformed domain request still gets
+// the empty answer Exim needs.
+func TestServerAdminVerbErrors(t *testing.T) {
+	path := startServer(t, &socket.Server{Handler: &echoHandler{}, Logger: slog.New(slog.DiscardHandler)})
+	for req, want := range map[string]string{
+		"explain":        "error: bad request: explain takes one argument\n",
+		"flush":          "error: bad request: flush takes one argument\n",
+		"flush a b":      "error: bad request: flush takes one argument\n",
+		"stats now":      "error: bad request: stats takes no argument\n",
+		"list ok":        "error: bad request: list takes smallkey, tlsexport, nodhe, seclevel1 or nothing\n",
+		"frobnicate a b": "",
+		"":               "",
+	} {
+		got := rawQuery(t, path, []byte(req+"\n"), true)
+		t.Logf("%q -> %q", req, got)
+		if got != want {
+			t.Errorf("request %q: answer %q, want %q", req, got, want)
+		}
+	}
+}
+
+// TestListenInUseLogsNothing: a second ListenUnix on a live socket (a second
+// daemon starting) connects and closes without a request; the first
+// server neither logs that nor counts it as malformed.
+func TestListenInUseLogsNothing(t *testing.T) {
+	var log lockedBuffer
+	s := &socket.Server{Handler: &echoHandler{}, Logger: slog.New(slog.NewTextHandler(&log, nil))}
+	path := filepath.Join(t.TempDir(), "t.sock")
+	ln, err := socket.ListenUnix(path, 0o660, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(ln) }()
+	if _, err := socket.ListenUnix(path, 0o660, ""); !errors.Is(err, socket.ErrSocketInUse) {
+		t.Fatalf("second ListenUnix: %v, want ErrSocketInUse", err)
+	}
+	// Shutdown waits for the connection of the check to be served.
+	if err := s.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; !errors.Is(err, socket.ErrServerClosed) {
+		t.Fatalf("Serve: %v", err)
+	}
+	if got := log.String(); got != "" || s.Stats().Malformed != 0 {
+		t.Errorf("after a liveness check: log %q, malformed %d; want nothing", got, s.Stats().Malformed)
+	}
+}
+
+// TestCheckPath: what -check says about a socket path.
+func TestCheckPath(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "file")
+	os.WriteFile(file, nil, 0)
+	for _, tc := range []struct{ path, want string }{
+		{filepath.Join(dir, "x.sock"), ""},
+		{"/missing/dir/x.sock", "directory does not exist: /missing/dir"},
+		{file, file + " is a regular file, not a socket; remove it or choose another path"},
+		{dir, dir + " is a directory, not a socket; remove it or choose another path"},
+		{filepath.Join(file, "x.sock"), file + " is a regular file, not a directory"},
+	} {
+		err := socket.CheckPath(tc.path)
+		t.Logf("%s: %v", tc.path, err)
+		if got := fmt.Sprint(err); tc.want == "" && err != nil || tc.want != "" && got != tc.want {
+			t.Errorf("CheckPath(%s) = %v, want %q", tc.path, err, tc.want)
+		}
 	}
 }

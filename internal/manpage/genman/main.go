@@ -88,12 +88,21 @@ func Pages(daemon, cli, example, version, date string) ([]manpage.Page, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", example, err)
 	}
-	source := "exim-tlsprobe " + version
-	return []manpage.Page{
+	// The footer is source left, date centred, page name right: a snapshot
+	// version of scripts/deb (34 characters) ran into the date at 80
+	// columns, so the footer names the package and a last section the
+	// version.
+	source := "exim-tlsprobe"
+	pages := []manpage.Page{
 		daemonPage(dHelp, source, date),
 		cliPage(usage, cmdBlocks, source, date),
 		configPage(header, keys, source, date),
-	}, nil
+	}
+	for i := range pages {
+		pages[i].Parts = append(pages[i].Parts, manpage.Part{Title: "VERSION",
+			Blocks: []manpage.Block{manpage.P("This page is of exim-tlsprobe " + version + ".")}})
+	}
+	return pages, nil
 }
 
 // helpOf runs bin with args and returns what it printed (the flag package

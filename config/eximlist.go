@@ -1,6 +1,6 @@
 package config
 
-// Import of the classic hand-kept Exim named lists (DESIGN.md section 0) into
+// Import of the classic hand-kept Exim named lists (docs/design.md section 0) into
 // [overrides]. The syntax is the Exim specification's: chapter 6 ("The Exim
 // run time configuration file": comments, continuation lines, macros, .include
 // and .ifdef) and chapter 10 ("Domain, host, address, and local part lists":

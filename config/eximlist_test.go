@@ -7,7 +7,7 @@ import (
 	"testing"
 )
 
-// classicExim is the classic hand-kept set-up of DESIGN.md section 0, in a
+// classicExim is the classic hand-kept set-up of docs/design.md section 0, in a
 // main section with its usual neighbours.
 const classicExim = `# /etc/exim4/conf.d/main/000_localmacros
 MAIN_TLS_ENABLE = yes

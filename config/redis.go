@@ -9,7 +9,7 @@ import (
 )
 
 // RedisConfig is the [redis] section: the Redis (or Valkey) that relays of
-// one fleet share as a second cache level (DESIGN.md section 5). An empty
+// one fleet share as a second cache level (docs/design.md section 5). An empty
 // URL means no fleet: the daemon works alone, as without the section.
 type RedisConfig struct {
 	// URL is redis://[user:pass@]host:port/db, rediss://... for TLS, or

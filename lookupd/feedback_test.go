@@ -23,7 +23,7 @@ import (
 )
 
 // The $event_data of Exim 4.96's msg:host:defer for a DH prime under the
-// client's floor, GnuTLS and OpenSSL builds (DESIGN.md section 7).
+// client's floor, GnuTLS and OpenSSL builds (docs/design.md section 7).
 const (
 	gnutlsDHText  = "TLS session: (gnutls_handshake): The Diffie-Hellman prime sent by the server is not acceptable (not long enough)."
 	opensslDHText = "TLS session: (SSL_connect): error:0A00018A:SSL routines::dh key too small"

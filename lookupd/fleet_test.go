@@ -19,7 +19,7 @@ import (
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket/sockettest"
 )
 
-// Tests of relays sharing one real redis-server (DESIGN.md section 5),
+// Tests of relays sharing one real redis-server (docs/design.md section 5),
 // against the lab's real servers (service_test.go). Each subtest has a
 // prefix of its own, so they share one lab and one Redis.
 

@@ -40,7 +40,7 @@ type Prober func(ctx context.Context, ap netip.AddrPort, o probe.Options) probe.
 
 // Service turns a domain into a verdict. It keeps facts, not verdicts, in
 // three caches: domain -> MX set, host name -> addresses, address -> what a
-// probe observed there (DESIGN.md sections 3 and 5); it computes the verdict
+// probe observed there (docs/design.md sections 3 and 5); it computes the verdict
 // when it answers, with the policy in force. It implements socket.Handler.
 type Service struct {
 	st      atomic.Pointer[settings]

@@ -19,7 +19,7 @@ func writeFile(t *testing.T, name, text string) string {
 	return path
 }
 
-// TestImportCommand: the classic lists of DESIGN.md section 0, split over
+// TestImportCommand: the classic lists of docs/design.md section 0, split over
 // two Debian conf.d files as admins keep them, become [overrides] that
 // load; tricky input is reported with file and line, and exits 1.
 func TestImportCommand(t *testing.T) {

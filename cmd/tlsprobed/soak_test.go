@@ -30,7 +30,7 @@ import (
 )
 
 // soakVariant is one server set-up a lab host can be restarted with, and
-// the answer DESIGN.md section 1 gives for it (key_min_bits 2048,
+// the answer docs/design.md section 1 gives for it (key_min_bits 2048,
 // dh_min_bits 1024): what the server really does, fixed by its options.
 type soakVariant struct {
 	name string

@@ -18,7 +18,7 @@ const noFFDHE = "-GROUP-FFDHE2048:-GROUP-FFDHE3072:-GROUP-FFDHE4096:-GROUP-FFDHE
 const dheOnly12 = "NORMAL:-VERS-TLS1.3:-ECDHE-RSA:-ECDHE-ECDSA:-RSA"
 
 // TestStartExim proves with gnutls-cli and openssl s_client what the real
-// Exim (GnuTLS) server negotiates, including the DESIGN.md section 8 fact
+// Exim (GnuTLS) server negotiates, including the docs/design.md section 8 fact
 // that it never sends a configured small prime.
 func TestStartExim(t *testing.T) {
 	Require(t, "exim", "gnutls-cli", "openssl")

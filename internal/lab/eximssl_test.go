@@ -56,7 +56,7 @@ var (
 // (tls_tempfail_tryclear).
 const dhTooSmall = "TLS session: (SSL_connect): error:0A00018A:SSL routines::dh key too small: delivering unencrypted to H=127.0.0.1 [127.0.0.1] (not in hosts_require_tls)"
 
-// TestEximOpenSSLClient proves the DESIGN.md section 7 facts about an Exim
+// TestEximOpenSSLClient proves the docs/design.md section 7 facts about an Exim
 // built with OpenSSL 3 as the sending MTA, against the lab's OpenSSL
 // servers, with Debian's GnuTLS Exim on the same servers where the two
 // differ. The log lines below are those seen on Debian 12 (OpenSSL 3.0,

@@ -1,5 +1,5 @@
 // Package fleet is the Redis level that relays of one fleet share behind
-// their own caches (DESIGN.md section 5): a client of one Redis (or Valkey)
+// their own caches (docs/design.md section 5): a client of one Redis (or Valkey)
 // with a short deadline on every call and a circuit breaker that stops
 // asking a Redis that fails and logs once per change of state; the
 // versioned, checksummed and bounded codec of the values kept there; a lock

@@ -135,11 +135,11 @@ func BenchmarkProbeCost(b *testing.B) {
 		name string
 		args func(a netip.AddrPort) []string
 	}{
-		// What DESIGN.md section 0 says admins run (stdin at EOF ends the session).
+		// What docs/design.md section 0 says admins run (stdin at EOF ends the session).
 		{"openssl-s_client", func(a netip.AddrPort) []string {
 			return []string{"openssl", "s_client", "-starttls", "smtp", "-connect", a.String()}
 		}},
-		// The weak profile is what shows a DHE-768 server at all (DESIGN.md section 8).
+		// The weak profile is what shows a DHE-768 server at all (docs/design.md section 8).
 		{"gnutls-cli", func(a netip.AddrPort) []string {
 			return []string{"gnutls-cli", "--starttls-proto=smtp", "--insecure", "--priority", "NORMAL:%PROFILE_VERY_WEAK",
 				"-p", strconv.Itoa(int(a.Port())), a.Addr().String()}

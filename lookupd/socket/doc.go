@@ -5,6 +5,6 @@
 // and answers connections, the Unix-socket listener, and Query, the client.
 // It knows nothing of what the answers mean: a Handler gives them.
 //
-// The protocol is in DESIGN.md section 2; domain names follow RFC 5321 and,
+// The protocol is in docs/design.md section 2; domain names follow RFC 5321 and,
 // for U-labels, RFC 5891 (converted by the handler).
 package socket

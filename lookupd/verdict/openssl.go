@@ -8,7 +8,7 @@ import (
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/stage"
 )
 
-// The openssl client models an Exim built with OpenSSL 3 (shared/DESIGN.md
+// The openssl client models an Exim built with OpenSSL 3 (docs/design.md
 // section 7, measured with Exim 4.96 on OpenSSL 3.0): tls_dh_min_bits is
 // ignored; OpenSSL's security level refuses a DHE prime under its floor
 // (2048 bits at level 2) with "dh key too small", and a prime under 1024

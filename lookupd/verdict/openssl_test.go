@@ -13,7 +13,7 @@ func dhe(bits int, noDHE probe.NoDHE) *probe.Facts {
 }
 
 // TestOpenSSLJudge holds the openssl rule against the measured behaviour of
-// Exim 4.96 on OpenSSL 3.0 (shared/DESIGN.md section 7) at level 2, and the
+// Exim 4.96 on OpenSSL 3.0 (docs/design.md section 7) at level 2, and the
 // floors of the other levels.
 func TestOpenSSLJudge(t *testing.T) {
 	level2 := Policy{Client: ClientOpenSSL, SecLevel: 2}

@@ -186,7 +186,7 @@ tlsexport = ["*.export.example"]
 	}
 	for msg := range msgs {
 		switch msg {
-		case "config", "start", "listen", "reload", "shutdown", "cache", "dns", "probe", "answer":
+		case "config", "start", "listen", "reload", "helo", "shutdown", "cache", "dns", "probe", "answer":
 		default:
 			t.Errorf("log message %q is not one of the constant words", msg)
 		}

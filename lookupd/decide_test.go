@@ -100,7 +100,10 @@ func TestBurstSharedMX(t *testing.T) {
 			c.(*net.UnixConn).CloseWrite()
 			b := make([]byte, 64)
 			n, _ := c.Read(b)
-			if a := string(b[:n]); a != "" && a != "smallkey" {
+			// While the three addresses' facts arrive one by one, a
+			// domain may be flagged tlsexport by the DHE-768 address
+			// before the RSA-1024 one is known: a flag either way.
+			if a := string(b[:n]); a != "" && a != "smallkey" && a != "tlsexport" {
 				errs <- d + ": " + a
 			}
 		})

@@ -106,8 +106,8 @@ func TestListVerb(t *testing.T) {
 	if ls := list("list smallkey"); len(ls.Addrs) != 1 || len(ls.Domains) != 3 || len(ls.Overrides) != 1 {
 		t.Errorf("list smallkey: %+v", ls)
 	}
-	if got := sockettest.Raw(t, path, []byte("list ok"), true); got != "" {
-		t.Errorf("list ok: %q, want the empty answer of a malformed request", got)
+	if got, want := sockettest.Raw(t, path, []byte("list ok"), true), "error: bad request: list takes smallkey, tlsexport, nodhe, seclevel1, seclevel0 or nothing\n"; got != want {
+		t.Errorf("list ok: %q, want %q (an admin verb with a bad argument is told why)", got, want)
 	}
 
 	// Overrides reloaded since: they decide, without a probe. The weak

@@ -439,7 +439,7 @@ func TestServerAdminVerbErrors(t *testing.T) {
 		"flush":          "error: bad request: flush takes one argument\n",
 		"flush a b":      "error: bad request: flush takes one argument\n",
 		"stats now":      "error: bad request: stats takes no argument\n",
-		"list ok":        "error: bad request: list takes smallkey, tlsexport, nodhe, seclevel1 or nothing\n",
+		"list ok":        "error: bad request: list takes smallkey, tlsexport, nodhe, seclevel1, seclevel0 or nothing\n",
 		"frobnicate a b": "",
 		"":               "",
 	} {

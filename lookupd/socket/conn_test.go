@@ -349,12 +349,14 @@ func TestServerCapMinWait(t *testing.T) {
 	defer socket.SetMinWait(time.Second)()
 	s := &socket.Server{Handler: &echoHandler{}, MaxConns: 1, ReadTimeout: time.Minute}
 	path := startServer(t, s)
+	// start is taken before the dial: the server stamps the connection
+	// when it accepts it, which may come before Dial returns.
+	start := time.Now()
 	idle, err := net.Dial("unix", path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer idle.Close()
-	start := time.Now()
 	lab.WaitFor(t, "the idle connection to be accepted", func() bool { return s.Stats().Accepted == 1 })
 	// Refused: closed at once, so a reset, a broken pipe or an empty answer.
 	if got, err := valid(path, "weak.early"); got != "" || err != nil && !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, syscall.EPIPE) {

@@ -39,6 +39,11 @@ type Hello struct {
 
 	groups    []uint16 // supported_groups offered
 	keyShares []uint16 // groups that got a key share (TLS 1.3)
+
+	// What Complete needs to finish a TLS 1.2 handshake on this hello.
+	msg     []byte          // the ClientHello handshake message (the transcript's start)
+	random  []byte          // ClientHello.random
+	offered map[uint16]bool // extensions offered (extended_master_secret, encrypt_then_mac)
 }
 
 const (
@@ -156,6 +161,11 @@ func BuildHello(cfg HelloConfig) (*Hello, error) {
 		}
 	}
 	h.Record = handshakeRecords(msg)
+	h.msg, h.random = msg, random
+	h.offered = map[uint16]bool{}
+	for _, t := range p.order {
+		h.offered[t] = true
+	}
 	return h, nil
 }
 

@@ -16,6 +16,7 @@ const curveTypeNamed = 3 // ECCurveType named_curve (RFC 8422 5.4)
 // keyExchange is what a ServerKeyExchange carries that the probe reports.
 type keyExchange struct {
 	prime, generator []byte // DHE (copies)
+	public           []byte // DHE: the server's public value Ys (a copy)
 	curve            uint16 // ECDHE
 	sigHash          string // TLS 1.2: the signature's hash (SigHashName); "" before TLS 1.2
 }
@@ -43,6 +44,7 @@ func parseServerKeyExchange(body []byte, kx string, version uint16) (keyExchange
 		}
 		ke.prime = append([]byte(nil), p...)
 		ke.generator = append([]byte(nil), g...)
+		ke.public = append([]byte(nil), ys...)
 	case kxECDHE:
 		var curveType uint8
 		var point cryptobyte.String

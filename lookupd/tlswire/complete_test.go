@@ -1,0 +1,260 @@
+package tlswire
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/exim-tlsprobe/exim-tlsprobe/internal/lab"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/tlswire/internal/tlslab"
+)
+
+// completeWWW dials addr, sends h, reads the flight, completes the
+// handshake, asks "GET /" and returns the flight and the whole answer read
+// up to the server's close_notify (or close).
+func completeWWW(t *testing.T, addr string, h *Hello) (Flight, string, error) {
+	t.Helper()
+	var d net.Dialer
+	conn, err := d.DialContext(testCtx(t), "tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.SetDeadline(time.Now().Add(30 * time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.Write(h.Record); err != nil {
+		t.Fatal(err)
+	}
+	f, p, err := ReadFlightPending(conn, h)
+	if err != nil {
+		return f, "", fmt.Errorf("read flight: %w", err)
+	}
+	c, err := Complete(conn, p, nil)
+	if err != nil {
+		return f, "", fmt.Errorf("complete: %w", err)
+	}
+	defer c.Close()
+	if _, err := io.WriteString(c, "GET / HTTP/1.0\r\n\r\n"); err != nil {
+		return f, "", err
+	}
+	page, err := io.ReadAll(c)
+	return f, string(page), err
+}
+
+// TestCompleteOpenSSL: a real OpenSSL 3 server (TLS 1.2 only, one DHE suite
+// each time, a 2048-bit prime: s_server refuses smaller ones at Debian's
+// security level before its -cipher applies; the probe's tests complete
+// 768- and 1024-bit handshakes with the lab fixture) completes the handshake with each
+// modelled hello, then serves its status page over the session: the page
+// names the suite, so both directions of the record layer work. The flight
+// read on the way is ReadFlight's.
+func TestCompleteOpenSSL(t *testing.T) {
+	lab.Require(t, "openssl")
+	ctx, dir := testCtx(t), t.TempDir()
+	crt, key, err := tlslab.Cert(ctx, dir, "rsa2048")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		bits   int
+		cipher string // OpenSSL name
+		suite  uint16
+		extra  []string
+	}{
+		{2048, "DHE-RSA-AES128-GCM-SHA256", 0x009e, nil},
+		{2048, "DHE-RSA-AES256-GCM-SHA384", 0x009f, nil},
+		{2048, "DHE-RSA-CHACHA20-POLY1305", 0xccaa, nil},
+		{2048, "DHE-RSA-AES128-SHA", 0x0033, nil},                // encrypt_then_mac
+		{2048, "DHE-RSA-AES256-SHA", 0x0039, []string{"-no_etm"}}, // MAC then encrypt
+		{2048, "DHE-RSA-AES256-SHA256", 0x006b, nil},
+		{2048, "DHE-RSA-AES128-SHA256", 0x0067, []string{"-no_etm", "-no_ticket"}},
+	} {
+		dh, err := tlslab.DH(ctx, dir, tc.bits)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, client := range []string{ClientGnuTLS, ClientOpenSSL} {
+			name := fmt.Sprintf("%s/dh%d/%s%v", client, tc.bits, tc.cipher, tc.extra)
+			if client == ClientGnuTLS && (tc.suite == 0x0067 || tc.suite == 0x006b) {
+				continue // not in GnuTLS NORMAL's hello
+			}
+			h, err := BuildHello(HelloConfig{Client: client, MaxVersion: tls.VersionTLS12})
+			if err != nil {
+				t.Fatal(err)
+			}
+			srv, err := tlslab.StartSServer(ctx, append([]string{"-www", "-cert", crt, "-key", key, "-dhparam", dh,
+				"-no_tls1_3", "-cipher", tc.cipher + ":@SECLEVEL=0"}, tc.extra...)...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			f, page, err := completeWWW(t, srv.Addr, h)
+			srv.Stop()
+			if err != nil {
+				t.Errorf("%s: %v; server: %s", name, err, srv.Stderr())
+				continue
+			}
+			if f.CipherSuite != tc.suite || f.DHBits() != tc.bits {
+				t.Errorf("%s: flight %s DH %d", name, CipherSuiteName(f.CipherSuite), f.DHBits())
+			}
+			if !strings.Contains(page, "Cipher is "+tc.cipher) || !strings.Contains(page, "TLSv1.2") {
+				t.Errorf("%s: status page does not name the session:\n%s", name, page)
+			}
+		}
+	}
+}
+
+// TestCompleteBadFinished: a transcript that is not the server's (one byte
+// added on the client's side) fails the handshake, whichever side sees it
+// first: with extended_master_secret the keys differ and the server
+// answers bad_record_mac (or decrypt_error for the Finished); Complete
+// returns the error, never a session.
+func TestCompleteBadFinished(t *testing.T) {
+	lab.Require(t, "openssl")
+	ctx, dir := testCtx(t), t.TempDir()
+	crt, key, err := tlslab.Cert(ctx, dir, "rsa2048")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dh, err := tlslab.DH(ctx, dir, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := tlslab.StartSServer(ctx, "-www", "-cert", crt, "-key", key, "-dhparam", dh, "-no_tls1_3", "-cipher", "DHE-RSA-AES128-GCM-SHA256")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	h, err := BuildHello(HelloConfig{MaxVersion: tls.VersionTLS12})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", srv.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(30 * time.Second))
+	conn.Write(h.Record)
+	_, p, err := ReadFlightPending(conn, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The server finishes over the real transcript; ours differs in its
+	// last byte (ServerHelloDone's are all header), so its Finished fails.
+	p.transcript = append(p.transcript[:len(p.transcript):len(p.transcript)], 0)
+	_, err = Complete(conn, p, nil)
+	var a *AlertError
+	switch {
+	case errors.Is(err, ErrBadFinished):
+	case errors.As(err, &a):
+		// The server saw our Finished (over the altered transcript) fail first.
+		if a.Description != alertDecryptError && a.Description != 20 {
+			t.Errorf("server alert %v, want decrypt_error or bad_record_mac", a)
+		}
+	default:
+		t.Errorf("Complete with an altered transcript: %v, want ErrBadFinished or the server's decrypt_error", err)
+	}
+}
+
+// TestCompletable: what Complete refuses before sending anything.
+func TestCompletable(t *testing.T) {
+	p768 := new(big.Int).Lsh(big.NewInt(1), 767)
+	p768.Add(p768, big.NewInt(1)) // odd, 768 bits (primality is not checked)
+	pend := func(mod func(p *Pending)) *Pending {
+		p := &Pending{flight: Flight{Version: tls.VersionTLS12, CipherSuite: 0x009e, KeyExchange: kxDHE,
+			DHPrime: p768.Bytes(), DHGenerator: []byte{2}}, dhPublic: []byte{5}}
+		if mod != nil {
+			mod(p)
+		}
+		return p
+	}
+	if err := pend(nil).Completable(); err != nil {
+		t.Fatalf("sane DHE: %v", err)
+	}
+	pm1 := new(big.Int).Sub(p768, big.NewInt(1)).Bytes()
+	for name, mod := range map[string]func(*Pending){
+		"TLS 1.0":     func(p *Pending) { p.flight.Version = tls.VersionTLS10 },
+		"ECDHE":       func(p *Pending) { p.flight.KeyExchange = kxECDHE; p.flight.CipherSuite = 0xc02f },
+		"CCM suite":   func(p *Pending) { p.flight.CipherSuite = 0xc09e },
+		"511 bits":    func(p *Pending) { p.flight.DHPrime = new(big.Int).Rsh(p768, 257).Bytes() },
+		"even prime":  func(p *Pending) { p.flight.DHPrime = new(big.Int).Sub(p768, big.NewInt(1)).Bytes() },
+		"g = 1":       func(p *Pending) { p.flight.DHGenerator = []byte{1} },
+		"g = p-1":     func(p *Pending) { p.flight.DHGenerator = pm1 },
+		"Ys = 1":      func(p *Pending) { p.dhPublic = []byte{1} },
+		"Ys = p-1":    func(p *Pending) { p.dhPublic = pm1 },
+		"Ys = p":      func(p *Pending) { p.dhPublic = p768.Bytes() },
+		"Ys = 0 pad":  func(p *Pending) { p.dhPublic = []byte{0, 0, 1} },
+		"g = p (big)": func(p *Pending) { p.flight.DHGenerator = p768.Bytes() },
+	} {
+		if err := pend(mod).Completable(); !errors.Is(err, ErrNotCompletable) {
+			t.Errorf("%s: Completable = %v, want ErrNotCompletable", name, err)
+		}
+	}
+}
+
+// TestPRF12Vector checks the TLS 1.2 PRF against the SHA-256 test vector
+// published on the IETF TLS list (Joe Birr-Pixton's), also used by Go's
+// crypto/tls tests.
+func TestPRF12Vector(t *testing.T) {
+	secret := unhex(t, "9bbe436ba940f017b17652849a71db35")
+	seed := unhex(t, "a0ba9f936cda311827a6f796ffd5198c")
+	want := unhex(t, "e3f229ba727be17b8d122620557cd453c2aab21d07c3d495329b52d4e61edb5a6b301791e90d35c9c9a46b4e14baf9af0fa022f7077def17abfd3797c0564bab4fbc91666e9def9b97fce34f796789baa48082d122ee42c5a72e5a5110fff70187347b66")
+	got := prf12(sha256.New, secret, "test label", seed, len(want))
+	if !bytes.Equal(got, want) {
+		t.Errorf("prf12 = %x", got)
+	}
+}
+
+// gnutlsServ runs gnutls-serv --http on a free port with args and returns
+// its address and a stop function that returns its output.
+func gnutlsServ(t *testing.T, args ...string) (string, func() string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	var out bytes.Buffer
+	cmd := exec.CommandContext(testCtx(t), "gnutls-serv", append([]string{"--http", "--port", fmt.Sprint(port)}, args...)...)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	stop := func() string {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return out.String()
+	}
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	t.Cleanup(func() { stop() })
+	lab.WaitFor(t, "gnutls-serv listening on "+addr, func() bool {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	return addr, stop
+}
+
+func unhex(t *testing.T, s string) []byte {
+	t.Helper()
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

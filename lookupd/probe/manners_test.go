@@ -170,18 +170,15 @@ func TestMannersModernExim(t *testing.T) {
 	}
 }
 
-// waitLog polls file until it holds want (bounded), and returns it.
+// waitLog waits (lab.WaitFor) until file holds want, and returns it.
 func waitLog(t *testing.T, file, want string) string {
 	t.Helper()
 	var b []byte
-	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+	lab.WaitFor(t, fmt.Sprintf("%q in %s", want, file), func() bool {
 		b, _ = os.ReadFile(file)
-		if bytes.Contains(b, []byte(want)) {
-			return string(b)
-		}
-	}
-	t.Fatalf("%s never said %q:\n%s", file, want, b)
-	return ""
+		return bytes.Contains(b, []byte(want))
+	})
+	return string(b)
 }
 
 // TestMannersOpenSSL: the OpenSSL fixture, for each kind of server: the
@@ -205,11 +202,18 @@ func TestMannersOpenSSL(t *testing.T) {
 		// (would Exim get DHE?), left with warning user_canceled + close_notify.
 		{"tls12-ecdhe", lab.OpenSSLOptions{Cert: "rsa2048", MaxTLS: "1.2"}, 2, 1, []string{"1/90", "1/0"}, 0, false},
 		// DHE-only TLS 1.2 with a weak prime: crypto/tls has no DHE (the
-		// server refuses its hello), the modelled hello reads the prime.
+		// server refuses its hello), the modelled hello reads the prime
+		// and completes the handshake (tlswire.Complete): a clean session.
 		// A real Exim: one aborted handshake, then a session in clear.
-		{"dhe768-only", lab.OpenSSLOptions{Cert: "rsa2048", DH: "dh768", Ciphers: "kDHE", MaxTLS: "1.2"}, 2, 2, []string{"1/90", "1/0"}, 768, false},
-		// The client model without TLS 1.3 at a TLS 1.3 server.
-		{"tls13-with-dhe768-client-no-tls13", lab.OpenSSLOptions{Cert: "rsa2048", DH: "dh768", Ciphers: "kDHE"}, 1, 1, []string{"1/90", "1/0"}, 768, true},
+		{"dhe768-only", lab.OpenSSLOptions{Cert: "rsa2048", DH: "dh768", Ciphers: "kDHE", MaxTLS: "1.2"}, 2, 1, nil, 768, false},
+		{"dhe1024-only-chacha", lab.OpenSSLOptions{Cert: "rsa2048", DH: "dh1024", Ciphers: "DHE-RSA-CHACHA20-POLY1305", MaxTLS: "1.2"}, 2, 1, nil, 1024, false},
+		{"dhe2048-only-cbc", lab.OpenSSLOptions{Cert: "rsa2048", DH: "dh2048", Ciphers: "DHE-RSA-AES256-SHA", MaxTLS: "1.2"}, 2, 1, nil, 2048, false},
+		// 512 bits is the least the probe completes (tlswire's
+		// TestCompletable: under it, it leaves politely).
+		{"dhe512-only", lab.OpenSSLOptions{Cert: "rsa2048", DH: "dh512", Ciphers: "kDHE", MaxTLS: "1.2"}, 2, 1, nil, 512, false},
+		// The client model without TLS 1.3 at a TLS 1.3 server: the
+		// modelled TLS 1.2 hello, completed.
+		{"tls13-with-dhe768-client-no-tls13", lab.OpenSSLOptions{Cert: "rsa2048", DH: "dh768", Ciphers: "kDHE"}, 1, 0, nil, 768, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -228,9 +232,11 @@ func TestMannersOpenSSL(t *testing.T) {
 			}
 			// The fixture logs one line per handshake, after the probe's
 			// connections ended; wait for them.
-			for end := time.Now().Add(10 * time.Second); lt.count("handshake") < len(sent) && time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
-			}
+			lab.WaitFor(t, "a handshake line per connection", func() bool { return lt.count("handshake") >= len(sent) })
 			failed := lt.count("handshake failed")
+			if done := lt.count("handshake done"); done+failed != len(sent) {
+				t.Errorf("%d handshakes done, %d failed, for %d connections", done, failed, len(sent))
+			}
 			t.Logf("connections %d, failed handshakes %d, clear alerts %v", len(sent), failed, alerts)
 			if len(sent) != tc.conns || failed != tc.failed || fmt.Sprint(alerts) != fmt.Sprint(tc.alerts) {
 				t.Errorf("connections %d, failed handshakes %d, alerts %v; want %d, %d, %v", len(sent), failed, alerts, tc.conns, tc.failed, tc.alerts)

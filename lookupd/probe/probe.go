@@ -206,10 +206,13 @@ func (r Facts) fail(err error) Facts {
 }
 
 // exchange opens one SMTP session to addr, does STARTTLS, sends a hello
-// built from hc and reads the server's first flight, then leaves: after a
-// TLS 1.2 flight with a warning user_canceled and a close_notify (RFC 5246
-// section 7.2), after a TLS 1.3 ServerHello or HelloRetryRequest by closing
-// the connection, since the server then expects protected records and any
+// built from hc and reads the server's first flight. The facts are what
+// that flight shows; then the probe ends the connection. A TLS 1.2 DHE
+// handshake tlswire can finish (tlswire.Completable) becomes a clean
+// session, as a delivery's would (finish). Any other TLS 1.2 flight is
+// left with a warning user_canceled and a close_notify (RFC 5246 section
+// 7.2); a TLS 1.3 ServerHello or HelloRetryRequest by closing the
+// connection, since the server then expects protected records and any
 // clear-text one reads as corruption (RFC 8446 section 5). The server's own
 // alert, or a flight cut short, ends it with a close.
 func exchange(ctx context.Context, o Options, addr string, hc tlswire.HelloConfig) (tlswire.Flight, error) {
@@ -225,11 +228,35 @@ func exchange(ctx context.Context, o Options, addr string, hc tlswire.HelloConfi
 	if _, err := conn.Write(h.Record); err != nil {
 		return tlswire.Flight{}, &stage.Error{Stage: stage.TLSHello, Err: fmt.Errorf("send hello: %w", err)}
 	}
-	f, err := tlswire.ReadFlight(conn, h)
-	if err == nil && f.Version != tls.VersionTLS13 && !f.HelloRetry {
-		conn.Write(tlswire.CancelRecords())
+	f, p, err := tlswire.ReadFlightPending(conn, h)
+	if err == nil && p != nil {
+		finish(ctx, o, conn, p)
 	}
 	return f, err
+}
+
+// finish ends a TLS 1.2 connection whose first flight was read: a clean
+// session (the handshake completed, EHLO inside TLS, QUIT with its reply
+// read, close_notify) when tlswire can complete it, else the cancel
+// records. What happens here changes no fact: the flight was read whole.
+// It reports whether the session was clean.
+func finish(ctx context.Context, o Options, conn net.Conn, p *tlswire.Pending) bool {
+	if p.Completable() != nil {
+		conn.Write(tlswire.CancelRecords())
+		return false
+	}
+	tc, err := tlswire.Complete(conn, p, nil)
+	if err != nil {
+		if errors.Is(err, tlswire.ErrNotCompletable) {
+			conn.Write(tlswire.CancelRecords()) // nothing was sent yet
+		}
+		// Otherwise the server may already expect protected records, or
+		// has sent its alert: close without a clear-text record.
+		return false
+	}
+	_, err = smtp.Goodbye(ctx, tc, o.helo())
+	tc.Close() // close_notify
+	return err == nil
 }
 
 // startTLS dials addr and runs the SMTP dialogue up to a 220 reply to

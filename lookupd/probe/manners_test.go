@@ -170,6 +170,40 @@ func TestMannersModernExim(t *testing.T) {
 	}
 }
 
+// TestMannersEximDHE: a real Exim (GnuTLS) that speaks only TLS 1.2 with
+// DHE (its 2048-bit RFC 7919 prime): crypto/tls's hello is refused (one
+// TLS error in the mainlog), the modelled hello reads the prime and
+// completes the handshake, and Exim logs that session as ended by QUIT.
+func TestMannersEximDHE(t *testing.T) {
+	s := lab.StartExim(t, lab.EximOptions{Extra: "tls_require_ciphers = NORMAL:-KX-ALL:+DHE-RSA:-VERS-TLS1.3"})
+	mainlog := filepath.Join(s.Dir, "log", "mainlog")
+	waitLog(t, mainlog, " lost ")
+	before, _ := os.ReadFile(mainlog)
+	tp := startTap(t, s.Addr)
+	f := probe.Addr(context.Background(), tp.addr(), probe.Options{HELO: "probe.test", Timeout: 20 * time.Second})
+	t.Logf("facts %+v", f)
+	if f.Outcome != probe.OK || f.DHBits != 2048 || f.TLS13 || f.KeyBits != 2048 || f.Cipher == "" {
+		t.Errorf("facts %+v", f)
+	}
+	sent := tp.wait()
+	log := waitLog(t, mainlog, "closed by QUIT")[len(before):]
+	t.Logf("exim mainlog:\n%s", log)
+	if len(sent) != 2 {
+		t.Errorf("%d connections, want 2", len(sent))
+	}
+	if n := strings.Count(log, "TLS error"); n != 1 {
+		t.Errorf("%d TLS errors, want 1 (crypto/tls's hello)", n)
+	}
+	if n := strings.Count(log, "SMTP connection from (probe.test) [127.0.0.1] closed by QUIT"); n != 1 {
+		t.Errorf("%d sessions closed by QUIT, want 1", n)
+	}
+	for i, c := range sent {
+		if a := clearAlerts(c); len(a) > 0 {
+			t.Errorf("connection %d: clear-text alerts %v", i, a)
+		}
+	}
+}
+
 // waitLog waits (lab.WaitFor) until file holds want, and returns it.
 func waitLog(t *testing.T, file, want string) string {
 	t.Helper()

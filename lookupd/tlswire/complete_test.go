@@ -3,8 +3,8 @@ package tlswire
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/hex"
 	"crypto/tls"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -75,7 +75,7 @@ func TestCompleteOpenSSL(t *testing.T) {
 		{2048, "DHE-RSA-AES128-GCM-SHA256", 0x009e, nil},
 		{2048, "DHE-RSA-AES256-GCM-SHA384", 0x009f, nil},
 		{2048, "DHE-RSA-CHACHA20-POLY1305", 0xccaa, nil},
-		{2048, "DHE-RSA-AES128-SHA", 0x0033, nil},                // encrypt_then_mac
+		{2048, "DHE-RSA-AES128-SHA", 0x0033, nil},                 // encrypt_then_mac
 		{2048, "DHE-RSA-AES256-SHA", 0x0039, []string{"-no_etm"}}, // MAC then encrypt
 		{2048, "DHE-RSA-AES256-SHA256", 0x006b, nil},
 		{2048, "DHE-RSA-AES128-SHA256", 0x0067, []string{"-no_etm", "-no_ticket"}},

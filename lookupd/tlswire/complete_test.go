@@ -258,3 +258,87 @@ func unhex(t *testing.T, s string) []byte {
 	}
 	return b
 }
+
+// fuzzConn is a net.Conn that reads from a byte slice and drops writes.
+type fuzzConn struct {
+	net.Conn // nil: only Read, Write, Close are used
+	r        *bytes.Reader
+}
+
+func (c *fuzzConn) Read(b []byte) (int, error)  { return c.r.Read(b) }
+func (c *fuzzConn) Write(b []byte) (int, error) { return len(b), nil }
+func (c *fuzzConn) Close() error                { return nil }
+
+// FuzzComplete feeds arbitrary server bytes to Complete after the client's
+// Finished (NewSessionTicket, ChangeCipherSpec, alerts, the protected
+// Finished) and then to the session's Read: bounded, no panic, and no
+// session unless the server's Finished verified (it cannot here: the
+// server's keys are not the fuzzer's).
+func FuzzComplete(f *testing.F) {
+	nst := []byte{typeNewSessionTicket, 0, 0, 6, 0, 0, 0, 1, 0, 0}
+	f.Add(append(record(recordHandshake, nst), record(recordChangeCipherSpec, []byte{1})...))
+	f.Add(append(record(recordChangeCipherSpec, []byte{1}), record(recordHandshake, make([]byte, 40))...))
+	f.Add(record(recordAlert, []byte{1, 112}))
+	f.Add(append(record(recordHandshake, nst[:5]), record(recordHandshake, nst[5:])...))
+	f.Add([]byte{recordHandshake, 3, 3, 0xff, 0xff})
+	p768 := new(big.Int).Lsh(big.NewInt(1), 767)
+	p768.Add(p768, big.NewInt(1))
+	for _, suite := range []uint16{0x009e, 0xccaa, 0x0033} {
+		f.Add(append([]byte{byte(suite >> 8), byte(suite)}, record(recordChangeCipherSpec, []byte{1})...))
+	}
+	h, err := BuildHello(HelloConfig{MaxVersion: tls.VersionTLS12})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, server []byte) {
+		suite := uint16(0x009e)
+		if len(server) >= 2 {
+			if _, ok := completable[uint16(server[0])<<8|uint16(server[1])]; ok {
+				suite, server = uint16(server[0])<<8|uint16(server[1]), server[2:]
+			}
+		}
+		p := &Pending{hello: h, flight: Flight{Version: tls.VersionTLS12, CipherSuite: suite, KeyExchange: kxDHE,
+			DHPrime: p768.Bytes(), DHGenerator: []byte{2}}, dhPublic: []byte{5}, serverRandom: make([]byte, 32), ems: true, etm: true}
+		c, err := Complete(&fuzzConn{r: bytes.NewReader(server)}, p, bytes.NewReader(make([]byte, 4096)))
+		if err == nil {
+			t.Fatalf("a session from fuzzed server bytes")
+		}
+		if c != nil {
+			t.Fatalf("a Conn with error %v", err)
+		}
+	})
+}
+
+// FuzzConnRead feeds arbitrary records to a session's Read whose keys the
+// fuzzer knows (seeds are records sealed with them): bounded, no panic.
+func FuzzConnRead(f *testing.F) {
+	key, iv := make([]byte, 16), make([]byte, 4)
+	seal := func(typ uint8, data []byte) []byte {
+		c, err := newRecordCipher(completable[0x009e], key, iv, nil, false, nil)
+		if err != nil {
+			f.Fatal(err)
+		}
+		rec, err := c.seal(typ, data)
+		if err != nil {
+			f.Fatal(err)
+		}
+		return rec
+	}
+	f.Add(seal(recordApplicationData, []byte("250 OK\r\n")))
+	f.Add(seal(recordAlert, []byte{1, 0}))
+	f.Add(seal(recordAlert, []byte{2, 40}))
+	f.Add(seal(recordHandshake, []byte{0, 0, 0, 0}))
+	f.Add(seal(recordHandshake, []byte{4, 0, 0, 0}))
+	f.Add(seal(recordApplicationData, nil))
+	f.Fuzz(func(t *testing.T, server []byte) {
+		in, err := newRecordCipher(completable[0x009e], key, iv, nil, false, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := &Conn{Conn: &fuzzConn{r: bytes.NewReader(server)}, rr: recordReader{r: bytes.NewReader(server)}, in: in, out: in}
+		n, _ := io.Copy(io.Discard, io.LimitReader(c, 1<<20))
+		if n > int64(len(server)) {
+			t.Fatalf("read %d bytes of application data from %d bytes", n, len(server))
+		}
+	})
+}

@@ -20,6 +20,7 @@ type Flight struct {
 	DHGenerator  []byte   //
 	Curve        uint16   // ECDHE named curve / TLS 1.3 key share group
 	SigHash      string   // ServerKeyExchange signature hash, TLS 1.2 (SigHashName); "" before TLS 1.2
+	SigAlg       uint16   // ServerKeyExchange SignatureAndHashAlgorithm, TLS 1.2; 0 when none
 	// ServerTLS13: TLS 1.2 was chosen for a hello that did not offer TLS 1.3,
 	// and ServerHello.random ends in the RFC 8446 4.1.3 downgrade sentinel:
 	// the server also speaks TLS 1.3.
@@ -116,7 +117,7 @@ func readFlight(r io.Reader, h *Hello, p *Pending) (Flight, error) {
 			if err != nil {
 				return f, &stage.Error{Stage: stage.KeyExchange, Err: err}
 			}
-			f.DHPrime, f.DHGenerator, f.Curve, f.SigHash = ke.prime, ke.generator, ke.curve, ke.sigHash
+			f.DHPrime, f.DHGenerator, f.Curve, f.SigHash, f.SigAlg = ke.prime, ke.generator, ke.curve, ke.sigHash, ke.sigAlg
 			if p != nil {
 				p.dhPublic = ke.public
 			}

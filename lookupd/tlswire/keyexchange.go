@@ -19,6 +19,7 @@ type keyExchange struct {
 	public           []byte // DHE: the server's public value Ys (a copy)
 	curve            uint16 // ECDHE
 	sigHash          string // TLS 1.2: the signature's hash (SigHashName); "" before TLS 1.2
+	sigAlg           uint16 // TLS 1.2: the SignatureAndHashAlgorithm; 0 before TLS 1.2
 }
 
 // parseServerKeyExchange parses a ServerKeyExchange body for a DHE (RFC 5246
@@ -65,7 +66,7 @@ func parseServerKeyExchange(body []byte, kx string, version uint16) (keyExchange
 		if !s.ReadUint16(&alg) {
 			return ke, fmt.Errorf("missing signature algorithm: %w", ErrMalformed)
 		}
-		ke.sigHash = SigHashName(alg)
+		ke.sigHash, ke.sigAlg = SigHashName(alg), alg
 	}
 	var sig cryptobyte.String
 	if !s.ReadUint16LengthPrefixed(&sig) || sig.Empty() || !s.Empty() {

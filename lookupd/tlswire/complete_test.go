@@ -22,7 +22,7 @@ import (
 // completeWWW dials addr, sends h, reads the flight, completes the
 // handshake, asks "GET /" and returns the flight and the whole answer read
 // up to the server's close_notify (or close).
-func completeWWW(t *testing.T, addr string, h *Hello) (Flight, string, error) {
+func completeWWW(t *testing.T, addr string, h *Hello) (Flight, *Pending, string, error) {
 	t.Helper()
 	var d net.Dialer
 	conn, err := d.DialContext(testCtx(t), "tcp", addr)
@@ -38,18 +38,18 @@ func completeWWW(t *testing.T, addr string, h *Hello) (Flight, string, error) {
 	}
 	f, p, err := ReadFlightPending(conn, h)
 	if err != nil {
-		return f, "", fmt.Errorf("read flight: %w", err)
+		return f, p, "", fmt.Errorf("read flight: %w", err)
 	}
 	c, err := Complete(conn, p, nil)
 	if err != nil {
-		return f, "", fmt.Errorf("complete: %w", err)
+		return f, p, "", fmt.Errorf("complete: %w", err)
 	}
 	defer c.Close()
 	if _, err := io.WriteString(c, "GET / HTTP/1.0\r\n\r\n"); err != nil {
-		return f, "", err
+		return f, p, "", err
 	}
 	page, err := io.ReadAll(c)
-	return f, string(page), err
+	return f, p, string(page), err
 }
 
 // TestCompleteOpenSSL: a real OpenSSL 3 server (TLS 1.2 only, one DHE suite
@@ -98,7 +98,7 @@ func TestCompleteOpenSSL(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			f, page, err := completeWWW(t, srv.Addr, h)
+			f, p, page, err := completeWWW(t, srv.Addr, h)
 			srv.Stop()
 			if err != nil {
 				t.Errorf("%s: %v; server: %s", name, err, srv.Stderr())
@@ -106,6 +106,12 @@ func TestCompleteOpenSSL(t *testing.T) {
 			}
 			if f.CipherSuite != tc.suite || f.DHBits() != tc.bits {
 				t.Errorf("%s: flight %s DH %d", name, CipherSuiteName(f.CipherSuite), f.DHBits())
+			}
+			// OpenSSL 3 always takes extended_master_secret, and
+			// encrypt_then_mac unless -no_etm.
+			wantETM := len(tc.extra) == 0 || tc.extra[0] != "-no_etm"
+			if !p.ems || p.etm != wantETM {
+				t.Errorf("%s: extended_master_secret %v, encrypt_then_mac %v; want true, %v", name, p.ems, p.etm, wantETM)
 			}
 			if !strings.Contains(page, "Cipher is "+tc.cipher) || !strings.Contains(page, "TLSv1.2") {
 				t.Errorf("%s: status page does not name the session:\n%s", name, page)
@@ -341,4 +347,56 @@ func FuzzConnRead(f *testing.F) {
 			t.Fatalf("read %d bytes of application data from %d bytes", n, len(server))
 		}
 	})
+}
+
+// TestCompleteGnuTLS: a real GnuTLS server (gnutls-serv --http, TLS 1.2,
+// DHE-RSA only, a 2048-bit prime) completes the handshake with the
+// modelled GnuTLS hello and serves its status page over the session; with
+// extended_master_secret refused (%NO_SESSION_HASH: the RFC 5246 master
+// secret) and with CBC suites, with and without encrypt_then_mac.
+func TestCompleteGnuTLS(t *testing.T) {
+	lab.Require(t, "gnutls-serv", "openssl")
+	ctx, dir := testCtx(t), t.TempDir()
+	crt, key, err := tlslab.Cert(ctx, dir, "rsa2048")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dh, err := tlslab.DH(ctx, dir, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const base = "NORMAL:-KX-ALL:+DHE-RSA:-VERS-TLS1.3"
+	for _, tc := range []struct {
+		priority string
+		suite    uint16
+		ems, etm bool // what the server must have accepted (GnuTLS takes encrypt_then_mac for CBC suites only)
+	}{
+		{base, 0x009f, true, false},
+		{base + ":%NO_SESSION_HASH", 0x009f, false, false},
+		{base + ":-CIPHER-ALL:+CHACHA20-POLY1305", 0xccaa, true, false},
+		{base + ":-CIPHER-ALL:+AES-128-CBC:-MAC-ALL:+SHA1", 0x0033, true, true},
+		{base + ":-CIPHER-ALL:+AES-256-CBC:-MAC-ALL:+SHA1:%NO_ETM", 0x0039, true, false},
+	} {
+		addr, stop := gnutlsServ(t, "--priority", tc.priority, "--dhparams", dh, "--x509certfile", crt, "--x509keyfile", key)
+		h, err := BuildHello(HelloConfig{MaxVersion: tls.VersionTLS12})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, p, page, err := completeWWW(t, addr, h)
+		out := stop()
+		if err != nil {
+			t.Errorf("%s: %v; server: %s", tc.priority, err, out)
+			continue
+		}
+		if f.CipherSuite != tc.suite || f.DHBits() != 2048 {
+			t.Errorf("%s: flight %s DH %d", tc.priority, CipherSuiteName(f.CipherSuite), f.DHBits())
+		}
+		if p.ems != tc.ems || p.etm != tc.etm {
+			t.Errorf("%s: extended_master_secret %v, encrypt_then_mac %v; want %v, %v", tc.priority, p.ems, p.etm, tc.ems, tc.etm)
+		}
+		if !strings.Contains(page, "TLS1.2") || !strings.Contains(page, "DHE-RSA") {
+			t.Errorf("%s: status page does not name the session:\n%s", tc.priority, page)
+		}
+		t.Logf("%s: %s, page of %d bytes", tc.priority, CipherSuiteName(f.CipherSuite), len(page))
+	}
 }

@@ -258,17 +258,19 @@ func waitSettled(t *testing.T, srv *lab.Postfix, addr string) {
 		state := fmt.Sprintf("smtpd connect %d disconnect %d, postscreen CONNECT %d passed or ended %d", conn, disc, psConn, psEnd)
 		return conn+psConn > 0 && conn == disc && psConn == psEnd, state
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		ok, state := settled()
-		if ok {
-			return
+	var state string
+	done := false
+	defer func() {
+		if !done { // lab.WaitFor failed the test
+			t.Logf("%s: connections from %s: %s; log:\n%s", srv, addr, state, srv.Log())
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: connections from %s not ended after 15s (%s); log:\n%s", srv, addr, state, srv.Log())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	}()
+	lab.WaitFor(t, "the end of every connection from "+addr, func() bool {
+		ok, s := settled()
+		state = s
+		return ok
+	})
+	done = true
 }
 
 // writeSecLevel0 writes an OpenSSL configuration whose application section

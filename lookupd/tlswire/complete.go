@@ -1,6 +1,7 @@
 package tlswire
 
 import (
+	"crypto/ecdh"
 	"crypto/hmac"
 	"crypto/tls"
 	"errors"
@@ -24,7 +25,7 @@ type Pending struct {
 	flight       Flight
 	transcript   []byte // the server's messages, ServerHello to ServerHelloDone
 	serverRandom []byte
-	dhPublic     []byte // the server's Ys
+	public       []byte // the server's public value: DHE Ys, or the ECDHE point
 	ems, etm     bool   // the ServerHello accepted extended_master_secret, encrypt_then_mac
 }
 
@@ -44,29 +45,105 @@ const minCompleteDHBits = 512
 const dhExponentBytes = 32
 
 // Completable returns nil when Complete can finish the handshake: TLS 1.2,
-// a finite-field DHE key exchange with a suite in the completable table,
-// and DH parameters that make sense (an odd prime of at least 512 bits,
-// 1 < g < p-1, 1 < Ys < p-1). Otherwise an error wrapping ErrNotCompletable.
+// a suite in the completable table, and a key exchange that makes sense:
+// finite-field DHE with an odd prime of at least 512 bits, 1 < g < p-1 and
+// 1 < Ys < p-1, or ECDHE on X25519, P-256, P-384 or P-521 with a valid
+// point. Otherwise an error wrapping ErrNotCompletable.
 func (p *Pending) Completable() error {
 	f := p.flight
-	switch {
-	case f.Version != tls.VersionTLS12:
+	if f.Version != tls.VersionTLS12 {
 		return fmt.Errorf("%s: %w", VersionName(f.Version), ErrNotCompletable)
-	case f.KeyExchange != kxDHE:
-		return fmt.Errorf("key exchange %s: %w", f.KeyExchange, ErrNotCompletable)
 	}
 	if _, ok := completable[f.CipherSuite]; !ok {
 		return fmt.Errorf("%s: %w", CipherSuiteName(f.CipherSuite), ErrNotCompletable)
 	}
-	_, _, _, err := p.dhParams()
-	return err
+	switch f.KeyExchange {
+	case kxDHE:
+		_, _, _, err := p.dhParams()
+		return err
+	case kxECDHE:
+		_, err := p.ecPublic()
+		return err
+	}
+	return fmt.Errorf("key exchange %s: %w", f.KeyExchange, ErrNotCompletable)
+}
+
+// ecPublic is the server's ECDHE public key, checked.
+func (p *Pending) ecPublic() (*ecdh.PublicKey, error) {
+	var curve ecdh.Curve
+	switch p.flight.Curve {
+	case groupX25519:
+		curve = ecdh.X25519()
+	case groupP256:
+		curve = ecdh.P256()
+	case groupP384:
+		curve = ecdh.P384()
+	case groupP521:
+		curve = ecdh.P521()
+	default:
+		return nil, fmt.Errorf("curve 0x%04x: %w", p.flight.Curve, ErrNotCompletable)
+	}
+	k, err := curve.NewPublicKey(p.public)
+	if err != nil {
+		return nil, fmt.Errorf("server's EC point: %w: %w", err, ErrNotCompletable)
+	}
+	return k, nil
+}
+
+// keyAgreement draws the client's key share and returns the
+// ClientKeyExchange body (RFC 5246 7.4.7.2, RFC 8422 5.7) and the premaster
+// secret (RFC 5246 8.1.2: DH's Z without leading zero bytes; RFC 8422 5.10:
+// the x-coordinate, or X25519's output).
+func (p *Pending) keyAgreement(rnd io.Reader) (cke, pms []byte, err error) {
+	var b cryptobyte.Builder
+	b.AddUint8(typeClientKeyExchange)
+	if p.flight.KeyExchange == kxECDHE {
+		peer, err := p.ecPublic()
+		if err != nil {
+			return nil, nil, err
+		}
+		priv, err := peer.Curve().GenerateKey(rnd)
+		if err != nil {
+			return nil, nil, fmt.Errorf("EC key: %w: %w", err, ErrNotCompletable)
+		}
+		if pms, err = priv.ECDH(peer); err != nil {
+			return nil, nil, fmt.Errorf("ECDH: %w: %w", err, ErrNotCompletable)
+		}
+		b.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) {
+			b.AddUint8LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(priv.PublicKey().Bytes()) })
+		})
+	} else {
+		prime, g, ys, err := p.dhParams()
+		if err != nil {
+			return nil, nil, err
+		}
+		xb := make([]byte, dhExponentBytes)
+		if _, err := io.ReadFull(rnd, xb); err != nil {
+			return nil, nil, fmt.Errorf("draw DH exponent: %w: %w", err, ErrNotCompletable)
+		}
+		x := new(big.Int).SetBytes(xb)
+		x.SetBit(x, dhExponentBytes*8-1, 1)
+		yc := new(big.Int).Exp(g, x, prime)
+		z := new(big.Int).Exp(ys, x, prime)
+		if z.Cmp(big.NewInt(1)) <= 0 || z.Cmp(new(big.Int).Sub(prime, big.NewInt(1))) >= 0 {
+			return nil, nil, fmt.Errorf("DH shared value degenerate: %w", ErrNotCompletable)
+		}
+		pms = z.Bytes() // leading zero bytes stripped (RFC 5246 8.1.2)
+		b.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) {
+			b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(yc.FillBytes(make([]byte, (prime.BitLen()+7)/8))) })
+		})
+	}
+	if cke, err = b.Bytes(); err != nil {
+		return nil, nil, fmt.Errorf("build client key exchange: %w: %w", err, ErrNotCompletable)
+	}
+	return cke, pms, nil
 }
 
 // dhParams returns p, g and Ys, checked (Completable).
 func (p *Pending) dhParams() (prime, g, ys *big.Int, err error) {
 	prime = new(big.Int).SetBytes(p.flight.DHPrime)
 	g = new(big.Int).SetBytes(p.flight.DHGenerator)
-	ys = new(big.Int).SetBytes(p.dhPublic)
+	ys = new(big.Int).SetBytes(p.public)
 	pm1 := new(big.Int).Sub(prime, big.NewInt(1))
 	one := big.NewInt(1)
 	switch {
@@ -82,8 +159,9 @@ func (p *Pending) dhParams() (prime, g, ys *big.Int, err error) {
 	return prime, g, ys, nil
 }
 
-// Complete finishes the TLS 1.2 DHE handshake p read on conn (RFC 5246
-// 7.3): ClientKeyExchange with g^x mod p (7.4.7.2), ChangeCipherSpec and
+// Complete finishes the TLS 1.2 handshake p read on conn (RFC 5246 7.3):
+// ClientKeyExchange (g^x mod p for DHE, 7.4.7.2; the client's point for
+// ECDHE, RFC 8422 5.7), ChangeCipherSpec and
 // Finished (7.4.9), then checks the server's ChangeCipherSpec and
 // Finished. The certificate is not checked: the key size is the question,
 // not trust. rnd (nil: crypto/rand) draws the exponent and CBC IVs.
@@ -98,31 +176,11 @@ func Complete(conn net.Conn, p *Pending, rnd io.Reader) (*Conn, error) {
 		return nil, err
 	}
 	rnd = randOr(rnd)
-	prime, g, ys, _ := p.dhParams()
 	b := completable[p.flight.CipherSuite]
 	h := p.hello
-
-	xb := make([]byte, dhExponentBytes)
-	if _, err := io.ReadFull(rnd, xb); err != nil {
-		return nil, fmt.Errorf("draw DH exponent: %w: %w", err, ErrNotCompletable)
-	}
-	x := new(big.Int).SetBytes(xb)
-	x.SetBit(x, dhExponentBytes*8-1, 1)
-	yc := new(big.Int).Exp(g, x, prime)
-	z := new(big.Int).Exp(ys, x, prime)
-	if z.Cmp(big.NewInt(1)) <= 0 || z.Cmp(new(big.Int).Sub(prime, big.NewInt(1))) >= 0 {
-		return nil, fmt.Errorf("DH shared value degenerate: %w", ErrNotCompletable)
-	}
-	pms := z.Bytes() // leading zero bytes stripped (RFC 5246 8.1.2)
-
-	var cb cryptobyte.Builder
-	cb.AddUint8(typeClientKeyExchange)
-	cb.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) {
-		b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(yc.FillBytes(make([]byte, (prime.BitLen()+7)/8))) })
-	})
-	cke, err := cb.Bytes()
+	cke, pms, err := p.keyAgreement(rnd)
 	if err != nil {
-		return nil, fmt.Errorf("build client key exchange: %w: %w", err, ErrNotCompletable)
+		return nil, err
 	}
 
 	transcript := make([]byte, 0, len(h.msg)+len(p.transcript)+len(cke)+64)

@@ -52,8 +52,8 @@ func completeWWW(t *testing.T, addr string, h *Hello) (Flight, *Pending, string,
 	return f, p, string(page), err
 }
 
-// TestCompleteOpenSSL: a real OpenSSL 3 server (TLS 1.2 only, one DHE suite
-// each time, a 2048-bit prime: s_server refuses smaller ones at Debian's
+// TestCompleteOpenSSL: a real OpenSSL 3 server (TLS 1.2 only, one DHE or
+// ECDHE suite each time, a 2048-bit prime: s_server refuses smaller ones at Debian's
 // security level before its -cipher applies; the probe's tests complete
 // 768- and 1024-bit handshakes with the lab fixture) completes the handshake with each
 // modelled hello, then serves its status page over the session: the page
@@ -79,14 +79,20 @@ func TestCompleteOpenSSL(t *testing.T) {
 		{2048, "DHE-RSA-AES256-SHA", 0x0039, []string{"-no_etm"}}, // MAC then encrypt
 		{2048, "DHE-RSA-AES256-SHA256", 0x006b, nil},
 		{2048, "DHE-RSA-AES128-SHA256", 0x0067, []string{"-no_etm", "-no_ticket"}},
+		// ECDHE (bits 0): each curve tlswire completes, GCM, ChaCha20, CBC.
+		{0, "ECDHE-RSA-AES128-GCM-SHA256", 0xc02f, []string{"-groups", "X25519"}},
+		{0, "ECDHE-RSA-AES256-GCM-SHA384", 0xc030, []string{"-groups", "P-256"}},
+		{0, "ECDHE-RSA-CHACHA20-POLY1305", 0xcca8, []string{"-groups", "P-384"}},
+		{0, "ECDHE-RSA-AES256-SHA", 0xc014, []string{"-groups", "P-521"}},
+		{0, "ECDHE-RSA-AES256-SHA384", 0xc028, []string{"-groups", "P-256"}},
 	} {
-		dh, err := tlslab.DH(ctx, dir, tc.bits)
+		dh, err := tlslab.DH(ctx, dir, max(tc.bits, 2048))
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, client := range []string{ClientGnuTLS, ClientOpenSSL} {
 			name := fmt.Sprintf("%s/dh%d/%s%v", client, tc.bits, tc.cipher, tc.extra)
-			if client == ClientGnuTLS && (tc.suite == 0x0067 || tc.suite == 0x006b) {
+			if client == ClientGnuTLS && (tc.suite == 0x0067 || tc.suite == 0x006b || tc.suite == 0xc028) {
 				continue // not in GnuTLS NORMAL's hello
 			}
 			h, err := BuildHello(HelloConfig{Client: client, MaxVersion: tls.VersionTLS12})
@@ -180,7 +186,7 @@ func TestCompletable(t *testing.T) {
 	p768.Add(p768, big.NewInt(1)) // odd, 768 bits (primality is not checked)
 	pend := func(mod func(p *Pending)) *Pending {
 		p := &Pending{flight: Flight{Version: tls.VersionTLS12, CipherSuite: 0x009e, KeyExchange: kxDHE,
-			DHPrime: p768.Bytes(), DHGenerator: []byte{2}}, dhPublic: []byte{5}}
+			DHPrime: p768.Bytes(), DHGenerator: []byte{2}}, public: []byte{5}}
 		if mod != nil {
 			mod(p)
 		}
@@ -198,10 +204,10 @@ func TestCompletable(t *testing.T) {
 		"even prime":  func(p *Pending) { p.flight.DHPrime = new(big.Int).Sub(p768, big.NewInt(1)).Bytes() },
 		"g = 1":       func(p *Pending) { p.flight.DHGenerator = []byte{1} },
 		"g = p-1":     func(p *Pending) { p.flight.DHGenerator = pm1 },
-		"Ys = 1":      func(p *Pending) { p.dhPublic = []byte{1} },
-		"Ys = p-1":    func(p *Pending) { p.dhPublic = pm1 },
-		"Ys = p":      func(p *Pending) { p.dhPublic = p768.Bytes() },
-		"Ys = 0 pad":  func(p *Pending) { p.dhPublic = []byte{0, 0, 1} },
+		"Ys = 1":      func(p *Pending) { p.public = []byte{1} },
+		"Ys = p-1":    func(p *Pending) { p.public = pm1 },
+		"Ys = p":      func(p *Pending) { p.public = p768.Bytes() },
+		"Ys = 0 pad":  func(p *Pending) { p.public = []byte{0, 0, 1} },
 		"g = p (big)": func(p *Pending) { p.flight.DHGenerator = p768.Bytes() },
 	} {
 		if err := pend(mod).Completable(); !errors.Is(err, ErrNotCompletable) {
@@ -304,7 +310,7 @@ func FuzzComplete(f *testing.F) {
 			}
 		}
 		p := &Pending{hello: h, flight: Flight{Version: tls.VersionTLS12, CipherSuite: suite, KeyExchange: kxDHE,
-			DHPrime: p768.Bytes(), DHGenerator: []byte{2}}, dhPublic: []byte{5}, serverRandom: make([]byte, 32), ems: true, etm: true}
+			DHPrime: p768.Bytes(), DHGenerator: []byte{2}}, public: []byte{5}, serverRandom: make([]byte, 32), ems: true, etm: true}
 		c, err := Complete(&fuzzConn{r: bytes.NewReader(server)}, p, bytes.NewReader(make([]byte, 4096)))
 		if err == nil {
 			t.Fatalf("a session from fuzzed server bytes")

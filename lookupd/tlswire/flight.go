@@ -119,7 +119,7 @@ func readFlight(r io.Reader, h *Hello, p *Pending) (Flight, error) {
 			}
 			f.DHPrime, f.DHGenerator, f.Curve, f.SigHash, f.SigAlg = ke.prime, ke.generator, ke.curve, ke.sigHash, ke.sigAlg
 			if p != nil {
-				p.dhPublic = ke.public
+				p.public = ke.public
 			}
 			if f.KeyExchange == kxECDHE && !offered(h.groups, f.Curve) {
 				return f, &stage.Error{Stage: stage.KeyExchange, Err: fmt.Errorf("curve 0x%04x not offered: %w", f.Curve, ErrMalformed)}

@@ -44,9 +44,9 @@ func (b bulk) ivLen() int {
 	return aes.BlockSize // derived, unused: TLS 1.2 CBC records carry their IV
 }
 
-// completable lists the TLS 1.2 suites Complete can finish: the finite-field
-// DHE suites of the modelled clients and of the every-suite hello, with AEAD
-// or AES-CBC protection. CCM and Camellia suites are not here: Complete
+// completable lists the TLS 1.2 suites Complete can finish: the DHE and
+// ECDHE suites of the modelled clients and of the every-suite hello, with
+// AEAD or AES-CBC protection. CCM and Camellia suites are not here: Complete
 // leaves them as ReadFlight's callers always did.
 var completable = map[uint16]bulk{
 	0x009e: {aead: "gcm", keyLen: 16, prfHash: sha256.New},    // DHE_RSA_WITH_AES_128_GCM_SHA256
@@ -54,6 +54,22 @@ var completable = map[uint16]bulk{
 	0x00a2: {aead: "gcm", keyLen: 16, prfHash: sha256.New},    // DHE_DSS_WITH_AES_128_GCM_SHA256
 	0x00a3: {aead: "gcm", keyLen: 32, prfHash: sha512.New384}, // DHE_DSS_WITH_AES_256_GCM_SHA384
 	0xccaa: {aead: "chacha", keyLen: 32, prfHash: sha256.New}, // DHE_RSA_WITH_CHACHA20_POLY1305_SHA256
+
+	// ECDHE (RFC 8422, 5289, 7905)
+	0xc02b: {aead: "gcm", keyLen: 16, prfHash: sha256.New},               // ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
+	0xc02c: {aead: "gcm", keyLen: 32, prfHash: sha512.New384},            // ECDHE_ECDSA_WITH_AES_256_GCM_SHA384
+	0xc02f: {aead: "gcm", keyLen: 16, prfHash: sha256.New},               // ECDHE_RSA_WITH_AES_128_GCM_SHA256
+	0xc030: {aead: "gcm", keyLen: 32, prfHash: sha512.New384},            // ECDHE_RSA_WITH_AES_256_GCM_SHA384
+	0xcca9: {aead: "chacha", keyLen: 32, prfHash: sha256.New},            // ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256
+	0xcca8: {aead: "chacha", keyLen: 32, prfHash: sha256.New},            // ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256
+	0xc009: {keyLen: 16, macHash: sha1.New, prfHash: sha256.New},         // ECDHE_ECDSA_WITH_AES_128_CBC_SHA
+	0xc00a: {keyLen: 32, macHash: sha1.New, prfHash: sha256.New},         // ECDHE_ECDSA_WITH_AES_256_CBC_SHA
+	0xc013: {keyLen: 16, macHash: sha1.New, prfHash: sha256.New},         // ECDHE_RSA_WITH_AES_128_CBC_SHA
+	0xc014: {keyLen: 32, macHash: sha1.New, prfHash: sha256.New},         // ECDHE_RSA_WITH_AES_256_CBC_SHA
+	0xc023: {keyLen: 16, macHash: sha256.New, prfHash: sha256.New},       // ECDHE_ECDSA_WITH_AES_128_CBC_SHA256
+	0xc027: {keyLen: 16, macHash: sha256.New, prfHash: sha256.New},       // ECDHE_RSA_WITH_AES_128_CBC_SHA256
+	0xc024: {keyLen: 32, macHash: sha512.New384, prfHash: sha512.New384}, // ECDHE_ECDSA_WITH_AES_256_CBC_SHA384
+	0xc028: {keyLen: 32, macHash: sha512.New384, prfHash: sha512.New384}, // ECDHE_RSA_WITH_AES_256_CBC_SHA384
 
 	0x0033: {keyLen: 16, macHash: sha1.New, prfHash: sha256.New},   // DHE_RSA_WITH_AES_128_CBC_SHA
 	0x0039: {keyLen: 32, macHash: sha1.New, prfHash: sha256.New},   // DHE_RSA_WITH_AES_256_CBC_SHA

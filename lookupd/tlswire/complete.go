@@ -27,6 +27,9 @@ type Pending struct {
 	serverRandom []byte
 	public       []byte // the server's public value: DHE Ys, or the ECDHE point
 	ems, etm     bool   // the ServerHello accepted extended_master_secret, encrypt_then_mac
+	// certRequested: the server sent CertificateRequest; the client answers
+	// with an empty Certificate (RFC 5246 7.4.6), as a client without one does.
+	certRequested bool
 }
 
 // Handshake message types Complete writes or reads (RFC 5246 7.4).
@@ -160,7 +163,7 @@ func (p *Pending) dhParams() (prime, g, ys *big.Int, err error) {
 }
 
 // Complete finishes the TLS 1.2 handshake p read on conn (RFC 5246 7.3):
-// ClientKeyExchange (g^x mod p for DHE, 7.4.7.2; the client's point for
+// an empty Certificate if the server asked for one (7.4.6), ClientKeyExchange (g^x mod p for DHE, 7.4.7.2; the client's point for
 // ECDHE, RFC 8422 5.7), ChangeCipherSpec and
 // Finished (7.4.9), then checks the server's ChangeCipherSpec and
 // Finished. The certificate is not checked: the key size is the question,
@@ -183,8 +186,12 @@ func Complete(conn net.Conn, p *Pending, rnd io.Reader) (*Conn, error) {
 		return nil, err
 	}
 
-	transcript := make([]byte, 0, len(h.msg)+len(p.transcript)+len(cke)+64)
-	transcript = append(append(append(transcript, h.msg...), p.transcript...), cke...)
+	var clientCert []byte // empty Certificate, when asked for one
+	if p.certRequested {
+		clientCert = []byte{typeCertificate, 0, 0, 3, 0, 0, 0}
+	}
+	transcript := make([]byte, 0, len(h.msg)+len(p.transcript)+len(clientCert)+len(cke)+64)
+	transcript = append(append(append(append(transcript, h.msg...), p.transcript...), clientCert...), cke...)
 	ems := p.ems && h.offered[extExtendedMasterSec]
 	ms := masterSecret(b.prfHash, pms, h.random, p.serverRandom, transcript, ems)
 	cMAC, sMAC, cKey, sKey, cIV, sIV := keyBlock(b.prfHash, ms, h.random, p.serverRandom, b.macLen(), b.keyLen, b.ivLen())
@@ -204,9 +211,10 @@ func Complete(conn net.Conn, p *Pending, rnd io.Reader) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", err, ErrNotCompletable)
 	}
-	flight := make([]byte, 0, 2*recordHeaderLen+len(cke)+1+len(sealedFin))
-	flight = append(flight, recordHandshake, 3, 3, byte(len(cke)>>8), byte(len(cke)))
-	flight = append(flight, cke...)
+	clear := append(clientCert, cke...) // one record: both are short
+	flight := make([]byte, 0, 2*recordHeaderLen+len(clear)+1+len(sealedFin))
+	flight = append(flight, recordHandshake, 3, 3, byte(len(clear)>>8), byte(len(clear)))
+	flight = append(flight, clear...)
 	flight = append(flight, recordChangeCipherSpec, 3, 3, 0, 1, 1)
 	flight = append(flight, sealedFin...)
 	if _, err := conn.Write(flight); err != nil {

@@ -79,6 +79,9 @@ func TestCompleteOpenSSL(t *testing.T) {
 		{2048, "DHE-RSA-AES256-SHA", 0x0039, []string{"-no_etm"}}, // MAC then encrypt
 		{2048, "DHE-RSA-AES256-SHA256", 0x006b, nil},
 		{2048, "DHE-RSA-AES128-SHA256", 0x0067, []string{"-no_etm", "-no_ticket"}},
+		// The server asks for a client certificate (optional): the
+		// client answers with an empty one.
+		{2048, "DHE-RSA-AES128-GCM-SHA256", 0x009e, []string{"-verify", "1"}},
 		// ECDHE (bits 0): each curve tlswire completes, GCM, ChaCha20, CBC.
 		{0, "ECDHE-RSA-AES128-GCM-SHA256", 0xc02f, []string{"-groups", "X25519"}},
 		{0, "ECDHE-RSA-AES256-GCM-SHA384", 0xc030, []string{"-groups", "P-256"}},
@@ -116,6 +119,9 @@ func TestCompleteOpenSSL(t *testing.T) {
 			// OpenSSL 3 always takes extended_master_secret, and
 			// encrypt_then_mac for a CBC suite unless -no_etm.
 			wantETM := completable[tc.suite].aead == "" && (len(tc.extra) == 0 || tc.extra[0] != "-no_etm")
+			if wantReq := len(tc.extra) > 0 && tc.extra[0] == "-verify"; p.certRequested != wantReq {
+				t.Errorf("%s: certificate requested %v, want %v", name, p.certRequested, wantReq)
+			}
 			if !p.ems || p.etm != wantETM {
 				t.Errorf("%s: extended_master_secret %v, encrypt_then_mac %v; want true, %v", name, p.ems, p.etm, wantETM)
 			}

@@ -125,7 +125,10 @@ func readFlight(r io.Reader, h *Hello, p *Pending) (Flight, error) {
 				return f, &stage.Error{Stage: stage.KeyExchange, Err: fmt.Errorf("curve 0x%04x not offered: %w", f.Curve, ErrMalformed)}
 			}
 		case typ == typeCertificateRequest && !seenRequest && (seenKX || !needKX):
-			seenRequest = true // the server wants a client certificate; not needed
+			seenRequest = true // the server asks for a client certificate; the probe has none
+			if p != nil {
+				p.certRequested = true
+			}
 		case typ == typeServerHelloDone && (seenKX || !needKX):
 			if len(body) != 0 {
 				return f, &stage.Error{Stage: stage.ServerHelloDone, Err: fmt.Errorf("server hello done of %d bytes: %w", len(body), ErrMalformed)}

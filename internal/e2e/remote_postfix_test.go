@@ -37,8 +37,9 @@ func TestRemotePostfix(t *testing.T) {
 	screenD := mxDomain{domain: "postscreen.test", addr: "192.0.2.26"}
 	weakD := mxDomain{domain: "nocipher.test", addr: "192.0.2.28"}
 	dheD := mxDomain{domain: "dhe.test", addr: "192.0.2.30"}
-	ns := newNetns(t, dnsAddr, senderAddr, dnsAddr, probeAddr, controlAddr, plainD.addr, screenD.addr, weakD.addr, dheD.addr)
-	startDNS(t, ns, dnsAddr, plainD, screenD, weakD, dheD)
+	tls12D := mxDomain{domain: "tls12.test", addr: "192.0.2.31"}
+	ns := newNetns(t, dnsAddr, senderAddr, dnsAddr, probeAddr, controlAddr, plainD.addr, screenD.addr, weakD.addr, dheD.addr, tls12D.addr)
+	startDNS(t, ns, dnsAddr, plainD, screenD, weakD, dheD, tls12D)
 	pr := newProber(t, ns)
 	snd := newSender(t, ns, "exim-stock", false, "")
 
@@ -53,17 +54,23 @@ func TestRemotePostfix(t *testing.T) {
 		// delivers in clear on a second connection; the probe may
 		// leave no more than that.
 		weak []string
-		// dhe: main.cf lines of a TLS 1.2 server with DHE only (a
-		// 2048-bit group): crypto/tls's hello is refused, the modelled
-		// hello's handshake is completed by the probe (tlswire.Complete)
-		// and its session ends with QUIT; Exim (GnuTLS) gets TLS at once.
-		dhe []string
-	}{{plainD, false, nil, nil}, {screenD, true, nil, nil}, {dheD, false, nil, []string{
+		// tls12: main.cf lines of a TLS 1.2 server Exim (GnuTLS) gets
+		// TLS with at once, and perProbe what each probe must leave:
+		// connections, TLS sessions established and ended with QUIT,
+		// failed handshakes. With DHE only (a 2048-bit group),
+		// crypto/tls's hello is refused and the modelled hello's
+		// handshake is completed by the probe (tlswire.Complete); with
+		// ECDHE, both sessions are complete.
+		tls12    []string
+		perProbe [3]int
+	}{{plainD, false, nil, nil, [3]int{}}, {screenD, true, nil, nil, [3]int{}}, {dheD, false, nil, []string{
 		"smtpd_tls_protocols=>=TLSv1,<=TLSv1.2",
 		"smtpd_tls_ciphers=high",
 		"tls_high_cipherlist=kDHE:!aNULL:!eNULL",
 		"smtpd_tls_dh1024_param_file=" + lab.Testdata(t, "certs/dh2048.pem"),
-	}}, {weakD, false, []string{
+	}, [3]int{2, 1, 1}}, {tls12D, false, nil, []string{
+		"smtpd_tls_protocols=>=TLSv1,<=TLSv1.2",
+	}, [3]int{2, 2, 0}}, {weakD, false, []string{
 		"smtpd_tls_protocols=>=TLSv1,<=TLSv1.2",
 		"smtpd_tls_ciphers=high",
 		"tls_high_cipherlist=kDHE:!aNULL:!eNULL:@SECLEVEL=0",
@@ -73,11 +80,11 @@ func TestRemotePostfix(t *testing.T) {
 		// @SECLEVEL=0 applies: level 0 from Postfix's own OpenSSL file.
 		"tls_config_file=" + writeSecLevel0(t, filepath.Join(ns.dir, "postfix-"+weakD.domain)),
 		"tls_config_name=postfix",
-	}, nil}} {
+	}, nil, [3]int{}}} {
 		t.Run(c.d.domain, func(t *testing.T) {
 			srv := lab.StartPostfix(t, lab.PostfixOptions{
 				Netns: ns.name, Dir: filepath.Join(ns.dir, "postfix-"+c.d.domain), Hostname: c.d.mx(),
-				Listen: c.d.addr, Cert: "rsa2048", Postscreen: c.postscreen, Main: append(c.weak, c.dhe...),
+				Listen: c.d.addr, Cert: "rsa2048", Postscreen: c.postscreen, Main: append(c.weak, c.tls12...),
 			})
 			// Real deliveries by Debian's Exim: one at a modern server, 20
 			// at a weak-DH one (what the probe may not exceed there).
@@ -129,26 +136,25 @@ func TestRemotePostfix(t *testing.T) {
 				if pf > 2*df {
 					t.Errorf("%s: %d failed handshakes for 20 probes, more than twice the %d of 20 Exim deliveries", srv, pf, df)
 				}
-			} else if c.dhe != nil {
-				// crypto/tls's refused session and the modelled hello's
-				// completed one (the daemon's next probe, ordered by these
-				// facts, makes only the second: lookupd/probe TestOrder).
-				if conns != 2*probesPerServer {
-					t.Errorf("%s: %d connections for %d probes, want 2 per probe", srv, conns, probesPerServer)
-				}
+			} else if c.tls12 != nil {
+				// crypto/tls's session (refused at the DHE-only server; a
+				// daemon's next probe, ordered by these facts, skips it:
+				// lookupd/probe TestOrder) and the modelled hello's.
 				clean := lab.CountLines(probes, "TLS connection established from", "["+probeAddr+"]")
 				quit := lab.CountLines(probes, " disconnect from ", "["+probeAddr+"]", " quit=1 ")
 				pf := failedHandshakes(probes, probeAddr)
-				t.Logf("%s: 20 probes: %d TLS sessions established, %d ended with QUIT, %d failed handshakes", srv, clean, quit, pf)
-				if clean != probesPerServer || quit != probesPerServer || pf != probesPerServer {
-					t.Errorf("%s: 20 probes: %d TLS sessions established, %d ended with QUIT, %d failed handshakes; want 20, 20, 20", srv, clean, quit, pf)
+				t.Logf("%s: 20 probes: %d connections, %d TLS sessions established, %d ended with QUIT, %d failed handshakes", srv, conns, clean, quit, pf)
+				want := c.perProbe
+				if conns != want[0]*probesPerServer || clean != want[1]*probesPerServer || quit != want[1]*probesPerServer || pf != want[2]*probesPerServer {
+					t.Errorf("%s: 20 probes: %d connections, %d TLS sessions established, %d ended with QUIT, %d failed handshakes; want %d, %d, %d, %d",
+						srv, conns, clean, quit, pf, want[0]*probesPerServer, want[1]*probesPerServer, want[1]*probesPerServer, want[2]*probesPerServer)
 				}
 			} else if conns != probesPerServer {
 				t.Errorf("%s: %d connections for %d probes, want 1 per probe", srv, conns, probesPerServer)
 			}
 
 			// At a modern server: one clean session per probe.
-			if c.weak == nil && c.dhe == nil {
+			if c.weak == nil && c.tls12 == nil {
 				// One clean session: TLS established, QUIT answered, nothing
 				// aborted (Postfix 3.10 logs an abort as "NOQUEUE: lost
 				// connection after STARTTLS", which Debian 12's fail2ban

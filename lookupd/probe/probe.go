@@ -152,7 +152,7 @@ func ordered(ctx context.Context, o Options, addr string) (Facts, bool) {
 			return r.fail(&stage.Error{Stage: stage.TLSHello, Err: fmt.Errorf("build hello: %w", err)}), true
 		}
 		f, err := exchangeHello(ctx, o, addr, h)
-		if err != nil || f.KeyExchange != "DHE" || f.ServerTLS13 {
+		if err != nil || f.DHBits() == 0 || f.ServerTLS13 {
 			return r, false
 		}
 		if err := r.fill(f); err != nil {

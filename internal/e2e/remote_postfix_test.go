@@ -36,8 +36,10 @@ func TestRemotePostfix(t *testing.T) {
 	plainD := mxDomain{domain: "postfix.test", addr: "192.0.2.25"}
 	screenD := mxDomain{domain: "postscreen.test", addr: "192.0.2.26"}
 	weakD := mxDomain{domain: "nocipher.test", addr: "192.0.2.28"}
-	ns := newNetns(t, dnsAddr, senderAddr, dnsAddr, probeAddr, controlAddr, plainD.addr, screenD.addr, weakD.addr)
-	startDNS(t, ns, dnsAddr, plainD, screenD, weakD)
+	dheD := mxDomain{domain: "dhe.test", addr: "192.0.2.30"}
+	tls12D := mxDomain{domain: "tls12.test", addr: "192.0.2.31"}
+	ns := newNetns(t, dnsAddr, senderAddr, dnsAddr, probeAddr, controlAddr, plainD.addr, screenD.addr, weakD.addr, dheD.addr, tls12D.addr)
+	startDNS(t, ns, dnsAddr, plainD, screenD, weakD, dheD, tls12D)
 	pr := newProber(t, ns)
 	snd := newSender(t, ns, "exim-stock", false, "")
 
@@ -52,7 +54,23 @@ func TestRemotePostfix(t *testing.T) {
 		// delivers in clear on a second connection; the probe may
 		// leave no more than that.
 		weak []string
-	}{{plainD, false, nil}, {screenD, true, nil}, {weakD, false, []string{
+		// tls12: main.cf lines of a TLS 1.2 server Exim (GnuTLS) gets
+		// TLS with at once, and perProbe what each probe must leave:
+		// connections, TLS sessions established and ended with QUIT,
+		// failed handshakes. With DHE only (a 2048-bit group),
+		// crypto/tls's hello is refused and the modelled hello's
+		// handshake is completed by the probe (tlswire.Complete); with
+		// ECDHE, both sessions are complete.
+		tls12    []string
+		perProbe [3]int
+	}{{plainD, false, nil, nil, [3]int{}}, {screenD, true, nil, nil, [3]int{}}, {dheD, false, nil, []string{
+		"smtpd_tls_protocols=>=TLSv1,<=TLSv1.2",
+		"smtpd_tls_ciphers=high",
+		"tls_high_cipherlist=kDHE:!aNULL:!eNULL",
+		"smtpd_tls_dh1024_param_file=" + lab.Testdata(t, "certs/dh2048.pem"),
+	}, [3]int{2, 1, 1}}, {tls12D, false, nil, []string{
+		"smtpd_tls_protocols=>=TLSv1,<=TLSv1.2",
+	}, [3]int{2, 2, 0}}, {weakD, false, []string{
 		"smtpd_tls_protocols=>=TLSv1,<=TLSv1.2",
 		"smtpd_tls_ciphers=high",
 		"tls_high_cipherlist=kDHE:!aNULL:!eNULL:@SECLEVEL=0",
@@ -62,11 +80,11 @@ func TestRemotePostfix(t *testing.T) {
 		// @SECLEVEL=0 applies: level 0 from Postfix's own OpenSSL file.
 		"tls_config_file=" + writeSecLevel0(t, filepath.Join(ns.dir, "postfix-"+weakD.domain)),
 		"tls_config_name=postfix",
-	}}} {
+	}, nil, [3]int{}}} {
 		t.Run(c.d.domain, func(t *testing.T) {
 			srv := lab.StartPostfix(t, lab.PostfixOptions{
 				Netns: ns.name, Dir: filepath.Join(ns.dir, "postfix-"+c.d.domain), Hostname: c.d.mx(),
-				Listen: c.d.addr, Cert: "rsa2048", Postscreen: c.postscreen, Main: c.weak,
+				Listen: c.d.addr, Cert: "rsa2048", Postscreen: c.postscreen, Main: append(c.weak, c.tls12...),
 			})
 			// Real deliveries by Debian's Exim: one at a modern server, 20
 			// at a weak-DH one (what the probe may not exceed there).
@@ -106,23 +124,37 @@ func TestRemotePostfix(t *testing.T) {
 			t.Logf("%s: %d connections for %d probes (%.2f per probe); %d deliveries: %d",
 				srv, conns, probesPerServer, float64(conns)/probesPerServer, deliveries, dconns)
 			if c.weak != nil {
-				// A known gap (issue 18, docs/probe.md): a server that
-				// shares no cipher with either hello gets one connection
-				// more per probe than per Exim delivery (crypto/tls's
-				// session, the modelled hello, the every-suite hello that
-				// reads the certificate). The bound keeps it from growing.
-				if conns > dconns+probesPerServer {
-					t.Errorf("%s: %d connections for 20 probes, more than the %d of 20 Exim deliveries plus one per probe", srv, conns, dconns)
-				}
+				// Issue 18: no more than Exim's footprint. crypto/tls's
+				// session, then one mixed hello (the modelled offer and
+				// every other suite), both refused; Exim: one refused
+				// handshake, then a session in clear.
 				if conns > dconns {
-					t.Logf("known gap (issue 18): %s: %d connections for 20 probes, %d for 20 Exim deliveries", srv, conns, dconns)
+					t.Errorf("%s: %d connections for 20 probes, more than the %d of 20 Exim deliveries", srv, conns, dconns)
+				}
+				pf, df := failedHandshakes(probes, probeAddr), failedHandshakes(delivery, senderAddr)
+				t.Logf("%s: failed handshakes: %d for 20 probes, %d for 20 Exim deliveries", srv, pf, df)
+				if pf > 2*df {
+					t.Errorf("%s: %d failed handshakes for 20 probes, more than twice the %d of 20 Exim deliveries", srv, pf, df)
+				}
+			} else if c.tls12 != nil {
+				// crypto/tls's session (refused at the DHE-only server; a
+				// daemon's next probe, ordered by these facts, skips it:
+				// lookupd/probe TestOrder) and the modelled hello's.
+				clean := lab.CountLines(probes, "TLS connection established from", "["+probeAddr+"]")
+				quit := lab.CountLines(probes, " disconnect from ", "["+probeAddr+"]", " quit=1 ")
+				pf := failedHandshakes(probes, probeAddr)
+				t.Logf("%s: 20 probes: %d connections, %d TLS sessions established, %d ended with QUIT, %d failed handshakes", srv, conns, clean, quit, pf)
+				want := c.perProbe
+				if conns != want[0]*probesPerServer || clean != want[1]*probesPerServer || quit != want[1]*probesPerServer || pf != want[2]*probesPerServer {
+					t.Errorf("%s: 20 probes: %d connections, %d TLS sessions established, %d ended with QUIT, %d failed handshakes; want %d, %d, %d, %d",
+						srv, conns, clean, quit, pf, want[0]*probesPerServer, want[1]*probesPerServer, want[1]*probesPerServer, want[2]*probesPerServer)
 				}
 			} else if conns != probesPerServer {
 				t.Errorf("%s: %d connections for %d probes, want 1 per probe", srv, conns, probesPerServer)
 			}
 
 			// At a modern server: one clean session per probe.
-			if c.weak == nil {
+			if c.weak == nil && c.tls12 == nil {
 				// One clean session: TLS established, QUIT answered, nothing
 				// aborted (Postfix 3.10 logs an abort as "NOQUEUE: lost
 				// connection after STARTTLS", which Debian 12's fail2ban
@@ -189,6 +221,12 @@ func TestRemotePostfix(t *testing.T) {
 	}
 }
 
+// failedHandshakes counts the TLS handshakes from addr Postfix logged as
+// failed ("SSL_accept error from NAME[addr]").
+func failedHandshakes(log, addr string) int {
+	return lab.CountLines(log, "SSL_accept error from ", "["+addr+"]")
+}
+
 // filterAddr keeps the lines naming addr in brackets.
 func filterAddr(lines []string, addr string) []string {
 	var out []string
@@ -226,17 +264,19 @@ func waitSettled(t *testing.T, srv *lab.Postfix, addr string) {
 		state := fmt.Sprintf("smtpd connect %d disconnect %d, postscreen CONNECT %d passed or ended %d", conn, disc, psConn, psEnd)
 		return conn+psConn > 0 && conn == disc && psConn == psEnd, state
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		ok, state := settled()
-		if ok {
-			return
+	var state string
+	done := false
+	defer func() {
+		if !done { // lab.WaitFor failed the test
+			t.Logf("%s: connections from %s: %s; log:\n%s", srv, addr, state, srv.Log())
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: connections from %s not ended after 15s (%s); log:\n%s", srv, addr, state, srv.Log())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	}()
+	lab.WaitFor(t, "the end of every connection from "+addr, func() bool {
+		ok, s := settled()
+		state = s
+		return ok
+	})
+	done = true
 }
 
 // writeSecLevel0 writes an OpenSSL configuration whose application section

@@ -170,18 +170,49 @@ func TestMannersModernExim(t *testing.T) {
 	}
 }
 
-// waitLog polls file until it holds want (bounded), and returns it.
+// TestMannersEximDHE: a real Exim (GnuTLS) that speaks only TLS 1.2 with
+// DHE (its 2048-bit RFC 7919 prime): crypto/tls's hello is refused (one
+// TLS error in the mainlog), the modelled hello reads the prime and
+// completes the handshake, and Exim logs that session as ended by QUIT.
+func TestMannersEximDHE(t *testing.T) {
+	s := lab.StartExim(t, lab.EximOptions{Extra: "tls_require_ciphers = NORMAL:-KX-ALL:+DHE-RSA:-VERS-TLS1.3"})
+	mainlog := filepath.Join(s.Dir, "log", "mainlog")
+	waitLog(t, mainlog, " lost ")
+	before, _ := os.ReadFile(mainlog)
+	tp := startTap(t, s.Addr)
+	f := probe.Addr(context.Background(), tp.addr(), probe.Options{HELO: "probe.test", Timeout: 20 * time.Second})
+	t.Logf("facts %+v", f)
+	if f.Outcome != probe.OK || f.DHBits != 2048 || f.TLS13 || f.KeyBits != 2048 || f.Cipher == "" {
+		t.Errorf("facts %+v", f)
+	}
+	sent := tp.wait()
+	log := waitLog(t, mainlog, "closed by QUIT")[len(before):]
+	t.Logf("exim mainlog:\n%s", log)
+	if len(sent) != 2 {
+		t.Errorf("%d connections, want 2", len(sent))
+	}
+	if n := strings.Count(log, "TLS error"); n != 1 {
+		t.Errorf("%d TLS errors, want 1 (crypto/tls's hello)", n)
+	}
+	if n := strings.Count(log, "SMTP connection from (probe.test) [127.0.0.1] closed by QUIT"); n != 1 {
+		t.Errorf("%d sessions closed by QUIT, want 1", n)
+	}
+	for i, c := range sent {
+		if a := clearAlerts(c); len(a) > 0 {
+			t.Errorf("connection %d: clear-text alerts %v", i, a)
+		}
+	}
+}
+
+// waitLog waits (lab.WaitFor) until file holds want, and returns it.
 func waitLog(t *testing.T, file, want string) string {
 	t.Helper()
 	var b []byte
-	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+	lab.WaitFor(t, fmt.Sprintf("%q in %s", want, file), func() bool {
 		b, _ = os.ReadFile(file)
-		if bytes.Contains(b, []byte(want)) {
-			return string(b)
-		}
-	}
-	t.Fatalf("%s never said %q:\n%s", file, want, b)
-	return ""
+		return bytes.Contains(b, []byte(want))
+	})
+	return string(b)
 }
 
 // TestMannersOpenSSL: the OpenSSL fixture, for each kind of server: the
@@ -202,14 +233,25 @@ func TestMannersOpenSSL(t *testing.T) {
 		{"tls13", lab.OpenSSLOptions{Cert: "rsa2048"}, 1, 0, nil, 0, false},
 		{"tls13-with-dhe768", lab.OpenSSLOptions{Cert: "rsa2048", DH: "dh768", Ciphers: "kDHE"}, 1, 0, nil, 0, false},
 		// TLS 1.2 with ECDHE: the clean session, then the modelled hello
-		// (would Exim get DHE?), left with warning user_canceled + close_notify.
-		{"tls12-ecdhe", lab.OpenSSLOptions{Cert: "rsa2048", MaxTLS: "1.2"}, 2, 1, []string{"1/90", "1/0"}, 0, false},
+		// (would Exim get DHE?), its ECDHE handshake completed.
+		{"tls12-ecdhe", lab.OpenSSLOptions{Cert: "rsa2048", MaxTLS: "1.2"}, 2, 0, nil, 0, false},
+		// A suite tlswire does not complete (AES-CCM, which crypto/tls
+		// refuses too): the modelled hello is left with warning
+		// user_canceled + close_notify.
+		{"tls12-ecdhe-ccm", lab.OpenSSLOptions{Cert: "ecp256", Ciphers: "ECDHE-ECDSA-AES256-CCM", MaxTLS: "1.2"}, 2, 2, []string{"1/90", "1/0"}, 0, false},
 		// DHE-only TLS 1.2 with a weak prime: crypto/tls has no DHE (the
-		// server refuses its hello), the modelled hello reads the prime.
+		// server refuses its hello), the modelled hello reads the prime
+		// and completes the handshake (tlswire.Complete): a clean session.
 		// A real Exim: one aborted handshake, then a session in clear.
-		{"dhe768-only", lab.OpenSSLOptions{Cert: "rsa2048", DH: "dh768", Ciphers: "kDHE", MaxTLS: "1.2"}, 2, 2, []string{"1/90", "1/0"}, 768, false},
-		// The client model without TLS 1.3 at a TLS 1.3 server.
-		{"tls13-with-dhe768-client-no-tls13", lab.OpenSSLOptions{Cert: "rsa2048", DH: "dh768", Ciphers: "kDHE"}, 1, 1, []string{"1/90", "1/0"}, 768, true},
+		{"dhe768-only", lab.OpenSSLOptions{Cert: "rsa2048", DH: "dh768", Ciphers: "kDHE", MaxTLS: "1.2"}, 2, 1, nil, 768, false},
+		{"dhe1024-only-chacha", lab.OpenSSLOptions{Cert: "rsa2048", DH: "dh1024", Ciphers: "DHE-RSA-CHACHA20-POLY1305", MaxTLS: "1.2"}, 2, 1, nil, 1024, false},
+		{"dhe2048-only-cbc", lab.OpenSSLOptions{Cert: "rsa2048", DH: "dh2048", Ciphers: "DHE-RSA-AES256-SHA", MaxTLS: "1.2"}, 2, 1, nil, 2048, false},
+		// 512 bits is the least the probe completes (tlswire's
+		// TestCompletable: under it, it leaves politely).
+		{"dhe512-only", lab.OpenSSLOptions{Cert: "rsa2048", DH: "dh512", Ciphers: "kDHE", MaxTLS: "1.2"}, 2, 1, nil, 512, false},
+		// The client model without TLS 1.3 at a TLS 1.3 server: the
+		// modelled TLS 1.2 hello, completed.
+		{"tls13-with-dhe768-client-no-tls13", lab.OpenSSLOptions{Cert: "rsa2048", DH: "dh768", Ciphers: "kDHE"}, 1, 0, nil, 768, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -228,9 +270,11 @@ func TestMannersOpenSSL(t *testing.T) {
 			}
 			// The fixture logs one line per handshake, after the probe's
 			// connections ended; wait for them.
-			for end := time.Now().Add(10 * time.Second); lt.count("handshake") < len(sent) && time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
-			}
+			lab.WaitFor(t, "a handshake line per connection", func() bool { return lt.count("handshake") >= len(sent) })
 			failed := lt.count("handshake failed")
+			if done := lt.count("handshake done"); done+failed != len(sent) {
+				t.Errorf("%d handshakes done, %d failed, for %d connections", done, failed, len(sent))
+			}
 			t.Logf("connections %d, failed handshakes %d, clear alerts %v", len(sent), failed, alerts)
 			if len(sent) != tc.conns || failed != tc.failed || fmt.Sprint(alerts) != fmt.Sprint(tc.alerts) {
 				t.Errorf("connections %d, failed handshakes %d, alerts %v; want %d, %d, %v", len(sent), failed, alerts, tc.conns, tc.failed, tc.alerts)

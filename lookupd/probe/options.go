@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/stage"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/tlswire"
 )
 
@@ -28,6 +29,10 @@ type Options struct {
 	// probe.tls13 = false): the probe then skips the clean TLS 1.3 session
 	// and reads what a TLS 1.2 hello gets (a DHE prime) at every server.
 	NoTLS13 bool
+	// Order is what earlier facts of the same address say about the order
+	// of this probe's connections (OrderFor); the zero value is the
+	// ordinary order, crypto/tls's clean session first.
+	Order Order
 	// Ignore lists networks the probe never connects to.
 	Ignore []netip.Prefix
 	// SourceAddr is the local address to connect from; the zero Addr lets
@@ -129,4 +134,38 @@ func (o Options) ignored(a netip.Addr) bool {
 		}
 	}
 	return false
+}
+
+// Order is the order of a probe's connections, chosen from what an earlier
+// probe of the same address showed (OrderFor). A wrong guess (the server
+// changed) costs one connection, once: the probe then goes on in the
+// ordinary order, and its facts set the next probe's order.
+type Order uint8
+
+// The orders of a probe's connections.
+const (
+	// OrderDefault: crypto/tls's clean session first (docs/probe.md).
+	OrderDefault Order = iota
+	// OrderModelledDHE: the modelled client got TLS 1.2 with a DHE key
+	// exchange; its hello goes first and, completed by tlswire, is the
+	// one clean session a DHE-only server sees.
+	OrderModelledDHE
+	// OrderNoCipher: no hello got a handshake; one hello with the
+	// modelled client's offer, every other suite and TLS 1.3 goes first,
+	// and its refusal is the probe's one connection.
+	OrderNoCipher
+)
+
+// OrderFor is the order for a probe of an address whose earlier facts
+// are earlier (nil: none). Only a probe's own view counts, not a report's.
+func OrderFor(earlier *Facts) Order {
+	switch {
+	case earlier == nil || earlier.Reported != ReportedNone:
+		return OrderDefault
+	case earlier.Outcome == OK && earlier.DHBits > 0 && !earlier.TLS13 && !earlier.KXUnobserved:
+		return OrderModelledDHE
+	case earlier.Outcome == Error && earlier.Stage == stage.Negotiate && earlier.KeyType == "":
+		return OrderNoCipher
+	}
+	return OrderDefault
 }

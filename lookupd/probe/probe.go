@@ -42,9 +42,16 @@ func Addr(ctx context.Context, ap netip.AddrPort, o Options) Facts {
 // reach TLS 1.3 (or the modelled client offers TLS 1.2 at most, o.NoTLS13)
 // does the modelled client's own hello, capped at TLS 1.2, ask what Exim
 // would get: a DHE prime crypto/tls cannot negotiate, a server that refuses
-// crypto/tls's hello, a server that prefers DHE. docs/probe.md has the table
-// of connections per kind of server.
+// crypto/tls's hello, a server that prefers DHE. Earlier facts may put the
+// modelled hello first (o.Order). docs/probe.md has the table of
+// connections per kind of server.
 func probeAddr(ctx context.Context, o Options, addr string) Facts {
+	if !o.NoTLS13 && o.Order != OrderDefault {
+		if r, ok := ordered(ctx, o, addr); ok {
+			return r
+		}
+		// The server changed: the ordinary order.
+	}
 	var r Facts
 	var first *Facts // the clean session's view, when it reached TLS 1.2
 	tried := false   // the clean session was tried and its handshake failed
@@ -67,7 +74,18 @@ func probeAddr(ctx context.Context, o Options, addr string) Facts {
 			return r.fail(err)
 		}
 	}
-	f, err := exchange(ctx, o, addr, tlswire.HelloConfig{Client: o.client(), MaxVersion: tls.VersionTLS12})
+	var f tlswire.Flight
+	var err error
+	if tried {
+		// crypto/tls's hello was refused: the modelled client's question
+		// and the every-suite one go in one hello (mixedHello).
+		var final *Facts
+		if f, final, err = mixedHello(ctx, o, addr); final != nil {
+			return *final
+		}
+	} else {
+		f, err = exchange(ctx, o, addr, tlswire.HelloConfig{Client: o.client(), MaxVersion: tls.VersionTLS12})
+	}
 	switch {
 	case err == nil:
 		if err := r.fill(f); err != nil {
@@ -83,7 +101,13 @@ func probeAddr(ctx context.Context, o Options, addr string) Facts {
 	default:
 		return r.fail(err)
 	}
+	r.modelled(ctx, o, addr, f, first)
+	return r
+}
 
+// modelled completes r, filled from f, the modelled hello's TLS 1.2 flight
+// (first: the clean session's view, if any).
+func (r *Facts) modelled(ctx context.Context, o Options, addr string, f tlswire.Flight, first *Facts) {
 	if f.ServerTLS13 {
 		// The server speaks TLS 1.3 too (RFC 8446 section 4.1.3): the
 		// modelled client, which offers it, gets TLS 1.3.
@@ -97,11 +121,108 @@ func probeAddr(ctx context.Context, o Options, addr string) Facts {
 			// showed what a hello without DHE gets.
 			r.NoDHE, r.NoDHECipher = NoDHEOK, first.Cipher
 		} else {
-			noDHE(ctx, o, addr, &r)
+			noDHE(ctx, o, addr, r)
 		}
 	}
 	r.Outcome = OK
 	r.addView(first)
+}
+
+// ordered probes in the order earlier facts chose (o.Order), and reports
+// false when the server no longer answers as they said: the caller then
+// probes in the ordinary order.
+//
+// OrderModelledDHE: the modelled hello first, completed by tlswire (one
+// clean session at a DHE-only server, where the ordinary order adds
+// crypto/tls's refused handshake). The facts are those of the ordinary
+// order at a server that refuses crypto/tls's hello; for one that does not
+// (it prefers DHE, and has ECDHE too), the clean session's view is not
+// taken (Also, and the openssl client's NoDHE comes from its own hello).
+//
+// OrderNoCipher: one hello with the modelled client's offer, every other
+// suite and TLS 1.3 (tlswire's AllSuites). A refusal is what the ordinary
+// order concludes after three refusals (crypto/tls's hello offers nothing
+// this one does not): the modelled client cannot negotiate.
+func ordered(ctx context.Context, o Options, addr string) (Facts, bool) {
+	var r Facts
+	switch o.Order {
+	case OrderModelledDHE:
+		h, err := tlswire.BuildHello(tlswire.HelloConfig{Client: o.client(), MaxVersion: tls.VersionTLS12})
+		if err != nil {
+			return r.fail(&stage.Error{Stage: stage.TLSHello, Err: fmt.Errorf("build hello: %w", err)}), true
+		}
+		f, err := exchangeHello(ctx, o, addr, h)
+		if err != nil || f.DHBits() == 0 || f.ServerTLS13 {
+			return r, false
+		}
+		if err := r.fill(f); err != nil {
+			return r.fail(err), true
+		}
+		r.modelled(ctx, o, addr, f, nil)
+		return r, true
+	case OrderNoCipher:
+		h, err := tlswire.BuildHello(tlswire.HelloConfig{Client: o.client(), AllSuites: true})
+		if err != nil {
+			return r.fail(&stage.Error{Stage: stage.TLSHello, Err: fmt.Errorf("build hello: %w", err)}), true
+		}
+		if _, err := exchangeHello(ctx, o, addr, h); refused(err) {
+			return refusedAll(o, err), true
+		}
+	}
+	return r, false
+}
+
+// refusedAll is the facts of a server that refused the modelled client's
+// hello and every suite (err: the refusal).
+func refusedAll(o Options, err error) Facts {
+	return Facts{Outcome: Error, Stage: stage.Negotiate,
+		Error: fmt.Sprintf("server refused the %s hello and a hello with every suite (%v)", o.client(), err)}
+}
+
+// mixedHello asks, after crypto/tls's hello was refused, what the
+// modelled client gets and, if nothing, which certificate the server has,
+// in one hello: tlswire's AllSuites hello lists the modelled client's
+// suites and signature algorithms first and every other one after. When
+// the server chooses within the modelled offer (Hello.ModelChoice), that
+// is the modelled client's answer (f). When it refuses, the modelled
+// client is refused too, and final holds the facts. Only when it chooses
+// an extra (a DSA-only server) does a second hello, the modelled one
+// alone, ask; its answer is returned, or, when refused, final holds the
+// facts with the certificate the first hello read.
+func mixedHello(ctx context.Context, o Options, addr string) (f tlswire.Flight, final *Facts, err error) {
+	h, err := tlswire.BuildHello(tlswire.HelloConfig{Client: o.client(), MaxVersion: tls.VersionTLS12, AllSuites: true})
+	if err != nil {
+		return f, nil, &stage.Error{Stage: stage.TLSHello, Err: fmt.Errorf("build hello: %w", err)}
+	}
+	f, err = exchangeHello(ctx, o, addr, h)
+	switch {
+	case err == nil && h.ModelChoice(f):
+		return f, nil, nil
+	case err == nil:
+		mf, merr := exchange(ctx, o, addr, tlswire.HelloConfig{Client: o.client(), MaxVersion: tls.VersionTLS12})
+		if merr == nil || !refused(merr) {
+			return mf, nil, merr
+		}
+		r := everySuite(o, f, merr)
+		return f, &r, nil
+	case refused(err):
+		r := refusedAll(o, err)
+		return f, &r, nil
+	}
+	return f, nil, err
+}
+
+// everySuite is the facts of a server the modelled client cannot
+// negotiate with (refusal: its error), f being what a hello with every
+// suite got.
+func everySuite(o Options, f tlswire.Flight, refusal error) Facts {
+	var r Facts
+	if err := r.fill(f); err != nil {
+		return r.fail(err)
+	}
+	r.Note = fmt.Sprintf("certificate read with a hello offering every suite; the %s client cannot negotiate with this server", o.client())
+	r.Outcome, r.Stage = Error, stage.Negotiate
+	r.Error = fmt.Sprintf("the %s client cannot negotiate with this server: %v", o.client(), refusal)
 	return r
 }
 
@@ -171,13 +292,7 @@ func negotiateElse(ctx context.Context, o Options, addr string, r Facts, first e
 		r.Error = fmt.Sprintf("server refused the %s hello (%v) and a hello with every suite (%v)", o.client(), first, err)
 		return r
 	}
-	if err := r.fill(f); err != nil {
-		return r.fail(err)
-	}
-	r.Note = fmt.Sprintf("certificate read with a hello offering every suite; the %s client cannot negotiate with this server", o.client())
-	r.Outcome, r.Stage = Error, stage.Negotiate
-	r.Error = fmt.Sprintf("the %s client cannot negotiate with this server: %v", o.client(), first)
-	return r
+	return everySuite(o, f, first)
 }
 
 // fill copies what a TLS 1.2 flight shows into r.
@@ -206,10 +321,13 @@ func (r Facts) fail(err error) Facts {
 }
 
 // exchange opens one SMTP session to addr, does STARTTLS, sends a hello
-// built from hc and reads the server's first flight, then leaves: after a
-// TLS 1.2 flight with a warning user_canceled and a close_notify (RFC 5246
-// section 7.2), after a TLS 1.3 ServerHello or HelloRetryRequest by closing
-// the connection, since the server then expects protected records and any
+// built from hc and reads the server's first flight. The facts are what
+// that flight shows; then the probe ends the connection. A TLS 1.2 DHE
+// handshake tlswire can finish (tlswire.Completable) becomes a clean
+// session, as a delivery's would (finish). Any other TLS 1.2 flight is
+// left with a warning user_canceled and a close_notify (RFC 5246 section
+// 7.2); a TLS 1.3 ServerHello or HelloRetryRequest by closing the
+// connection, since the server then expects protected records and any
 // clear-text one reads as corruption (RFC 8446 section 5). The server's own
 // alert, or a flight cut short, ends it with a close.
 func exchange(ctx context.Context, o Options, addr string, hc tlswire.HelloConfig) (tlswire.Flight, error) {
@@ -217,6 +335,11 @@ func exchange(ctx context.Context, o Options, addr string, hc tlswire.HelloConfi
 	if err != nil {
 		return tlswire.Flight{}, &stage.Error{Stage: stage.TLSHello, Err: fmt.Errorf("build hello: %w", err)}
 	}
+	return exchangeHello(ctx, o, addr, h)
+}
+
+// exchangeHello is exchange with a hello already built.
+func exchangeHello(ctx context.Context, o Options, addr string, h *tlswire.Hello) (tlswire.Flight, error) {
 	conn, err := startTLS(ctx, o, addr)
 	if err != nil {
 		return tlswire.Flight{}, err
@@ -225,11 +348,35 @@ func exchange(ctx context.Context, o Options, addr string, hc tlswire.HelloConfi
 	if _, err := conn.Write(h.Record); err != nil {
 		return tlswire.Flight{}, &stage.Error{Stage: stage.TLSHello, Err: fmt.Errorf("send hello: %w", err)}
 	}
-	f, err := tlswire.ReadFlight(conn, h)
-	if err == nil && f.Version != tls.VersionTLS13 && !f.HelloRetry {
-		conn.Write(tlswire.CancelRecords())
+	f, p, err := tlswire.ReadFlightPending(conn, h)
+	if err == nil && p != nil {
+		finish(ctx, o, conn, p)
 	}
 	return f, err
+}
+
+// finish ends a TLS 1.2 connection whose first flight was read: a clean
+// session (the handshake completed, EHLO inside TLS, QUIT with its reply
+// read, close_notify) when tlswire can complete it, else the cancel
+// records. What happens here changes no fact: the flight was read whole.
+// It reports whether the session was clean.
+func finish(ctx context.Context, o Options, conn net.Conn, p *tlswire.Pending) bool {
+	if p.Completable() != nil {
+		conn.Write(tlswire.CancelRecords())
+		return false
+	}
+	tc, err := tlswire.Complete(conn, p, nil)
+	if err != nil {
+		if errors.Is(err, tlswire.ErrNotCompletable) {
+			conn.Write(tlswire.CancelRecords()) // nothing was sent yet
+		}
+		// Otherwise the server may already expect protected records, or
+		// has sent its alert: close without a clear-text record.
+		return false
+	}
+	_, err = smtp.Goodbye(ctx, tc, o.helo())
+	tc.Close() // close_notify
+	return err == nil
 }
 
 // startTLS dials addr and runs the SMTP dialogue up to a 220 reply to

@@ -20,6 +20,7 @@ type Flight struct {
 	DHGenerator  []byte   //
 	Curve        uint16   // ECDHE named curve / TLS 1.3 key share group
 	SigHash      string   // ServerKeyExchange signature hash, TLS 1.2 (SigHashName); "" before TLS 1.2
+	SigAlg       uint16   // ServerKeyExchange SignatureAndHashAlgorithm, TLS 1.2; 0 when none
 	// ServerTLS13: TLS 1.2 was chosen for a hello that did not offer TLS 1.3,
 	// and ServerHello.random ends in the RFC 8446 4.1.3 downgrade sentinel:
 	// the server also speaks TLS 1.3.
@@ -38,11 +39,32 @@ func (f Flight) DHBits() int { return bitLen(f.DHPrime) }
 // certificates when the key exchange is refused). ReadFlight reads no byte
 // past ServerHelloDone's record; r should carry a deadline.
 func ReadFlight(r io.Reader, h *Hello) (Flight, error) {
+	return readFlight(r, h, nil)
+}
+
+// ReadFlightPending is ReadFlight keeping what Complete needs to finish a
+// TLS 1.2 handshake on the same connection: the Pending is not nil when
+// the flight was read whole (no error) up to ServerHelloDone. The Flight
+// is exactly ReadFlight's.
+func ReadFlightPending(r io.Reader, h *Hello) (Flight, *Pending, error) {
+	p := &Pending{hello: h}
+	f, err := readFlight(r, h, p)
+	if err != nil || f.Version == tls.VersionTLS13 || f.HelloRetry {
+		return f, nil, err
+	}
+	p.flight = f
+	return f, p, nil
+}
+
+func readFlight(r io.Reader, h *Hello, p *Pending) (Flight, error) {
 	var f Flight
 	if h == nil {
 		return f, &stage.Error{Stage: stage.ServerHello, Err: errors.New("read flight: no hello")}
 	}
 	hr := handshakeReader{rr: recordReader{r: r}}
+	if p != nil {
+		hr.transcript = &p.transcript
+	}
 
 	typ, body, err := hr.message(stage.ServerHello)
 	if err != nil {
@@ -57,6 +79,9 @@ func ReadFlight(r io.Reader, h *Hello) (Flight, error) {
 	}
 	if err != nil {
 		return f, &stage.Error{Stage: stage.ServerHello, Err: err}
+	}
+	if p != nil {
+		p.serverRandom, p.ems, p.etm = append([]byte(nil), sh.random...), sh.ems, sh.etm
 	}
 	if f.Version == tls.VersionTLS13 {
 		return f, nil // the rest is encrypted
@@ -92,12 +117,18 @@ func ReadFlight(r io.Reader, h *Hello) (Flight, error) {
 			if err != nil {
 				return f, &stage.Error{Stage: stage.KeyExchange, Err: err}
 			}
-			f.DHPrime, f.DHGenerator, f.Curve, f.SigHash = ke.prime, ke.generator, ke.curve, ke.sigHash
+			f.DHPrime, f.DHGenerator, f.Curve, f.SigHash, f.SigAlg = ke.prime, ke.generator, ke.curve, ke.sigHash, ke.sigAlg
+			if p != nil {
+				p.public = ke.public
+			}
 			if f.KeyExchange == kxECDHE && !offered(h.groups, f.Curve) {
 				return f, &stage.Error{Stage: stage.KeyExchange, Err: fmt.Errorf("curve 0x%04x not offered: %w", f.Curve, ErrMalformed)}
 			}
 		case typ == typeCertificateRequest && !seenRequest && (seenKX || !needKX):
-			seenRequest = true // the server wants a client certificate; not needed
+			seenRequest = true // the server asks for a client certificate; the probe has none
+			if p != nil {
+				p.certRequested = true
+			}
 		case typ == typeServerHelloDone && (seenKX || !needKX):
 			if len(body) != 0 {
 				return f, &stage.Error{Stage: stage.ServerHelloDone, Err: fmt.Errorf("server hello done of %d bytes: %w", len(body), ErrMalformed)}

@@ -27,6 +27,9 @@ type handshakeReader struct {
 	buf      []byte // handshake bytes not yet returned
 	consumed int    // bytes of buf returned by the last message call
 	warning  *AlertError
+	// transcript, when not nil, gets every message returned (header
+	// included; HelloRequest excluded, RFC 5246 7.4.1.1), for Complete.
+	transcript *[]byte
 }
 
 // message returns the next handshake message; the body is valid until the
@@ -49,6 +52,9 @@ func (hr *handshakeReader) message(st stage.Stage) (uint8, []byte, error) {
 					hr.buf = hr.buf[hr.consumed:]
 					hr.consumed = 0
 					continue
+				}
+				if hr.transcript != nil {
+					*hr.transcript = append(*hr.transcript, hr.buf[:hr.consumed]...)
 				}
 				return typ, hr.buf[handshakeHeaderLen:hr.consumed], nil
 			}

@@ -39,6 +39,29 @@ type Hello struct {
 
 	groups    []uint16 // supported_groups offered
 	keyShares []uint16 // groups that got a key share (TLS 1.3)
+
+	// What Complete needs to finish a TLS 1.2 handshake on this hello.
+	msg     []byte          // the ClientHello handshake message (the transcript's start)
+	random  []byte          // ClientHello.random
+	offered map[uint16]bool // extensions offered (extended_master_secret, encrypt_then_mac)
+
+	// The modelled client's own offer, without AllSuites' extras (ModelChoice).
+	modelSuites, modelSigAlgs []uint16
+}
+
+// ModelChoice reports whether what the server chose in f (the cipher suite
+// and, with a ServerKeyExchange, its signature algorithm) lies within the
+// modelled client's own offer, so that the hello without AllSuites' extras
+// would have allowed the same choice. An AllSuites hello lists the
+// modelled client's suites and signature algorithms first and the extras
+// after: a server that picks by the client's order, or by its own, picks
+// from the modelled ones exactly what it would pick from them alone, when
+// it picks one of them at all (docs/probe.md).
+func (h *Hello) ModelChoice(f Flight) bool {
+	if !slices.Contains(h.modelSuites, f.CipherSuite) {
+		return false
+	}
+	return f.SigAlg == 0 || slices.Contains(h.modelSigAlgs, f.SigAlg)
 }
 
 const (
@@ -98,6 +121,7 @@ func BuildHello(cfg HelloConfig) (*Hello, error) {
 		h.Suites = slices.DeleteFunc(h.Suites, func(s uint16) bool { return suites[s].kx == kxDHE })
 	}
 	sigAlgs := p.sigAlgs
+	h.modelSuites, h.modelSigAlgs = slices.Clone(h.Suites), sigAlgs
 	if cfg.AllSuites {
 		for _, s := range allSuitesOrder {
 			if !slices.Contains(h.Suites, s) && (tls13 || !suites[s].tls13) {
@@ -156,6 +180,11 @@ func BuildHello(cfg HelloConfig) (*Hello, error) {
 		}
 	}
 	h.Record = handshakeRecords(msg)
+	h.msg, h.random = msg, random
+	h.offered = map[uint16]bool{}
+	for _, t := range p.order {
+		h.offered[t] = true
+	}
 	return h, nil
 }
 

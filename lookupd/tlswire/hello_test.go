@@ -400,3 +400,36 @@ func TestBuildHelloBadConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestModelChoice: an AllSuites hello keeps the modelled client's offer
+// apart from its extras; a plain hello's extras are none.
+func TestModelChoice(t *testing.T) {
+	all, err := BuildHello(HelloConfig{MaxVersion: tls.VersionTLS12, AllSuites: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := BuildHello(HelloConfig{MaxVersion: tls.VersionTLS12})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		f    Flight
+		want bool
+	}{
+		{Flight{CipherSuite: 0x009f, SigAlg: 0x0401}, true},  // DHE-RSA-AES256-GCM, RSA-SHA256: GnuTLS NORMAL's
+		{Flight{CipherSuite: 0xc02f}, true},                  // ECDHE-RSA without a key exchange read
+		{Flight{CipherSuite: 0x00a2, SigAlg: 0x0402}, false}, // DHE-DSS: an extra
+		{Flight{CipherSuite: 0x009e, SigAlg: 0x0402}, false}, // a modelled suite signed with DSA: an extra
+		{Flight{CipherSuite: 0x000a}, false},                 // 3DES with RSA key transport: an extra
+	} {
+		if got := all.ModelChoice(tc.f); got != tc.want {
+			t.Errorf("AllSuites hello: ModelChoice(%s, 0x%04x) = %v", CipherSuiteName(tc.f.CipherSuite), tc.f.SigAlg, got)
+		}
+		if got := plain.ModelChoice(tc.f); got != tc.want {
+			t.Errorf("plain hello: ModelChoice(%s, 0x%04x) = %v", CipherSuiteName(tc.f.CipherSuite), tc.f.SigAlg, got)
+		}
+	}
+	if all.Suites[len(plain.Suites)-1] != plain.Suites[len(plain.Suites)-1] {
+		t.Errorf("the AllSuites hello does not start with the modelled suites")
+	}
+}

@@ -16,8 +16,10 @@ const curveTypeNamed = 3 // ECCurveType named_curve (RFC 8422 5.4)
 // keyExchange is what a ServerKeyExchange carries that the probe reports.
 type keyExchange struct {
 	prime, generator []byte // DHE (copies)
+	public           []byte // the server's public value: DHE Ys, ECDHE point (a copy)
 	curve            uint16 // ECDHE
 	sigHash          string // TLS 1.2: the signature's hash (SigHashName); "" before TLS 1.2
+	sigAlg           uint16 // TLS 1.2: the SignatureAndHashAlgorithm; 0 before TLS 1.2
 }
 
 // parseServerKeyExchange parses a ServerKeyExchange body for a DHE (RFC 5246
@@ -43,6 +45,7 @@ func parseServerKeyExchange(body []byte, kx string, version uint16) (keyExchange
 		}
 		ke.prime = append([]byte(nil), p...)
 		ke.generator = append([]byte(nil), g...)
+		ke.public = append([]byte(nil), ys...)
 	case kxECDHE:
 		var curveType uint8
 		var point cryptobyte.String
@@ -55,6 +58,7 @@ func parseServerKeyExchange(body []byte, kx string, version uint16) (keyExchange
 		if !s.ReadUint16(&ke.curve) || !s.ReadUint8LengthPrefixed(&point) || point.Empty() {
 			return ke, fmt.Errorf("short EC parameters: %w", ErrMalformed)
 		}
+		ke.public = append([]byte(nil), point...)
 	default:
 		return ke, fmt.Errorf("server key exchange for %q key exchange: %w", kx, ErrUnexpectedMessage)
 	}
@@ -63,7 +67,7 @@ func parseServerKeyExchange(body []byte, kx string, version uint16) (keyExchange
 		if !s.ReadUint16(&alg) {
 			return ke, fmt.Errorf("missing signature algorithm: %w", ErrMalformed)
 		}
-		ke.sigHash = SigHashName(alg)
+		ke.sigHash, ke.sigAlg = SigHashName(alg), alg
 	}
 	var sig cryptobyte.String
 	if !s.ReadUint16LengthPrefixed(&sig) || sig.Empty() || !s.Empty() {

@@ -32,6 +32,7 @@ type serverHello struct {
 	keyShareGroup   uint16 // key_share group (TLS 1.3) or selected_group (HRR); 0 = absent
 	hasKeyShare     bool
 	helloRetry      bool
+	ems, etm        bool // extended_master_secret (RFC 7627), encrypt_then_mac (RFC 7366) accepted
 }
 
 // parseServerHello parses a ServerHello body (the handshake header removed).
@@ -67,6 +68,10 @@ func parseServerHello(body []byte) (serverHello, error) {
 		}
 		seen[typ] = true
 		switch typ {
+		case extExtendedMasterSec:
+			sh.ems = data.Empty()
+		case extEncryptThenMAC:
+			sh.etm = data.Empty()
 		case extSupportedVersions:
 			if !data.ReadUint16(&sh.selectedVersion) || !data.Empty() {
 				return sh, fmt.Errorf("supported_versions extension: %w", ErrMalformed)

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/tlswire"
 )
 
 // Limits of the list-valued keys.
@@ -90,8 +92,8 @@ func (c *Config) Validate() error {
 			v.add("probe.source_address", "not an IP address: %q", p.SourceAddress)
 		}
 	}
-	if p.Client != ClientGnuTLS && p.Client != ClientOpenSSL {
-		v.add("probe.client", "must be %q or %q (got %q)", ClientGnuTLS, ClientOpenSSL, p.Client)
+	if _, err := tlswire.ParseClient(string(p.Client)); err != nil {
+		v.add("probe.client", "must be %q or %q (got %q)", tlswire.ClientGnuTLS, tlswire.ClientOpenSSL, p.Client)
 	}
 	v.intRange("probe.key_min_bits", p.KeyMinBits, 512, 16384)
 	v.intRange("probe.dh_min_bits", p.DHMinBits, 512, 16384)

@@ -17,6 +17,7 @@ import (
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/stage"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/tlswire"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/verdict"
 )
 
@@ -51,7 +52,7 @@ func runProbe(args []string, stdout, stderr io.Writer) int {
 	cfg.OverrideLists = config.OverrideLists{}
 	cfg.Probe.RatePerAddress = config.RateEvery(0)
 	if *client != "" {
-		cfg.Probe.Client = *client
+		cfg.Probe.Client = tlswire.Client(*client)
 	}
 	if *port != 0 {
 		cfg.Probe.Port = *port

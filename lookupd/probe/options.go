@@ -23,7 +23,7 @@ type Options struct {
 	Timeout time.Duration
 	// Client is the TLS client to model: "gnutls" (Debian's Exim; the
 	// default when empty) or "openssl".
-	Client string
+	Client tlswire.Client
 	// NoTLS13 models a client that offers TLS 1.2 at most (tlsprobed's
 	// probe.tls13 = false): the probe then skips the clean TLS 1.3 session
 	// and reads what a TLS 1.2 hello gets (a DHE prime) at every server.
@@ -98,7 +98,7 @@ func (o Options) timeout() time.Duration {
 	return o.Timeout
 }
 
-func (o Options) client() string {
+func (o Options) client() tlswire.Client {
 	if o.Client == "" {
 		return tlswire.ClientGnuTLS
 	}

@@ -5,12 +5,13 @@ import (
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/stage"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/tlswire"
 )
 
-// Modelled clients (Policy.Client): the same strings as probe.Options.Client.
+// Modelled clients (Policy.Client): lookupd/tlswire's.
 const (
-	ClientGnuTLS  = "gnutls"
-	ClientOpenSSL = "openssl"
+	ClientGnuTLS  = tlswire.ClientGnuTLS
+	ClientOpenSSL = tlswire.ClientOpenSSL
 )
 
 // Policy is what the configuration says about facts: [probe] client,
@@ -20,7 +21,7 @@ const (
 type Policy struct {
 	// Client is the modelled client: "gnutls" (or "") or "openssl". The
 	// facts judged must be that client's.
-	Client string
+	Client tlswire.Client
 	// KeyMinBits: an RSA or DSA certificate key shorter than this is
 	// SmallKey. Zero means 2048.
 	KeyMinBits int

@@ -5,7 +5,10 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/mx"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/tlswire"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/verdict"
 )
 
 // DefaultPath is where tlsprobed looks for its configuration when -config is not
@@ -148,18 +151,18 @@ func Default() Config {
 		},
 		DNS: DNSConfig{
 			Servers: []string{},
-			Timeout: Duration{3 * time.Second},
+			Timeout: Duration{mx.DefaultTimeout},
 		},
 		Probe: ProbeConfig{
 			Port:            25,
-			Timeout:         Duration{30 * time.Second},
+			Timeout:         Duration{probe.DefaultTimeout},
 			Concurrency:     16,
 			MaxMX:           5,
 			MaxAddresses:    8,
 			Client:          tlswire.ClientGnuTLS,
 			TLS13:           true,
-			KeyMinBits:      2048,
-			DHMinBits:       1024,
+			KeyMinBits:      verdict.DefaultKeyMinBits,
+			DHMinBits:       verdict.DefaultDHMinBits,
 			OpenSSLSecLevel: 2,
 			IgnoreNetworks:  append([]string{}, DefaultIgnoreNetworks...),
 			RatePerAddress:  RateEvery(10 * time.Second),

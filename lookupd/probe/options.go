@@ -12,6 +12,9 @@ import (
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/tlswire"
 )
 
+// DefaultTimeout bounds the probe of one address when Options.Timeout is zero.
+const DefaultTimeout = 30 * time.Second
+
 // Options control a probe. The zero value of every field is a documented
 // default, so Options{} probes like Debian's Exim with its default settings.
 type Options struct {
@@ -19,7 +22,7 @@ type Options struct {
 	// name, as Exim's default primary_hostname.
 	HELO string
 	// Timeout bounds the whole probe of one address, every connection
-	// included. Zero means 30 seconds.
+	// included. Zero means DefaultTimeout (30 seconds).
 	Timeout time.Duration
 	// Client is the TLS client to model: "gnutls" (Debian's Exim; the
 	// default when empty) or "openssl".
@@ -93,7 +96,7 @@ func QualifyHostname(ctx context.Context, r *net.Resolver, h string) string {
 
 func (o Options) timeout() time.Duration {
 	if o.Timeout <= 0 {
-		return 30 * time.Second
+		return DefaultTimeout
 	}
 	return o.Timeout
 }

@@ -44,9 +44,7 @@ file = %q
 	}
 	// The probe line is logged as the probe ends, which may be just after
 	// the answer went out.
-	for deadline := time.Now().Add(5 * time.Second); len(d1.lines("probe")) == 0 && time.Now().Before(deadline); {
-		time.Sleep(10 * time.Millisecond)
-	}
+	d1.waitLines(t, "probe", 1)
 	probed := conns.Load()
 	if len(d1.lines("probe")) == 0 || probed == 0 {
 		t.Fatalf("first daemon: %d probe log lines, %d connections; want a probe", len(d1.lines("probe")), probed)
@@ -214,16 +212,12 @@ file = %q
 		}()
 	}
 	// Wait until the daemon holds every one of them.
-	for deadline := time.Now().Add(10 * time.Second); ; {
+	// The requests, the start-up check's stats queries and this one: at
+	// least inFlight+2 accepted.
+	lab.WaitFor(t, "acceptance of the requests in flight", func() bool {
 		var st lookupd.Stats
-		if json.Unmarshal([]byte(query(t, sock, "stats")), &st) == nil && st.Conns != nil && st.Conns.Accepted >= inFlight+2 {
-			break // the requests and two stats queries (the start-up check and this one)
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the daemon did not accept the requests")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return json.Unmarshal([]byte(query(t, sock, "stats")), &st) == nil && st.Conns != nil && st.Conns.Accepted >= inFlight+2
+	})
 	sent := time.Now()
 	d.cmd.Process.Signal(syscall.SIGTERM)
 	// Once shutdown has begun, the socket is gone: nobody new gets in.
@@ -311,21 +305,16 @@ func (d *daemon) saveAndWait(t *testing.T, n int) map[string]any {
 	t.Helper()
 	d.cmd.Process.Signal(syscall.SIGUSR1)
 	var l []map[string]any
-	for deadline := time.Now().Add(10 * time.Second); ; {
+	lab.WaitFor(t, fmt.Sprintf("save attempt %d after SIGUSR1", n), func() bool {
 		l = nil
 		for _, m := range d.lines("cache") {
 			if m["event"] == "save attempted" {
 				l = append(l, m)
 			}
 		}
-		if len(l) >= n {
-			return l[n-1]
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no save attempt %d after SIGUSR1\nlog:\n%s", n, d.logs)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return len(l) >= n
+	})
+	return l[n-1]
 }
 
 // cacheEvents returns the events of the cache log lines other than the
@@ -507,14 +496,9 @@ func TestDNSFlap(t *testing.T) {
 	dir := t.TempDir()
 	sock, cfgFile := filepath.Join(dir, "tlsprobed.sock"), filepath.Join(dir, "config.toml")
 	writeConfig(t, cfgFile, labConfig(sock, dns.Addr, "300ms", int(server.Addr.Port()), "10s")+fmt.Sprintf("[answer]\nwait = %q\n", wait.String()))
-	d := startDaemon(t, bin, cfgFile, sock)
+	startDaemon(t, bin, cfgFile, sock) // its cleanup logs the daemon's log if the test fails
 	// Learn the known domain (its probe may outlast answer.wait).
-	for deadline := time.Now().Add(30 * time.Second); query(t, sock, "known.test") != "tlsexport"; {
-		if time.Now().After(deadline) {
-			t.Fatalf("known.test never answered tlsexport before the flap\nlog:\n%s", d.logs)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	lab.WaitFor(t, "tlsexport for known.test before the flap", func() bool { return query(t, sock, "known.test") == "tlsexport" })
 	timed := func(req string) (string, time.Duration) {
 		start := time.Now()
 		got := query(t, sock, req)

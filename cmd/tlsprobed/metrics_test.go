@@ -95,16 +95,12 @@ tlsexport = ["*.export.example"]
 		t.Fatal(err)
 	}
 	defer cmd.Process.Kill()
+	logsOnFailure(t, logs)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	url := fmt.Sprintf("http://127.0.0.1:%d/metrics", port)
 
-	for ctx.Err() == nil {
-		if _, err := socket.Query(ctx, sock, "stats"); err == nil {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitAnswering(t, sock)
 	for domain, want := range map[string]string{"small.example": "smallkey", "a.export.example": "tlsexport", "bad..example": ""} {
 		got, err := socket.Query(ctx, sock, domain)
 		if err != nil || string(got) != want {
@@ -117,29 +113,25 @@ tlsexport = ["*.export.example"]
 			t.Fatal(err)
 		}
 	}
-	// waitFor scrapes until the reload counter of result reaches n.
-	waitFor := func(result string, n float64) map[string]*dto.MetricFamily {
+	// reloads scrapes until the reload counter of result reaches n.
+	reloads := func(result string, n float64) map[string]*dto.MetricFamily {
 		t.Helper()
-		for {
-			fams, err := scrapeText(ctx, url)
-			if err == nil {
-				if v, _ := counter(fams, "tlsprobed_config_reloads_total", map[string]string{"result": result}); v == n {
-					return fams
-				}
-			}
-			if ctx.Err() != nil {
-				t.Fatalf("reloads{result=%s} never reached %v (last scrape error %v)\nlogs:\n%s", result, n, err, logs.String())
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+		var fams map[string]*dto.MetricFamily
+		lab.WaitFor(t, fmt.Sprintf("reloads{result=%s} = %v in a scrape", result, n), func() bool {
+			var err error
+			fams, err = scrapeText(ctx, url)
+			v, _ := counter(fams, "tlsprobed_config_reloads_total", map[string]string{"result": result})
+			return err == nil && v == n
+		})
+		return fams
 	}
 	hup()
-	waitFor("success", 1)
+	reloads("success", 1)
 	if err := os.WriteFile(cfgFile, []byte(good+"[probe]\ntimout = \"3s\"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	hup()
-	fams := waitFor("failure", 1)
+	fams := reloads("failure", 1)
 
 	for _, c := range []struct {
 		name   string

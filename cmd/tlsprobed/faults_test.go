@@ -221,7 +221,12 @@ file = %q
 	sent := time.Now()
 	d.cmd.Process.Signal(syscall.SIGTERM)
 	// Once shutdown has begun, the socket is gone: nobody new gets in.
+	// (The shutdown line comes just before the socket goes: wait for both.)
 	d.waitLines(t, "shutdown", 1)
+	lab.WaitFor(t, "removal of the socket after SIGTERM", func() bool {
+		_, err := os.Stat(sock)
+		return errors.Is(err, os.ErrNotExist)
+	})
 	refusedNew := false
 	if _, err := net.Dial("unix", sock); err != nil {
 		refusedNew = true
@@ -337,23 +342,8 @@ func (d *daemon) cacheEvents() []string {
 func TestCacheFileFaults(t *testing.T) {
 	lab.RequireRoot(t, "mounts a tmpfs")
 	lab.Require(t, "mount", "umount")
-	var zone []string
-	for i := range 40 {
-		zone = append(zone, fmt.Sprintf("d%d.test. 300 IN MX 10 mx%d.test.", i, i), fmt.Sprintf("mx%d.test. 300 IN A 127.0.0.%d", i, 10+i))
-	}
-	dns := lab.StartDNS(t, zone...)
-	bin := buildDaemon(t)
-	dir := t.TempDir()
-	mnt := filepath.Join(dir, "mnt")
-	os.Mkdir(mnt, 0o755)
-	mountTmpfs(t, mnt, 64<<10)
-	state := filepath.Join(mnt, "state")
-	os.Mkdir(state, 0o750)
-	sock, cfgFile, cacheFile := filepath.Join(dir, "tlsprobed.sock"), filepath.Join(dir, "config.toml"), filepath.Join(state, "cache.json")
-	// 127.0.0.0/8 stays ignored (the default): the MX sets are cached, no
-	// address is probed.
-	writeConfig(t, cfgFile, fmt.Sprintf("[listen]\nsocket = %q\n[dns]\nservers = [%q]\ntimeout = \"1s\"\n[cache]\nfile = %q\n", sock, dns, cacheFile))
-	d := startDaemonArgs(t, bin, sock, "-config", cfgFile, "-log-format", "json", "-log-level", "debug")
+	f := startCacheFaults(t)
+	d, sock, mnt, state, cacheFile := f.d, f.sock, f.mnt, f.state, f.cacheFile
 	ask := func(i int) {
 		t.Helper()
 		if got := query(t, sock, fmt.Sprintf("d%d.test", i)); got != "" {
@@ -367,44 +357,14 @@ func TestCacheFileFaults(t *testing.T) {
 	if a := d.saveAndWait(t, saves); a["err"] != nil {
 		t.Fatalf("first save: %v", a)
 	}
-	// The cache is cache.file and whatever files the service keeps next
-	// to it (cache.file.*): read as one, in name order.
-	readCache := func() (string, error) {
-		names, err := filepath.Glob(cacheFile + "*")
-		if err != nil || len(names) == 0 {
-			return "", fmt.Errorf("no cache files: %v", err)
-		}
-		var b strings.Builder
-		for _, n := range names {
-			if strings.Contains(filepath.Base(n), ".tmp") {
-				continue
-			}
-			c, err := os.ReadFile(n)
-			if err != nil {
-				return "", err
-			}
-			fmt.Fprintf(&b, "== %s\n%s", filepath.Base(n), c)
-		}
-		return b.String(), nil
-	}
-	good, err := readCache()
+	good, err := readCacheFiles(cacheFile)
 	if err != nil || !strings.Contains(good, "mx9.test") {
 		t.Fatalf("first save wrote %q, %v", good, err)
 	}
 	wholeAndUnchanged := func(when string) {
 		t.Helper()
-		b, err := readCache()
-		if err != nil || b != good {
-			t.Errorf("%s: cache files %d bytes, %v; want the previous files, whole (%d bytes)", when, len(b), err, len(good))
-		}
-		ents, _ := os.ReadDir(state)
-		for _, e := range ents {
-			if strings.Contains(e.Name(), ".tmp") {
-				t.Errorf("%s: temporary file %s left behind", when, e.Name())
-			}
-		}
+		checkCacheFilesKept(t, when, cacheFile, state, good)
 	}
-
 	// The disk fills.
 	filler := fillDisk(t, mnt)
 	for i := 10; i < 20; i++ {
@@ -422,7 +382,7 @@ func TestCacheFileFaults(t *testing.T) {
 	if a := d.saveAndWait(t, saves); a["err"] != nil {
 		t.Fatalf("save after space came back: %v", a)
 	}
-	if good, err = readCache(); err != nil || !strings.Contains(good, "mx19.test") {
+	if good, err = readCacheFiles(cacheFile); err != nil || !strings.Contains(good, "mx19.test") {
 		t.Errorf("after space came back: the files lack what was learnt meanwhile (%v)", err)
 	}
 
@@ -451,10 +411,20 @@ func TestCacheFileFaults(t *testing.T) {
 	if a := d.saveAndWait(t, saves); a["err"] != nil {
 		t.Errorf("save after the state directory went: %v, want it recreated and saved", a)
 	}
-	if b, err := readCache(); err != nil || !strings.Contains(b, "mx21.test") {
+	if b, err := readCacheFiles(cacheFile); err != nil || !strings.Contains(b, "mx21.test") {
 		t.Errorf("after the state directory went: %d bytes, %v", len(b), err)
 	}
 
+	checkFaultEvents(t, d, saves)
+	if got := query(t, sock, "stats"); !strings.Contains(got, `"answers"`) {
+		t.Errorf("stats after the faults: %q", got)
+	}
+}
+
+// checkFaultEvents checks that TestCacheFileFaults' daemon logged one
+// line per change of state of its saves, after saves attempts.
+func checkFaultEvents(t *testing.T, d *daemon, saves int) {
+	t.Helper()
 	got := d.cacheEvents()
 	want := []string{
 		"save failed: no space left on device", "saves work again: <nil>",
@@ -465,8 +435,72 @@ func TestCacheFileFaults(t *testing.T) {
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("cache log lines %q, want %q (one per change of state)", got, want)
 	}
-	if got := query(t, sock, "stats"); !strings.Contains(got, `"answers"`) {
-		t.Errorf("stats after the faults: %q", got)
+}
+
+// cacheFaults is the daemon of TestCacheFileFaults, its cache file in
+// the state directory on a small tmpfs of its own.
+type cacheFaults struct {
+	d                           *daemon
+	sock, mnt, state, cacheFile string
+}
+
+// startCacheFaults starts the daemon on 40 domains whose MX addresses
+// are ignored (127.0.0.0/8 stays ignored, the default: the MX sets are
+// cached, no address is probed), with debug logs (the save attempts).
+func startCacheFaults(t *testing.T) cacheFaults {
+	t.Helper()
+	var zone []string
+	for i := range 40 {
+		zone = append(zone, fmt.Sprintf("d%d.test. 300 IN MX 10 mx%d.test.", i, i), fmt.Sprintf("mx%d.test. 300 IN A 127.0.0.%d", i, 10+i))
+	}
+	dns := lab.StartDNS(t, zone...)
+	bin := buildDaemon(t)
+	dir := t.TempDir()
+	mnt := filepath.Join(dir, "mnt")
+	os.Mkdir(mnt, 0o755)
+	mountTmpfs(t, mnt, 64<<10)
+	state := filepath.Join(mnt, "state")
+	os.Mkdir(state, 0o750)
+	sock, cfgFile, cacheFile := filepath.Join(dir, "tlsprobed.sock"), filepath.Join(dir, "config.toml"), filepath.Join(state, "cache.json")
+	writeConfig(t, cfgFile, fmt.Sprintf("[listen]\nsocket = %q\n[dns]\nservers = [%q]\ntimeout = \"1s\"\n[cache]\nfile = %q\n", sock, dns, cacheFile))
+	d := startDaemonArgs(t, bin, sock, "-config", cfgFile, "-log-format", "json", "-log-level", "debug")
+	return cacheFaults{d: d, sock: sock, mnt: mnt, state: state, cacheFile: cacheFile}
+}
+
+// readCacheFiles reads the cache: cache.file and whatever files the
+// service keeps next to it (cache.file.*), as one, in name order.
+func readCacheFiles(cacheFile string) (string, error) {
+	names, err := filepath.Glob(cacheFile + "*")
+	if err != nil || len(names) == 0 {
+		return "", fmt.Errorf("no cache files: %v", err)
+	}
+	var b strings.Builder
+	for _, n := range names {
+		if strings.Contains(filepath.Base(n), ".tmp") {
+			continue
+		}
+		c, err := os.ReadFile(n)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(&b, "== %s\n%s", filepath.Base(n), c)
+	}
+	return b.String(), nil
+}
+
+// checkCacheFilesKept checks, after failed saves, that the cache files
+// are good, whole, and that no temporary file is left in state.
+func checkCacheFilesKept(t *testing.T, when, cacheFile, state, good string) {
+	t.Helper()
+	b, err := readCacheFiles(cacheFile)
+	if err != nil || b != good {
+		t.Errorf("%s: cache files %d bytes, %v; want the previous files, whole (%d bytes)", when, len(b), err, len(good))
+	}
+	ents, _ := os.ReadDir(state)
+	for _, e := range ents {
+		if strings.Contains(e.Name(), ".tmp") {
+			t.Errorf("%s: temporary file %s left behind", when, e.Name())
+		}
 	}
 }
 

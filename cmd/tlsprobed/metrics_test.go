@@ -131,8 +131,26 @@ tlsexport = ["*.export.example"]
 		t.Fatal(err)
 	}
 	hup()
-	fams := reloads("failure", 1)
+	checkScrape(t, reloads("failure", 1))
 
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("exit after SIGTERM: %v", err)
+	}
+	// The metrics listener is closed with the daemon.
+	if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second); err == nil {
+		c.Close()
+		t.Error("metrics port still open after exit")
+	}
+
+	checkJSONLog(t, logs.String())
+}
+
+// checkScrape checks the counters a scrape shows after TestDaemonMetrics'
+// requests and reloads, and that the Go, process and build collectors are
+// there.
+func checkScrape(t *testing.T, fams map[string]*dto.MetricFamily) {
+	t.Helper()
 	for _, c := range []struct {
 		name   string
 		labels map[string]string
@@ -156,19 +174,15 @@ tlsexport = ["*.export.example"]
 			t.Errorf("no %s: the Go, process and build collectors are missing", name)
 		}
 	}
+}
 
-	cmd.Process.Signal(syscall.SIGTERM)
-	if err := cmd.Wait(); err != nil {
-		t.Errorf("exit after SIGTERM: %v", err)
-	}
-	// The metrics listener is closed with the daemon.
-	if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second); err == nil {
-		c.Close()
-		t.Error("metrics port still open after exit")
-	}
-
+// checkJSONLog checks that every line of a daemon's log is slog JSON with
+// one of the constant messages, and that TestDaemonMetrics' run logged
+// what it did.
+func checkJSONLog(t *testing.T, log string) {
+	t.Helper()
 	msgs := map[string]int{}
-	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(log), "\n") {
 		var rec struct{ Level, Msg string }
 		if err := json.Unmarshal([]byte(line), &rec); err != nil || rec.Level == "" {
 			t.Errorf("log line is not slog JSON: %q (%v)", line, err)
@@ -184,6 +198,6 @@ tlsexport = ["*.export.example"]
 		}
 	}
 	if msgs["listen"] != 2 || msgs["reload"] < 2 || msgs["shutdown"] != 1 || msgs["answer"] == 0 {
-		t.Errorf("log messages %v; want listen (socket and metrics), reload twice, shutdown, answer (the invalid domain)\n%s", msgs, logs.String())
+		t.Errorf("log messages %v; want listen (socket and metrics), reload twice, shutdown, answer (the invalid domain)\n%s", msgs, log)
 	}
 }

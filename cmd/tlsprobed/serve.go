@@ -150,7 +150,6 @@ func (d *running) wait() exit {
 			case syscall.SIGHUP:
 				d.cfg = applyReload(d.cfg, d.reload, d.svc, d.metrics, d.log)
 			default:
-				d.log.Info("shutdown", "signal", sig.String())
 				return exit{sig: sig}
 			}
 		}
@@ -163,6 +162,7 @@ func (d *running) wait() exit {
 func (d *running) stop(e exit) error {
 	ctx := context.Background()
 	if e.sig != nil {
+		d.log.Info("shutdown", "signal", e.sig.String())
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, drainTimeout)
 		defer cancel()

@@ -306,9 +306,10 @@ func (s *Server) release(c *conn) {
 const workerIdle = 5 * time.Second
 
 // worker serves c, then the connections Serve hands it while it waits,
-// until none comes for workerIdle or the server closes. A worker's stack has grown to what a
-// request needs by its second connection: a goroutine per connection would
-// grow (copy) its stack every time, a tenth of the daemon's CPU under load.
+// until none comes for workerIdle or the server closes. A worker's stack
+// has grown to what a request needs by its second connection: a goroutine
+// per connection would grow (copy) its stack every time, a tenth of the
+// daemon's CPU under load.
 func (s *Server) worker(c *conn) {
 	defer s.workerDone()
 	defer workerEnds()

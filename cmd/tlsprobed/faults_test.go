@@ -197,20 +197,7 @@ file = %q
 `, sock, dns, cacheFile))
 	d := startDaemon(t, bin, cfgFile, sock)
 
-	type answer struct {
-		out string
-		err error
-		at  time.Time
-	}
-	answers := make(chan answer, inFlight)
-	for range inFlight {
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			b, err := socket.Query(ctx, sock, "explain slow.test\n")
-			answers <- answer{string(b), err, time.Now()}
-		}()
-	}
+	answers := sendInFlight(sock, "explain slow.test\n", inFlight)
 	// Wait until the daemon holds every one of them.
 	// The requests, the start-up check's stats queries and this one: at
 	// least inFlight+2 accepted.
@@ -233,19 +220,7 @@ file = %q
 	}
 	err := d.stop(t, syscall.Signal(0))
 	exited := time.Now()
-	answered := 0
-	for range inFlight {
-		a := <-answers
-		var dec lookupd.Decision
-		if a.err != nil || json.Unmarshal([]byte(a.out), &dec) != nil || dec.Domain != "slow.test" {
-			t.Errorf("in-flight request: %q, %v; want its explanation", a.out, a.err)
-			continue
-		}
-		if a.at.After(exited) {
-			t.Errorf("an answer came %v after the exit", a.at.Sub(exited))
-		}
-		answered++
-	}
+	answered := checkExplained(t, answers, inFlight, "slow.test", exited)
 	_, statErr := os.Stat(sock)
 	_, cacheErr := os.Stat(cacheFile)
 	t.Logf("figure: SIGTERM with %d requests in flight: %d answered, exit %v after %v; new connection refused: %v; socket removed: %v; cache saved: %v",
@@ -262,6 +237,48 @@ file = %q
 	if cacheErr != nil {
 		t.Errorf("cache not saved on exit: %v", cacheErr)
 	}
+}
+
+// timedAnswer is an answer and when it came.
+type timedAnswer struct {
+	out string
+	err error
+	at  time.Time
+}
+
+// sendInFlight sends req to sock n times at once, each on a connection of
+// its own, and returns the channel their n answers come on.
+func sendInFlight(sock, req string, n int) <-chan timedAnswer {
+	answers := make(chan timedAnswer, n)
+	for range n {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			b, err := socket.Query(ctx, sock, req)
+			answers <- timedAnswer{string(b), err, time.Now()}
+		}()
+	}
+	return answers
+}
+
+// checkExplained reads n answers, each the explanation of domain, that
+// came before the daemon exited, and returns how many there were.
+func checkExplained(t *testing.T, answers <-chan timedAnswer, n int, domain string, exited time.Time) int {
+	t.Helper()
+	answered := 0
+	for range n {
+		a := <-answers
+		var dec lookupd.Decision
+		if a.err != nil || json.Unmarshal([]byte(a.out), &dec) != nil || dec.Domain != domain {
+			t.Errorf("in-flight request: %q, %v; want its explanation", a.out, a.err)
+			continue
+		}
+		if a.at.After(exited) {
+			t.Errorf("an answer came %v after the exit", a.at.Sub(exited))
+		}
+		answered++
+	}
+	return answered
 }
 
 // mountTmpfs mounts a tmpfs of size bytes at dir until the test ends.

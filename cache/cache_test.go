@@ -7,9 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
-
-	"github.com/exim-tlsprobe/exim-tlsprobe/internal/lab"
 )
 
 // clock is a settable clock for TTL tests.
@@ -144,102 +143,118 @@ func TestStaleServedWithExactlyOneReload(t *testing.T) {
 }
 
 func TestConcurrentMissesShareOneLoad(t *testing.T) {
-	l := &loader{gate: make(chan struct{})}
-	c := newCache(t, l, nil, time.Hour)
-	var wg sync.WaitGroup
-	for range 100 {
-		wg.Go(func() {
-			v, st, err := c.Get(context.Background(), "x")
-			if v != "x#1" || err != nil || (st != Miss && st != Fresh) {
-				t.Errorf("Get = %q, %v, %v", v, st, err)
-			}
-		})
-	}
-	lab.WaitFor(t, "100 waiting callers", func() bool { return c.Stats().Misses == 100 })
-	close(l.gate)
-	wg.Wait()
-	if n := l.calls.Load(); n != 1 {
-		t.Fatalf("%d loads for one key, want 1", n)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		l := &loader{gate: make(chan struct{})}
+		c := newCache(t, l, nil, time.Hour)
+		var wg sync.WaitGroup
+		for range 100 {
+			wg.Go(func() {
+				v, st, err := c.Get(context.Background(), "x")
+				if v != "x#1" || err != nil || (st != Miss && st != Fresh) {
+					t.Errorf("Get = %q, %v, %v", v, st, err)
+				}
+			})
+		}
+		synctest.Wait() // every caller waits for the one load
+		if s := c.Stats(); s.Misses != 100 || l.calls.Load() != 1 {
+			t.Fatalf("with every caller waiting: %d misses, %d loads; want 100, 1", s.Misses, l.calls.Load())
+		}
+		close(l.gate)
+		wg.Wait()
+		if n := l.calls.Load(); n != 1 {
+			t.Fatalf("%d loads for one key, want 1", n)
+		}
+	})
 }
 
 func TestConcurrencyBound(t *testing.T) {
-	const limit, keys = 3, 20
-	l := &loader{gate: make(chan struct{})}
-	c := newCache(t, l, nil, time.Hour, func(o *Options[string, string]) { o.Concurrency = limit })
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel() // callers do not wait: every Get returns ErrPending at once
-	for i := range keys {
-		if _, _, err := c.Get(ctx, fmt.Sprint("k", i)); !errors.Is(err, ErrPending) {
-			t.Fatalf("Get = %v, want ErrPending", err)
+	synctest.Test(t, func(t *testing.T) {
+		const limit, keys = 3, 20
+		l := &loader{gate: make(chan struct{})}
+		c := newCache(t, l, nil, time.Hour, func(o *Options[string, string]) { o.Concurrency = limit })
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel() // callers do not wait: every Get returns ErrPending at once
+		for i := range keys {
+			if _, _, err := c.Get(ctx, fmt.Sprint("k", i)); !errors.Is(err, ErrPending) {
+				t.Fatalf("Get = %v, want ErrPending", err)
+			}
 		}
-	}
-	lab.WaitFor(t, "loads to fill the slots", func() bool { return l.running.Load() == limit })
-	if s := c.Stats(); s.InFlight != keys || s.Pending != keys {
-		t.Fatalf("Stats = %+v, want %d in flight and pending", s, keys)
-	}
-	close(l.gate)
-	c.Wait()
-	if m := l.maxRun.Load(); m != limit {
-		t.Fatalf("at most %d loads ran at once, want %d", m, limit)
-	}
-	if c.Len() != keys || l.calls.Load() != keys {
-		t.Fatalf("Len %d, calls %d; want %d", c.Len(), l.calls.Load(), keys)
-	}
+		synctest.Wait() // the loads started wait at the gate, the others for a slot
+		if n := l.running.Load(); n != limit {
+			t.Fatalf("%d loads running, want the %d slots filled", n, limit)
+		}
+		if s := c.Stats(); s.InFlight != keys || s.Pending != keys {
+			t.Fatalf("Stats = %+v, want %d in flight and pending", s, keys)
+		}
+		close(l.gate)
+		c.Wait()
+		if m := l.maxRun.Load(); m != limit {
+			t.Fatalf("at most %d loads ran at once, want %d", m, limit)
+		}
+		if c.Len() != keys || l.calls.Load() != keys {
+			t.Fatalf("Len %d, calls %d; want %d", c.Len(), l.calls.Load(), keys)
+		}
+	})
 }
 
 func TestPendingThenValueAppears(t *testing.T) {
-	l := &loader{gate: make(chan struct{})}
-	c := newCache(t, l, nil, time.Hour)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
-	defer cancel()
-	v, st, err := c.Get(ctx, "slow")
-	if !errors.Is(err, ErrPending) || !errors.Is(err, context.DeadlineExceeded) || v != "" || st != Miss {
-		t.Fatalf("Get = %q, %v, %v; want ErrPending wrapping the deadline", v, st, err)
-	}
-	if _, _, _, ok := c.Peek("slow"); ok {
-		t.Fatal("value present before the load finished")
-	}
-	close(l.gate)
-	c.Wait()
-	v, _, st, ok := c.Peek("slow")
-	if !ok || v != "slow#1" || st != Fresh {
-		t.Fatalf("after load Peek = %q, %v, %v", v, st, ok)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		l := &loader{gate: make(chan struct{})}
+		c := newCache(t, l, nil, time.Hour)
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+		defer cancel()
+		v, st, err := c.Get(ctx, "slow")
+		if !errors.Is(err, ErrPending) || !errors.Is(err, context.DeadlineExceeded) || v != "" || st != Miss {
+			t.Fatalf("Get = %q, %v, %v; want ErrPending wrapping the deadline", v, st, err)
+		}
+		if _, _, _, ok := c.Peek("slow"); ok {
+			t.Fatal("value present before the load finished")
+		}
+		close(l.gate)
+		c.Wait()
+		v, _, st, ok := c.Peek("slow")
+		if !ok || v != "slow#1" || st != Fresh {
+			t.Fatalf("after load Peek = %q, %v, %v", v, st, ok)
+		}
+	})
 }
 
 // A load's context belongs to the cache: callers giving up do not cancel it, and it
 // has the LoadTimeout deadline.
 func TestLoadContextIndependentOfCallers(t *testing.T) {
-	type seen struct {
-		deadline time.Duration
-		err      error
-	}
-	got := make(chan seen, 1)
-	release := make(chan struct{})
-	c, err := New(Options[string, string]{
-		LoadTimeout: 42 * time.Second,
-		Load: Plain(func(ctx context.Context, key string) (string, error) {
-			<-release
-			d, _ := ctx.Deadline()
-			got <- seen{time.Until(d), ctx.Err()}
-			return "v", nil
-		}),
+	synctest.Test(t, func(t *testing.T) {
+		type seen struct {
+			deadline time.Duration
+			err      error
+		}
+		got := make(chan seen, 1)
+		release := make(chan struct{})
+		c, err := New(Options[string, string]{
+			LoadTimeout: 42 * time.Second,
+			Load: Plain(func(ctx context.Context, key string) (string, error) {
+				<-release
+				d, _ := ctx.Deadline()
+				got <- seen{time.Until(d), ctx.Err()}
+				return "v", nil
+			}),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if _, _, err := c.Get(ctx, "k"); !errors.Is(err, ErrPending) || !errors.Is(err, context.Canceled) {
+			t.Fatalf("Get = %v", err)
+		}
+		close(release)
+		s := <-got
+		// In the bubble no time passes while the load waits: its deadline is
+		// exactly LoadTimeout away.
+		if s.err != nil || s.deadline != 42*time.Second {
+			t.Fatalf("load context: err %v, deadline in %v; want live, in 42s", s.err, s.deadline)
+		}
+		c.Wait()
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if _, _, err := c.Get(ctx, "k"); !errors.Is(err, ErrPending) || !errors.Is(err, context.Canceled) {
-		t.Fatalf("Get = %v", err)
-	}
-	close(release)
-	s := <-got
-	if s.err != nil || s.deadline <= 30*time.Second || s.deadline > 42*time.Second {
-		t.Fatalf("load context: err %v, deadline in %v; want live, within 42s", s.err, s.deadline)
-	}
-	c.Wait()
 }
 
 func TestLoadErrorsAreNotCached(t *testing.T) {
@@ -280,20 +295,25 @@ func TestLoaderPanicBecomesError(t *testing.T) {
 }
 
 func TestCloseCancelsLoads(t *testing.T) {
-	l := &loader{gate: make(chan struct{})} // never opened: only cancellation ends a load
-	c := newCache(t, l, nil, time.Hour)
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	c.Get(ctx, "a")
-	lab.WaitFor(t, "the load to start", func() bool { return l.running.Load() == 1 })
-	c.Close()
-	c.Wait()
-	if _, _, err := c.Get(context.Background(), "b"); err == nil {
-		t.Fatal("Get after Close loaded")
-	}
-	if s := c.Stats(); s.LoadErrors != 2 || s.InFlight != 0 {
-		t.Fatalf("Stats = %+v", s)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		l := &loader{gate: make(chan struct{})} // never opened: only cancellation ends a load
+		c := newCache(t, l, nil, time.Hour)
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		c.Get(ctx, "a")
+		synctest.Wait() // the load waits at the gate
+		if n := l.running.Load(); n != 1 {
+			t.Fatalf("%d loads running, want 1", n)
+		}
+		c.Close()
+		c.Wait()
+		if _, _, err := c.Get(context.Background(), "b"); err == nil {
+			t.Fatal("Get after Close loaded")
+		}
+		if s := c.Stats(); s.LoadErrors != 2 || s.InFlight != 0 {
+			t.Fatalf("Stats = %+v", s)
+		}
+	})
 }
 
 func TestTTLVariants(t *testing.T) {

@@ -83,55 +83,7 @@ func TestKillDuringSave(t *testing.T) {
 	tmpFiles := func() int { m, _ := filepath.Glob(path + ".tmp*"); return len(m) }
 	start := time.Now()
 	for k := range kills {
-		cmd := exec.Command(exe, "-test.run=^TestCrashChildProcess$", "-test.count=1")
-		cmd.Env = append(os.Environ(), "CACHE_CRASH_CHILD="+path)
-		out, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		var (
-			mu            sync.Mutex
-			saving, saved int64
-			ready         = make(chan struct{})
-			lines         = make(chan struct{})
-		)
-		go func() {
-			defer close(lines)
-			sc := bufio.NewScanner(out)
-			once := sync.Once{}
-			for sc.Scan() {
-				word, num, _ := strings.Cut(sc.Text(), " ")
-				g, _ := strconv.ParseInt(num, 10, 64)
-				mu.Lock()
-				switch word {
-				case "saving":
-					saving = g
-				case "saved":
-					saved = g
-					once.Do(func() { close(ready) })
-				}
-				mu.Unlock()
-			}
-		}()
-		select {
-		case <-ready:
-		case <-time.After(30 * time.Second):
-			cmd.Process.Kill()
-			t.Fatal("the child did not save within 30s")
-		}
-		// Now anywhere in the next saves: writing, syncing, renaming.
-		time.Sleep(time.Duration(rand.IntN(30000)) * time.Microsecond)
-		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		cmd.Wait()
-		<-lines
-		mu.Lock()
-		wasSaving, lastSaved := saving, saved
-		mu.Unlock()
+		wasSaving, lastSaved := killSaving(t, exe, path)
 		if wasSaving != lastSaved {
 			midSave++
 		}
@@ -139,20 +91,7 @@ func TestKillDuringSave(t *testing.T) {
 			leftovers++ // the next save removes it
 		}
 
-		c := genCache(t)
-		n, err := c.LoadFile(path)
-		if err != nil {
-			t.Fatalf("kill %d: the cache file does not load: %v", k, err)
-		}
-		gens := map[int64]int{}
-		c.Range(func(_ string, v genValue, _ time.Time) bool { gens[v.Gen]++; return true })
-		if n != crashEntries || len(gens) != 1 {
-			t.Fatalf("kill %d: %d entries of %d generations %v, want %d of one", k, n, len(gens), gens, crashEntries)
-		}
-		var gen int64
-		for g := range gens {
-			gen = g
-		}
+		gen := loadedGeneration(t, k, path)
 		// The file holds the last completed save or the one under way.
 		if gen != lastSaved && gen != wasSaving {
 			t.Fatalf("kill %d: file has generation %d; last saved %d, being saved %d", k, gen, lastSaved, wasSaving)
@@ -171,6 +110,84 @@ func TestKillDuringSave(t *testing.T) {
 	if n := tmpFiles(); n > 1 {
 		t.Errorf("%d temporary files left by %d killed saves, want at most 1", n, leftovers)
 	}
+}
+
+// killSaving starts the child that saves the cache at path in a loop,
+// SIGKILLs it at a random moment after its first save, and returns the
+// generation it was saving then and the last it had saved.
+func killSaving(t *testing.T, exe, path string) (wasSaving, lastSaved int64) {
+	t.Helper()
+	cmd := exec.Command(exe, "-test.run=^TestCrashChildProcess$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "CACHE_CRASH_CHILD="+path)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var (
+		mu            sync.Mutex
+		saving, saved int64
+		ready         = make(chan struct{})
+		lines         = make(chan struct{})
+	)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(out)
+		once := sync.Once{}
+		for sc.Scan() {
+			word, num, _ := strings.Cut(sc.Text(), " ")
+			g, _ := strconv.ParseInt(num, 10, 64)
+			mu.Lock()
+			switch word {
+			case "saving":
+				saving = g
+			case "saved":
+				saved = g
+				once.Do(func() { close(ready) })
+			}
+			mu.Unlock()
+		}
+	}()
+	select {
+	case <-ready:
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		t.Fatal("the child did not save within 30s")
+	}
+	// Now anywhere in the next saves: writing, syncing, renaming (a random
+	// moment on purpose, not a wait for an event).
+	time.Sleep(time.Duration(rand.IntN(30000)) * time.Microsecond)
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	<-lines
+	mu.Lock()
+	defer mu.Unlock()
+	return saving, saved
+}
+
+// loadedGeneration loads the cache file left by kill k and returns the
+// one generation all its entries have.
+func loadedGeneration(t *testing.T, k int, path string) int64 {
+	t.Helper()
+	c := genCache(t)
+	n, err := c.LoadFile(path)
+	if err != nil {
+		t.Fatalf("kill %d: the cache file does not load: %v", k, err)
+	}
+	gens := map[int64]int{}
+	c.Range(func(_ string, v genValue, _ time.Time) bool { gens[v.Gen]++; return true })
+	if n != crashEntries || len(gens) != 1 {
+		t.Fatalf("kill %d: %d entries of %d generations %v, want %d of one", k, n, len(gens), gens, crashEntries)
+	}
+	var gen int64
+	for g := range gens {
+		gen = g
+	}
+	return gen
 }
 
 // FuzzLoadFile: whatever bytes are in the cache file (torn, corrupt,

@@ -5,9 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"testing"
+	"testing/synctest"
 	"time"
-
-	"github.com/exim-tlsprobe/exim-tlsprobe/internal/lab"
 )
 
 // TestLoadedTTLAndOrigin: a value loaded with its own TTL lives that long,
@@ -93,22 +92,27 @@ func TestRefreshWith(t *testing.T) {
 // TestUnbounded: with Concurrency Unbounded every load in flight runs at
 // once (the loader bounds itself), up to MaxPending; beyond it, ErrBusy.
 func TestUnbounded(t *testing.T) {
-	l := &loader{gate: make(chan struct{})}
-	c := newCache(t, l, nil, time.Hour, func(o *Options[string, string]) {
-		o.Concurrency, o.MaxPending = Unbounded, 40
-	})
-	for i := range 40 {
-		if _, _, p, err := c.Lookup(fmt.Sprint(i)); p == nil || err != nil {
-			t.Fatalf("Lookup %d: %v, %v", i, p, err)
+	synctest.Test(t, func(t *testing.T) {
+		l := &loader{gate: make(chan struct{})}
+		c := newCache(t, l, nil, time.Hour, func(o *Options[string, string]) {
+			o.Concurrency, o.MaxPending = Unbounded, 40
+		})
+		for i := range 40 {
+			if _, _, p, err := c.Lookup(fmt.Sprint(i)); p == nil || err != nil {
+				t.Fatalf("Lookup %d: %v, %v", i, p, err)
+			}
 		}
-	}
-	lab.WaitFor(t, "40 loads running at once", func() bool { return l.running.Load() == 40 })
-	if _, _, _, err := c.Lookup("one more"); !errors.Is(err, ErrBusy) {
-		t.Fatalf("Lookup beyond MaxPending: %v, want ErrBusy", err)
-	}
-	close(l.gate)
-	c.Wait()
-	if m := l.maxRun.Load(); m != 40 {
-		t.Fatalf("at most %d loads ran at once, want 40 (more than DefaultConcurrency %d)", m, DefaultConcurrency)
-	}
+		synctest.Wait() // every load waits at the gate
+		if n := l.running.Load(); n != 40 {
+			t.Fatalf("%d loads running, want 40 at once", n)
+		}
+		if _, _, _, err := c.Lookup("one more"); !errors.Is(err, ErrBusy) {
+			t.Fatalf("Lookup beyond MaxPending: %v, want ErrBusy", err)
+		}
+		close(l.gate)
+		c.Wait()
+		if m := l.maxRun.Load(); m != 40 {
+			t.Fatalf("at most %d loads ran at once, want 40 (more than DefaultConcurrency %d)", m, DefaultConcurrency)
+		}
+	})
 }

@@ -4,18 +4,16 @@ import (
 	"io/fs"
 	"net/netip"
 	"time"
+
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/mx"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/tlswire"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/verdict"
 )
 
 // DefaultPath is where tlsprobed looks for its configuration when -config is not
 // given. A missing file there means built-in defaults (see LoadDefault).
 const DefaultPath = "/etc/tlsprobed/config.toml"
-
-// Client names accepted by probe.client (the TLS client whose ClientHello the probe
-// models; the same strings as lookupd/tlswire's ClientGnuTLS and ClientOpenSSL).
-const (
-	ClientGnuTLS  = "gnutls"
-	ClientOpenSSL = "openssl"
-)
 
 // Config is the whole configuration file. Its zero value is not useful: start from
 // Default, Parse or Load. After changing exported fields by hand, call Validate again
@@ -65,17 +63,17 @@ func (d DNSConfig) ServerAddrs() []string { return d.addrs }
 
 // ProbeConfig is the [probe] section: how one MX host is probed.
 type ProbeConfig struct {
-	Port          int      `toml:"port"`           // SMTP port
-	HELO          string   `toml:"helo"`           // EHLO name; "" = the host name (resolved by the caller)
-	Timeout       Duration `toml:"timeout"`        // whole probe of one host
-	Concurrency   int      `toml:"concurrency"`    // probes at once
-	MaxMX         int      `toml:"max_mx"`         // MX hosts looked at per domain
-	MaxAddresses  int      `toml:"max_addresses"`  // addresses looked at per MX host (IPv6 first)
-	SourceAddress string   `toml:"source_address"` // local IP to connect from; "" = chosen by the kernel
-	Client        string   `toml:"client"`         // ClientGnuTLS or ClientOpenSSL
-	TLS13         bool     `toml:"tls13"`          // a host that speaks TLS 1.3 is fine for the client (not tlsexport)
-	KeyMinBits    int      `toml:"key_min_bits"`   // RSA/DSA keys shorter than this: smallkey
-	DHMinBits     int      `toml:"dh_min_bits"`    // DHE primes shorter than this: tlsexport (gnutls client: Exim's tls_dh_min_bits)
+	Port          int            `toml:"port"`           // SMTP port
+	HELO          string         `toml:"helo"`           // EHLO name; "" = the host name (resolved by the caller)
+	Timeout       Duration       `toml:"timeout"`        // whole probe of one host
+	Concurrency   int            `toml:"concurrency"`    // probes at once
+	MaxMX         int            `toml:"max_mx"`         // MX hosts looked at per domain
+	MaxAddresses  int            `toml:"max_addresses"`  // addresses looked at per MX host (IPv6 first)
+	SourceAddress string         `toml:"source_address"` // local IP to connect from; "" = chosen by the kernel
+	Client        tlswire.Client `toml:"client"`         // tlswire.ClientGnuTLS or tlswire.ClientOpenSSL
+	TLS13         bool           `toml:"tls13"`          // a host that speaks TLS 1.3 is fine for the client (not tlsexport)
+	KeyMinBits    int            `toml:"key_min_bits"`   // RSA/DSA keys shorter than this: smallkey
+	DHMinBits     int            `toml:"dh_min_bits"`    // DHE primes shorter than this: tlsexport (gnutls client: Exim's tls_dh_min_bits)
 	// OpenSSLSecLevel is the security level of an OpenSSL Exim's default
 	// transport (client "openssl"; 0-5): it sets the shortest DH prime that
 	// Exim accepts (1024 bits at levels 0-1, 2048 at 2, ...); dh_min_bits
@@ -153,18 +151,18 @@ func Default() Config {
 		},
 		DNS: DNSConfig{
 			Servers: []string{},
-			Timeout: Duration{3 * time.Second},
+			Timeout: Duration{mx.DefaultTimeout},
 		},
 		Probe: ProbeConfig{
 			Port:            25,
-			Timeout:         Duration{30 * time.Second},
+			Timeout:         Duration{probe.DefaultTimeout},
 			Concurrency:     16,
 			MaxMX:           5,
 			MaxAddresses:    8,
-			Client:          ClientGnuTLS,
+			Client:          tlswire.ClientGnuTLS,
 			TLS13:           true,
-			KeyMinBits:      2048,
-			DHMinBits:       1024,
+			KeyMinBits:      verdict.DefaultKeyMinBits,
+			DHMinBits:       verdict.DefaultDHMinBits,
 			OpenSSLSecLevel: 2,
 			IgnoreNetworks:  append([]string{}, DefaultIgnoreNetworks...),
 			RatePerAddress:  RateEvery(10 * time.Second),

@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/tlswire"
 )
 
 func writeFile(t *testing.T, name, content string) string {
@@ -102,7 +104,7 @@ none = ["mx.example.com"]
 	}
 	want := Default()
 	want.Probe.IgnoreNetworks = []string{"10.0.0.0/8"}
-	want.Probe.Client = ClientOpenSSL
+	want.Probe.Client = tlswire.ClientOpenSSL
 	want.OverrideLists.None = []string{"mx.example.com"}
 	if err := want.Validate(); err != nil {
 		t.Fatal(err)

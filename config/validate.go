@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/tlswire"
 )
 
 // Limits of the list-valued keys.
@@ -27,9 +29,27 @@ const (
 // previously compiled values are left as they were.
 func (c *Config) Validate() error {
 	v := &checker{}
+	mode, tcp := c.Listen.check(v)
+	addrs := c.DNS.check(v)
+	networks, source := c.Probe.check(v)
+	v.duration("answer.wait", c.Answer.Wait, 10*time.Millisecond, time.Minute)
+	c.Cache.check(v)
+	ov := c.OverrideLists.check(v)
+	metrics := c.Metrics.check(v)
+	c.Redis.check(v, c.Answer.Wait.Duration)
+	if len(v.errs) > 0 {
+		return errors.Join(v.errs...)
+	}
+	c.Listen.mode, c.Listen.tcp = mode, tcp
+	c.DNS.addrs = addrs
+	c.Probe.networks, c.Probe.source = networks, source
+	c.overrides = ov
+	c.Metrics.addr = metrics
+	return nil
+}
 
-	// [listen]
-	l := &c.Listen
+// check checks [listen] and returns the socket's mode and the TCP address.
+func (l *ListenConfig) check(v *checker) (fs.FileMode, netip.AddrPort) {
 	switch {
 	case l.Socket == "":
 		v.add("listen.socket", "must be set")
@@ -57,13 +77,16 @@ func (c *Config) Validate() error {
 			v.add("listen.tcp", "port must not be 0")
 		}
 	}
+	return mode, tcp
+}
 
-	// [dns]
-	addrs := make([]string, 0, len(c.DNS.Servers))
-	if len(c.DNS.Servers) > maxDNSServers {
+// check checks [dns] and returns the resolvers' addresses.
+func (d *DNSConfig) check(v *checker) []string {
+	addrs := make([]string, 0, len(d.Servers))
+	if len(d.Servers) > maxDNSServers {
 		v.add("dns.servers", "more than %d servers", maxDNSServers)
 	}
-	for i, s := range c.DNS.Servers {
+	for i, s := range d.Servers {
 		ap, err := parseServer(s)
 		if err != nil {
 			v.add(fmt.Sprintf("dns.servers[%d]", i), "%v", err)
@@ -71,10 +94,13 @@ func (c *Config) Validate() error {
 		}
 		addrs = append(addrs, ap.String())
 	}
-	v.duration("dns.timeout", c.DNS.Timeout, 100*time.Millisecond, time.Minute)
+	v.duration("dns.timeout", d.Timeout, 100*time.Millisecond, time.Minute)
+	return addrs
+}
 
-	// [probe]
-	p := &c.Probe
+// check checks [probe] and returns the networks never probed and the
+// source address.
+func (p *ProbeConfig) check(v *checker) ([]netip.Prefix, netip.Addr) {
 	v.intRange("probe.port", p.Port, 1, 65535)
 	if p.HELO != "" && !validHELO(p.HELO) {
 		v.add("probe.helo", "not a host name or address literal: %q", p.HELO)
@@ -85,13 +111,13 @@ func (c *Config) Validate() error {
 	v.intRange("probe.max_addresses", p.MaxAddresses, 1, 32)
 	var source netip.Addr
 	if p.SourceAddress != "" {
-		source, err = netip.ParseAddr(p.SourceAddress)
-		if err != nil {
+		var err error
+		if source, err = netip.ParseAddr(p.SourceAddress); err != nil {
 			v.add("probe.source_address", "not an IP address: %q", p.SourceAddress)
 		}
 	}
-	if p.Client != ClientGnuTLS && p.Client != ClientOpenSSL {
-		v.add("probe.client", "must be %q or %q (got %q)", ClientGnuTLS, ClientOpenSSL, p.Client)
+	if _, err := tlswire.ParseClient(string(p.Client)); err != nil {
+		v.add("probe.client", "must be %q or %q (got %q)", tlswire.ClientGnuTLS, tlswire.ClientOpenSSL, p.Client)
 	}
 	v.intRange("probe.key_min_bits", p.KeyMinBits, 512, 16384)
 	v.intRange("probe.dh_min_bits", p.DHMinBits, 512, 16384)
@@ -112,12 +138,11 @@ func (c *Config) Validate() error {
 		v.add("probe.rate_per_address", "must be 0 (unlimited) or between 1/24h and 1000/1s (got %v)", p.RatePerAddress)
 	}
 	v.intRange("probe.rate_burst", p.RateBurst, 1, 1000)
+	return networks, source
+}
 
-	// [answer]
-	v.duration("answer.wait", c.Answer.Wait, 10*time.Millisecond, time.Minute)
-
-	// [cache]
-	cc := &c.Cache
+// check checks [cache].
+func (cc *CacheConfig) check(v *checker) {
 	v.intRange("cache.hosts", cc.Hosts, 1, 10_000_000)
 	v.intRange("cache.domains", cc.Domains, 1, 10_000_000)
 	// The 1m floor (docs/design.md section 5): every expiry re-probes the
@@ -131,34 +156,28 @@ func (c *Config) Validate() error {
 	if cc.File != "" && !filepath.IsAbs(cc.File) {
 		v.add("cache.file", "must be an absolute path (got %q)", cc.File)
 	}
+}
 
-	// [overrides]
-	if d := c.OverrideLists.Directory; d != "" && !filepath.IsAbs(d) {
+// check checks [overrides] and returns the compiled lists.
+func (o OverrideLists) check(v *checker) *Overrides {
+	if d := o.Directory; d != "" && !filepath.IsAbs(d) {
 		v.add("overrides.directory", "must be an absolute path (got %q)", d)
 	}
-	ov, errs := compileOverrides(c.OverrideLists)
+	ov, errs := compileOverrides(o)
 	v.errs = append(v.errs, errs...)
+	return ov
+}
 
-	// [metrics]
-	var metrics netip.AddrPort
-	if c.Metrics.Listen != "" {
-		metrics, err = netip.ParseAddrPort(c.Metrics.Listen)
-		if err != nil || metrics.Port() == 0 {
-			v.add("metrics.listen", "want \"ip:port\" with a non-zero port (got %q)", c.Metrics.Listen)
-		}
+// check checks [metrics] and returns its address.
+func (m *MetricsConfig) check(v *checker) netip.AddrPort {
+	if m.Listen == "" {
+		return netip.AddrPort{}
 	}
-
-	c.Redis.check(v, c.Answer.Wait.Duration)
-
-	if len(v.errs) > 0 {
-		return errors.Join(v.errs...)
+	addr, err := netip.ParseAddrPort(m.Listen)
+	if err != nil || addr.Port() == 0 {
+		v.add("metrics.listen", "want \"ip:port\" with a non-zero port (got %q)", m.Listen)
 	}
-	l.mode, l.tcp = mode, tcp
-	c.DNS.addrs = addrs
-	p.networks, p.source = networks, source
-	c.overrides = ov
-	c.Metrics.addr = metrics
-	return nil
+	return addr
 }
 
 // checker collects validation errors.

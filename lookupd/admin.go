@@ -181,7 +181,7 @@ func (s *Service) Flush(arg string) error {
 func (s *Service) flushAddr(a netip.Addr) []string {
 	port := uint16(s.st.Load().cfg.Probe.Port)
 	var keys []string
-	for _, c := range []string{tlswire.ClientGnuTLS, tlswire.ClientOpenSSL} {
+	for _, c := range tlswire.Clients {
 		k := addrKey{AP: netip.AddrPortFrom(a, port), Client: symOf(c)}
 		s.facts.Delete(k)
 		if s.redis != nil {

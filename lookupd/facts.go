@@ -10,6 +10,7 @@ import (
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/stage"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/tlswire"
 )
 
 // addrKey is what the facts cache is keyed by: an address and port, and the
@@ -136,7 +137,7 @@ func alsoFacts(k addrKey, also []factsRecord) []probe.Facts {
 func (r *factsRecord) facts(k addrKey) probe.Facts {
 	return probe.Facts{
 		Addr:         k.AP,
-		Client:       k.Client.String(),
+		Client:       tlswire.Client(k.Client.String()),
 		Outcome:      probe.Outcome(r.Outcome.String()),
 		Stage:        stage.Stage(r.Stage.String()),
 		Error:        r.Error,
@@ -166,11 +167,11 @@ func (r *factsRecord) isError() bool { return r.Outcome.String() == string(probe
 // few values that recur in every record; the zero sym is "".
 type sym struct{ h unique.Handle[string] }
 
-func symOf(s string) sym {
+func symOf[S ~string](s S) sym {
 	if s == "" {
 		return sym{}
 	}
-	return sym{unique.Make(s)}
+	return sym{unique.Make(string(s))}
 }
 
 func (s sym) String() string {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/cache"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/tlswire"
 )
 
 // lookupMX is the domain cache's loader. A DNS failure is kept (briefly)
@@ -161,7 +162,7 @@ func (s *Service) probeAddr(ctx context.Context, k addrKey) (factsRecord, error)
 
 	st := s.st.Load()
 	o := st.probe
-	o.Client = k.Client.String()
+	o.Client = tlswire.Client(k.Client.String())
 	s.metrics.probeStarted()
 	f := s.prober(ctx, k.AP, o)
 	s.probes.Add(1)

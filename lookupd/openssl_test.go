@@ -10,6 +10,7 @@ import (
 	"github.com/exim-tlsprobe/exim-tlsprobe/config"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/tlswire"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/verdict"
 )
 
@@ -45,7 +46,7 @@ func TestDecideOpenSSL(t *testing.T) {
 			"mx.modern.test": addrs("192.0.2.20"), "mx.dh2048.test": addrs("192.0.2.13"), "mx.dh1024e.test": addrs("192.0.2.14"),
 		},
 	}
-	s := fakeService(t, dns, p, func(c *config.Config) { c.Probe.Client = config.ClientOpenSSL })
+	s := fakeService(t, dns, p, func(c *config.Config) { c.Probe.Client = tlswire.ClientOpenSSL })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for _, tc := range []struct {

@@ -5,6 +5,7 @@ import (
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/observe"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/tlswire"
 )
 
 // Views (remedies, issue 19): an address's facts keep the earlier views that
@@ -27,6 +28,6 @@ func (s *Service) withViews(k addrKey, f probe.Facts) probe.Facts {
 // stored at stored (their expiry does not move).
 func (s *Service) addReportView(k addrKey, r factsRecord, stored time.Time, text string) {
 	now := time.Now()
-	f := observe.Add(r.facts(k), observe.FromReport(k.AP, k.Client.String(), text, now), now, s.st.Load().cfg.Cache.TTL.Duration)
+	f := observe.Add(r.facts(k), observe.FromReport(k.AP, tlswire.Client(k.Client.String()), text, now), now, s.st.Load().cfg.Cache.TTL.Duration)
 	s.facts.SetStored(k, newFactsRecord(&f), stored)
 }

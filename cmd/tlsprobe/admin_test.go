@@ -22,6 +22,20 @@ func TestAdminView(t *testing.T) {
 		}
 	}
 
+	checkExplain(t, sock)
+	checkStats(t, sock)
+	checkList(t, sock)
+	for _, args := range [][]string{{"list", "ok"}, {"list", "smallkey", "tlsexport"}, {"stats", "-json", "x"}, {"query", "-json", "a.test"}} {
+		if code, _, _ := runCLI(append(args[:1:1], append([]string{"-socket", sock}, args[1:]...)...)...); code != 2 {
+			t.Errorf("%q: exit %d, want 2", args, code)
+		}
+	}
+}
+
+// checkExplain: explain's text for a domain and for an override, and
+// its JSON.
+func checkExplain(t *testing.T, sock string) {
+	t.Helper()
 	code, out, stderr := runCLI("explain", "-socket", sock, "example.test")
 	t.Logf("explain example.test:\n%s", out)
 	if code != 0 {
@@ -48,8 +62,12 @@ func TestAdminView(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &d); code != 0 || err != nil || d.Verdict != verdict.TLSExport || len(d.MX) != 2 || strings.Count(out, "\n") != 1 {
 		t.Errorf("explain -json: exit %d, %v: %q", code, err, out)
 	}
+}
 
-	code, out, _ = runCLI("stats", "-socket", sock)
+// checkStats: stats' text, its aligned cache table, and its JSON.
+func checkStats(t *testing.T, sock string) {
+	t.Helper()
+	code, out, _ := runCLI("stats", "-socket", sock)
 	t.Logf("stats:\n%s", out)
 	if code != 0 {
 		t.Errorf("stats: exit %d", code)
@@ -83,8 +101,13 @@ func TestAdminView(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &st); code != 0 || err != nil || st.Answers.SmallKey != 1 || st.Answers.TLSExport != 2 {
 		t.Errorf("stats -json: exit %d, %v: %q", code, err, out)
 	}
+}
 
-	code, out, _ = runCLI("list", "-socket", sock)
+// checkList: list's text of the flagged servers, domains and override
+// items, and its JSON and filtered forms.
+func checkList(t *testing.T, sock string) {
+	t.Helper()
+	code, out, _ := runCLI("list", "-socket", sock)
 	t.Logf("list:\n%s", out)
 	for _, re := range []string{
 		`(?m)^servers flagged: 2$`,
@@ -111,11 +134,6 @@ func TestAdminView(t *testing.T) {
 	}
 	if _, out, _ := runCLI("list", "-socket", sock, "tlsexport"); strings.Contains(out, "small") || !strings.Contains(out, "mx-weak.test") {
 		t.Errorf("list tlsexport:\n%s", out)
-	}
-	for _, args := range [][]string{{"list", "ok"}, {"list", "smallkey", "tlsexport"}, {"stats", "-json", "x"}, {"query", "-json", "a.test"}} {
-		if code, _, _ := runCLI(append(args[:1:1], append([]string{"-socket", sock}, args[1:]...)...)...); code != 2 {
-			t.Errorf("%q: exit %d, want 2", args, code)
-		}
 	}
 }
 

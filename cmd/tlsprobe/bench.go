@@ -21,6 +21,56 @@ import (
 // -floor it measures the floor (floor.go) in the same run, alternating with
 // the daemon, and reports the daemon's figures as ratios of the floor's.
 func runBench(args []string, stdout, stderr io.Writer) int {
+	fl, o := benchFlags(stderr)
+	if err := fl.Parse(args); err != nil {
+		return 2
+	}
+	if o.serveFloorWord != "" {
+		if err := serveFloor(o.serveFloorWord, os.Stdin, stdout); err != nil {
+			fmt.Fprintf(stderr, "tlsprobe bench: floor: %v\n", err)
+			return 1
+		}
+		return 0
+	}
+	reqs, cs, err := o.check(fl.Args())
+	if err != nil {
+		fmt.Fprintf(stderr, "tlsprobe bench: %v\n", err)
+		return 2
+	}
+	daemon, err := newTarget("daemon", o.socket)
+	if err != nil {
+		fmt.Fprintf(stderr, "tlsprobe bench: %v\n", err)
+		return 2
+	}
+	targets, stopFloor, err := o.targets(daemon)
+	if err != nil {
+		fmt.Fprintf(stderr, "tlsprobe bench: %v\n", err)
+		return 1
+	}
+	defer stopFloor()
+	rep := o.phases(targets, cs, reqs, stderr)
+	if err := o.report(rep, stdout); err != nil {
+		fmt.Fprintf(stderr, "tlsprobe bench: %v\n", err)
+		return 1
+	}
+	for _, p := range rep.Phases {
+		if p.Errors > 0 {
+			return 1
+		}
+	}
+	return 0
+}
+
+// benchOptions are tlsprobe bench's flags.
+type benchOptions struct {
+	socket, clients, domainsFile        string
+	duration, warmup, timeout           time.Duration
+	count, rounds                       int
+	withFloor, floorInProcess, asJSON   bool
+	floorWord, serveFloorWord, jsonFile string
+}
+
+func benchFlags(stderr io.Writer) (*flag.FlagSet, *benchOptions) {
 	fl := flag.NewFlagSet("tlsprobe bench", flag.ContinueOnError)
 	fl.SetOutput(stderr)
 	fl.Usage = func() {
@@ -32,116 +82,110 @@ Flags:
 `)
 		fl.PrintDefaults()
 	}
-	socket := fl.String("socket", config.Default().Listen.Socket, "the daemon's socket `path`, or inet:HOST:PORT")
-	clients := fl.String("c", "4", "concurrent clients: a `list` such as 4,64 runs one phase per number")
-	duration := fl.Duration("duration", 5*time.Second, "length of a phase")
-	count := fl.Int("n", 0, "requests per phase instead of a -duration")
-	warmup := fl.Duration("warmup", 200*time.Millisecond, "unrecorded load before each phase")
-	domainsFile := fl.String("domains", "", "`file` of domains, one per line (# starts a comment)")
-	withFloor := fl.Bool("floor", false, "also measure the floor, a minimal Unix-socket server in a process of its own, and print daemon/floor ratios")
-	floorWord := fl.String("floor-word", "smallkey", "the floor's answer")
-	floorInProcess := fl.Bool("floor-in-process", false, "with -floor: serve the floor from this process (it then shares the clients' scheduler)")
-	serveFloorWord := fl.String("serve-floor", "", "be the floor process: serve this `word` until stdin closes (used by -floor)")
-	rounds := fl.Int("rounds", 1, "with -floor: alternate floor and daemon this many times per client count; ratios are medians")
-	timeout := fl.Duration("timeout", 5*time.Second, "per request")
-	asJSON := fl.Bool("json", false, "print JSON")
-	jsonFile := fl.String("o", "", "also write the JSON report to this `file`")
-	if err := fl.Parse(args); err != nil {
-		return 2
-	}
-	if *serveFloorWord != "" {
-		if err := serveFloor(*serveFloorWord, os.Stdin, stdout); err != nil {
-			fmt.Fprintf(stderr, "tlsprobe bench: floor: %v\n", err)
-			return 1
-		}
-		return 0
-	}
-	reqs, err := benchRequests(*domainsFile, fl.Args())
+	o := &benchOptions{}
+	fl.StringVar(&o.socket, "socket", config.Default().Listen.Socket, "the daemon's socket `path`, or inet:HOST:PORT")
+	fl.StringVar(&o.clients, "c", "4", "concurrent clients: a `list` such as 4,64 runs one phase per number")
+	fl.DurationVar(&o.duration, "duration", 5*time.Second, "length of a phase")
+	fl.IntVar(&o.count, "n", 0, "requests per phase instead of a -duration")
+	fl.DurationVar(&o.warmup, "warmup", 200*time.Millisecond, "unrecorded load before each phase")
+	fl.StringVar(&o.domainsFile, "domains", "", "`file` of domains, one per line (# starts a comment)")
+	fl.BoolVar(&o.withFloor, "floor", false, "also measure the floor, a minimal Unix-socket server in a process of its own, and print daemon/floor ratios")
+	fl.StringVar(&o.floorWord, "floor-word", "smallkey", "the floor's answer")
+	fl.BoolVar(&o.floorInProcess, "floor-in-process", false, "with -floor: serve the floor from this process (it then shares the clients' scheduler)")
+	fl.StringVar(&o.serveFloorWord, "serve-floor", "", "be the floor process: serve this `word` until stdin closes (used by -floor)")
+	fl.IntVar(&o.rounds, "rounds", 1, "with -floor: alternate floor and daemon this many times per client count; ratios are medians")
+	fl.DurationVar(&o.timeout, "timeout", 5*time.Second, "per request")
+	fl.BoolVar(&o.asJSON, "json", false, "print JSON")
+	fl.StringVar(&o.jsonFile, "o", "", "also write the JSON report to this `file`")
+	return fl, o
+}
+
+// check returns the requests (the domains of -domains and args) and the
+// client counts, or what is wrong with the flags.
+func (o *benchOptions) check(args []string) ([][]byte, []int, error) {
+	reqs, err := benchRequests(o.domainsFile, args)
 	if err != nil {
-		fmt.Fprintf(stderr, "tlsprobe bench: %v\n", err)
-		return 2
+		return nil, nil, err
 	}
-	cs, err := parseClients(*clients)
+	cs, err := parseClients(o.clients)
 	switch {
 	case err != nil:
-		fmt.Fprintf(stderr, "tlsprobe bench: -c: %v\n", err)
-		return 2
-	case *count < 0, *duration <= 0 && *count == 0, *rounds < 1, *timeout <= 0, *warmup < 0:
-		fmt.Fprintln(stderr, "tlsprobe bench: -n, -duration, -rounds, -timeout and -warmup must be positive")
-		return 2
+		return nil, nil, fmt.Errorf("-c: %w", err)
+	case o.count < 0, o.duration <= 0 && o.count == 0, o.rounds < 1, o.timeout <= 0, o.warmup < 0:
+		return nil, nil, errors.New("-n, -duration, -rounds, -timeout and -warmup must be positive")
 	}
-	daemon, err := newTarget("daemon", *socket)
-	if err != nil {
-		fmt.Fprintf(stderr, "tlsprobe bench: %v\n", err)
-		return 2
-	}
-	targets := []*target{daemon}
-	if *withFloor {
-		var path string
-		if *floorInProcess {
-			f, err := startFloor(*floorWord)
-			if err != nil {
-				fmt.Fprintf(stderr, "tlsprobe bench: %v\n", err)
-				return 1
-			}
-			defer f.Close()
-			path = f.path
-		} else {
-			f, err := startFloorProc(*floorWord)
-			if err != nil {
-				fmt.Fprintf(stderr, "tlsprobe bench: %v\n", err)
-				return 1
-			}
-			defer f.Close()
-			path = f.path
-		}
-		ft, _ := newTarget("floor", path)
-		targets = []*target{ft, daemon}
-	} else {
-		*rounds = 1
-	}
+	return reqs, cs, nil
+}
 
+// targets returns what a round measures: the daemon, after the floor with
+// -floor (started here; stop ends it).
+func (o *benchOptions) targets(daemon *target) (ts []*target, stop func(), err error) {
+	if !o.withFloor {
+		o.rounds = 1
+		return []*target{daemon}, func() {}, nil
+	}
+	var f interface{ Close() error }
+	var path string
+	if o.floorInProcess {
+		fp, err := startFloor(o.floorWord)
+		if err != nil {
+			return nil, nil, err
+		}
+		f, path = fp, fp.path
+	} else {
+		fp, err := startFloorProc(o.floorWord)
+		if err != nil {
+			return nil, nil, err
+		}
+		f, path = fp, fp.path
+	}
+	ft, _ := newTarget("floor", path)
+	return []*target{ft, daemon}, func() { f.Close() }, nil
+}
+
+// phases runs a phase per client count, round and target, each after its
+// warm-up, and logs each one's figures to stderr unless -json.
+func (o *benchOptions) phases(targets []*target, cs []int, reqs [][]byte, stderr io.Writer) benchReport {
 	var rep benchReport
 	for _, c := range cs {
-		for r := range *rounds {
+		for r := range o.rounds {
 			for _, t := range targets {
-				p := load{target: t, clients: c, reqs: reqs, duration: *duration, count: *count, timeout: *timeout}
-				if *warmup > 0 {
+				p := load{target: t, clients: c, reqs: reqs, duration: o.duration, count: o.count, timeout: o.timeout}
+				if o.warmup > 0 {
 					w := p
-					w.duration, w.count = *warmup, 0
+					w.duration, w.count = o.warmup, 0
 					w.run()
 				}
 				ph := p.run()
 				ph.Round = r + 1
 				rep.Phases = append(rep.Phases, ph)
-				if !*asJSON {
+				if !o.asJSON {
 					fmt.Fprintf(stderr, "%s: %d clients, round %d: %.0f req/s, p99 %.3f ms, %d errors\n",
 						t.name, c, r+1, ph.RPS, ph.P99, ph.Errors)
 				}
 			}
 		}
-		if *withFloor {
+		if o.withFloor {
 			rep.Ratios = append(rep.Ratios, ratios(rep.Phases, c))
 		}
 	}
+	return rep
+}
+
+// report writes rep to -o's file if set, and to stdout as JSON or text.
+func (o *benchOptions) report(rep benchReport, stdout io.Writer) error {
 	b, _ := json.MarshalIndent(rep, "", "  ")
-	if *jsonFile != "" {
-		if err := os.WriteFile(*jsonFile, append(b, '\n'), 0o644); err != nil {
-			fmt.Fprintf(stderr, "tlsprobe bench: %v\n", err)
-			return 1
+	if o.jsonFile != "" {
+		if err := os.WriteFile(o.jsonFile, append(b, '\n'), 0o644); err != nil {
+			return err
 		}
 	}
-	if *asJSON {
+	if o.asJSON {
 		fmt.Fprintf(stdout, "%s\n", b)
 	} else {
 		rep.print(stdout)
 	}
-	for _, p := range rep.Phases {
-		if p.Errors > 0 {
-			return 1
-		}
-	}
-	return 0
+	return nil
 }
 
 // benchRequests reads the domains of file (if any) and args.

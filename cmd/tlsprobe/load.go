@@ -100,31 +100,11 @@ func (l load) run() phase {
 		w.answers = map[string]*int{}
 		wg.Go(func() {
 			buf := make([]byte, 1024)
-			for {
-				if l.count > 0 {
-					if left.Add(-1) < 0 {
-						return
-					}
-				} else if stop.Load() {
-					return
-				}
+			for l.more(&stop, &left) {
 				req := l.reqs[next.Add(1)%uint64(len(l.reqs))]
 				t0 := time.Now()
 				ans, err := exchange(l.target, req, buf, t0.Add(l.timeout))
-				w.lat = append(w.lat, time.Since(t0))
-				if err != nil {
-					w.errors++
-					if w.err == nil {
-						w.err = err
-					}
-					continue
-				}
-				if p, ok := w.answers[string(ans)]; ok {
-					*p++
-				} else {
-					n := 1
-					w.answers[string(ans)] = &n
-				}
+				w.record(ans, time.Since(t0), err)
 			}
 		})
 	}
@@ -137,7 +117,40 @@ func (l load) run() phase {
 	if cli >= 0 && cli0 >= 0 {
 		cli -= cli0
 	}
+	p := l.fold(ws, elapsed)
+	p.ServerCPU, p.ClientCPU = perRequest(srv, p.Requests), perRequest(cli, p.Requests)
+	return p
+}
 
+// more reports whether a client sends another request: until the count is
+// spent (-n), else until stop.
+func (l load) more(stop *atomic.Bool, left *atomic.Int64) bool {
+	if l.count > 0 {
+		return left.Add(-1) >= 0
+	}
+	return !stop.Load()
+}
+
+// record counts one request's latency and answer, or its error.
+func (w *worker) record(ans []byte, lat time.Duration, err error) {
+	w.lat = append(w.lat, lat)
+	if err != nil {
+		w.errors++
+		if w.err == nil {
+			w.err = err
+		}
+		return
+	}
+	if p, ok := w.answers[string(ans)]; ok {
+		*p++
+	} else {
+		n := 1
+		w.answers[string(ans)] = &n
+	}
+}
+
+// fold is the phase the clients' figures make over elapsed.
+func (l load) fold(ws []worker, elapsed time.Duration) phase {
 	p := phase{Target: l.target.name, Clients: l.clients, Seconds: elapsed.Seconds(), Answers: map[string]int{}}
 	var lat []time.Duration
 	for _, w := range ws {
@@ -152,7 +165,6 @@ func (l load) run() phase {
 	}
 	p.Requests = len(lat)
 	p.RPS = float64(p.Requests-p.Errors) / elapsed.Seconds()
-	p.ServerCPU, p.ClientCPU = perRequest(srv, p.Requests), perRequest(cli, p.Requests)
 	slices.Sort(lat)
 	p.P50, p.P99, p.P999 = ms(percentile(lat, 0.50)), ms(percentile(lat, 0.99)), ms(percentile(lat, 0.999))
 	if len(lat) > 0 {

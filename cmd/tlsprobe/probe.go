@@ -17,6 +17,7 @@ import (
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/stage"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/tlswire"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/verdict"
 )
 
@@ -42,30 +43,8 @@ func runProbe(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "tlsprobe probe: name at least one domain")
 		return 2
 	}
-	cfg, err := config.LoadOrDefault(*cfgPath)
+	cfg, err := probeConfig(*cfgPath, *client, *port, *dnsServer, *noTLS13, seclevel)
 	if err != nil {
-		fmt.Fprintf(stderr, "tlsprobe probe: %v\n", err)
-		return 2
-	}
-	// Probing now, by hand: no overrides, no rate limit.
-	cfg.OverrideLists = config.OverrideLists{}
-	cfg.Probe.RatePerAddress = config.RateEvery(0)
-	if *client != "" {
-		cfg.Probe.Client = *client
-	}
-	if *port != 0 {
-		cfg.Probe.Port = *port
-	}
-	if *dnsServer != "" {
-		cfg.DNS.Servers = []string{*dnsServer}
-	}
-	if *noTLS13 {
-		cfg.Probe.TLS13 = false
-	}
-	if seclevel.set {
-		cfg.Probe.OpenSSLSecLevel = seclevel.n
-	}
-	if err := cfg.Validate(); err != nil {
 		fmt.Fprintf(stderr, "tlsprobe probe: %v\n", err)
 		return 2
 	}
@@ -78,18 +57,8 @@ func runProbe(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "tlsprobe probe: %v\n", err)
 		return 2
 	}
-	// Time enough for the MX lookup and a probe of every host in parallel.
-	wait := cfg.Probe.Timeout.Duration + 4*cfg.DNS.Timeout.Duration + 5*time.Second
-	decisions := make([]lookupd.Decision, fl.NArg())
-	var wg sync.WaitGroup
-	for i, d := range fl.Args() {
-		wg.Go(func() {
-			ctx, cancel := context.WithTimeout(context.Background(), wait)
-			defer cancel()
-			decisions[i] = svc.Decide(ctx, d)
-		})
-	}
-	wg.Wait()
+	defer svc.Close() // stops and waits for the loads still running
+	decisions := decideAll(svc, &cfg, fl.Args())
 	status := 0
 	for _, d := range decisions {
 		if !classified(d) {
@@ -103,6 +72,52 @@ func runProbe(args []string, stdout, stderr io.Writer) int {
 		printReport(stdout, d)
 	}
 	return status
+}
+
+// probeConfig is the configuration of cfgPath (or the defaults) as
+// tlsprobe probe's flags change it: probing now, by hand, with no
+// overrides and no rate limit.
+func probeConfig(cfgPath, client string, port int, dnsServer string, noTLS13 bool, seclevel optionalInt) (config.Config, error) {
+	cfg, err := config.LoadOrDefault(cfgPath)
+	if err != nil {
+		return cfg, err
+	}
+	cfg.OverrideLists = config.OverrideLists{}
+	cfg.Probe.RatePerAddress = config.RateEvery(0)
+	if client != "" {
+		cfg.Probe.Client = tlswire.Client(client)
+	}
+	if port != 0 {
+		cfg.Probe.Port = port
+	}
+	if dnsServer != "" {
+		cfg.DNS.Servers = []string{dnsServer}
+	}
+	if noTLS13 {
+		cfg.Probe.TLS13 = false
+	}
+	if seclevel.set {
+		cfg.Probe.OpenSSLSecLevel = seclevel.n
+	}
+	err = cfg.Validate()
+	return cfg, err
+}
+
+// decideAll decides every domain at once, each with time enough for the MX
+// lookup and a probe of every host in parallel.
+func decideAll(svc *lookupd.Service, cfg *config.Config, domains []string) []lookupd.Decision {
+	wait := cfg.Probe.Timeout.Duration + 4*cfg.DNS.Timeout.Duration + 5*time.Second
+	decisions := make([]lookupd.Decision, len(domains))
+	var wg sync.WaitGroup
+	for i, d := range domains {
+		wg.Go(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), wait)
+			defer cancel()
+			decisions[i] = svc.Decide(ctx, d)
+		})
+	}
+	wg.Wait()
+	return decisions
 }
 
 // classified reports whether every considered address of the domain got

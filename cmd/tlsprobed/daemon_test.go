@@ -49,17 +49,35 @@ func startDaemonArgs(t *testing.T, bin, sock string, args ...string) *daemon {
 			t.Logf("daemon log:\n%s", d.logs)
 		}
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	waitAnswering(t, sock) // the cleanup above logs the daemon's log if it does not
+	return d
+}
+
+// waitAnswering waits until a daemon answers stats on sock.
+func waitAnswering(t *testing.T, sock string) {
+	t.Helper()
+	lab.WaitFor(t, "answer to stats on "+sock, func() bool {
+		_, err := tryQuery(sock, "stats")
+		return err == nil
+	})
+}
+
+// tryQuery sends req to sock, within 5 seconds.
+func tryQuery(sock, req string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	for {
-		if _, err := socket.Query(ctx, sock, "stats"); err == nil {
-			return d
+	b, err := socket.Query(ctx, sock, req)
+	return string(b), err
+}
+
+// logsOnFailure logs logs at the end of a test that failed: lab.WaitFor's
+// failure says only what it waited for.
+func logsOnFailure(t *testing.T, logs fmt.Stringer) {
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("daemon log:\n%s", logs)
 		}
-		if ctx.Err() != nil {
-			t.Fatalf("the daemon does not answer on %s\nlog:\n%s", sock, d.logs)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	})
 }
 
 // lines returns the decoded log lines whose msg is msg.
@@ -77,15 +95,12 @@ func (d *daemon) lines(msg string) []map[string]any {
 // waitLines waits until there are n log lines with msg.
 func (d *daemon) waitLines(t *testing.T, msg string, n int) []map[string]any {
 	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		if l := d.lines(msg); len(l) >= n {
-			return l
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no %d log lines %q after 10s\nlog:\n%s", n, msg, d.logs)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	var l []map[string]any
+	lab.WaitFor(t, fmt.Sprintf("%d log lines %q", n, msg), func() bool {
+		l = d.lines(msg)
+		return len(l) >= n
+	})
+	return l
 }
 
 // stop sends sig and waits for the exit.

@@ -44,9 +44,7 @@ file = %q
 	}
 	// The probe line is logged as the probe ends, which may be just after
 	// the answer went out.
-	for deadline := time.Now().Add(5 * time.Second); len(d1.lines("probe")) == 0 && time.Now().Before(deadline); {
-		time.Sleep(10 * time.Millisecond)
-	}
+	d1.waitLines(t, "probe", 1)
 	probed := conns.Load()
 	if len(d1.lines("probe")) == 0 || probed == 0 {
 		t.Fatalf("first daemon: %d probe log lines, %d connections; want a probe", len(d1.lines("probe")), probed)
@@ -199,54 +197,30 @@ file = %q
 `, sock, dns, cacheFile))
 	d := startDaemon(t, bin, cfgFile, sock)
 
-	type answer struct {
-		out string
-		err error
-		at  time.Time
-	}
-	answers := make(chan answer, inFlight)
-	for range inFlight {
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			b, err := socket.Query(ctx, sock, "explain slow.test\n")
-			answers <- answer{string(b), err, time.Now()}
-		}()
-	}
+	answers := sendInFlight(sock, "explain slow.test\n", inFlight)
 	// Wait until the daemon holds every one of them.
-	for deadline := time.Now().Add(10 * time.Second); ; {
+	// The requests, the start-up check's stats queries and this one: at
+	// least inFlight+2 accepted.
+	lab.WaitFor(t, "acceptance of the requests in flight", func() bool {
 		var st lookupd.Stats
-		if json.Unmarshal([]byte(query(t, sock, "stats")), &st) == nil && st.Conns != nil && st.Conns.Accepted >= inFlight+2 {
-			break // the requests and two stats queries (the start-up check and this one)
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the daemon did not accept the requests")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return json.Unmarshal([]byte(query(t, sock, "stats")), &st) == nil && st.Conns != nil && st.Conns.Accepted >= inFlight+2
+	})
 	sent := time.Now()
 	d.cmd.Process.Signal(syscall.SIGTERM)
 	// Once shutdown has begun, the socket is gone: nobody new gets in.
+	// (The shutdown line comes just before the socket goes: wait for both.)
 	d.waitLines(t, "shutdown", 1)
+	lab.WaitFor(t, "removal of the socket after SIGTERM", func() bool {
+		_, err := os.Stat(sock)
+		return errors.Is(err, os.ErrNotExist)
+	})
 	refusedNew := false
 	if _, err := net.Dial("unix", sock); err != nil {
 		refusedNew = true
 	}
 	err := d.stop(t, syscall.Signal(0))
 	exited := time.Now()
-	answered := 0
-	for range inFlight {
-		a := <-answers
-		var dec lookupd.Decision
-		if a.err != nil || json.Unmarshal([]byte(a.out), &dec) != nil || dec.Domain != "slow.test" {
-			t.Errorf("in-flight request: %q, %v; want its explanation", a.out, a.err)
-			continue
-		}
-		if a.at.After(exited) {
-			t.Errorf("an answer came %v after the exit", a.at.Sub(exited))
-		}
-		answered++
-	}
+	answered := checkExplained(t, answers, inFlight, "slow.test", exited)
 	_, statErr := os.Stat(sock)
 	_, cacheErr := os.Stat(cacheFile)
 	t.Logf("figure: SIGTERM with %d requests in flight: %d answered, exit %v after %v; new connection refused: %v; socket removed: %v; cache saved: %v",
@@ -263,6 +237,48 @@ file = %q
 	if cacheErr != nil {
 		t.Errorf("cache not saved on exit: %v", cacheErr)
 	}
+}
+
+// timedAnswer is an answer and when it came.
+type timedAnswer struct {
+	out string
+	err error
+	at  time.Time
+}
+
+// sendInFlight sends req to sock n times at once, each on a connection of
+// its own, and returns the channel their n answers come on.
+func sendInFlight(sock, req string, n int) <-chan timedAnswer {
+	answers := make(chan timedAnswer, n)
+	for range n {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			b, err := socket.Query(ctx, sock, req)
+			answers <- timedAnswer{string(b), err, time.Now()}
+		}()
+	}
+	return answers
+}
+
+// checkExplained reads n answers, each the explanation of domain, that
+// came before the daemon exited, and returns how many there were.
+func checkExplained(t *testing.T, answers <-chan timedAnswer, n int, domain string, exited time.Time) int {
+	t.Helper()
+	answered := 0
+	for range n {
+		a := <-answers
+		var dec lookupd.Decision
+		if a.err != nil || json.Unmarshal([]byte(a.out), &dec) != nil || dec.Domain != domain {
+			t.Errorf("in-flight request: %q, %v; want its explanation", a.out, a.err)
+			continue
+		}
+		if a.at.After(exited) {
+			t.Errorf("an answer came %v after the exit", a.at.Sub(exited))
+		}
+		answered++
+	}
+	return answered
 }
 
 // mountTmpfs mounts a tmpfs of size bytes at dir until the test ends.
@@ -311,21 +327,16 @@ func (d *daemon) saveAndWait(t *testing.T, n int) map[string]any {
 	t.Helper()
 	d.cmd.Process.Signal(syscall.SIGUSR1)
 	var l []map[string]any
-	for deadline := time.Now().Add(10 * time.Second); ; {
+	lab.WaitFor(t, fmt.Sprintf("save attempt %d after SIGUSR1", n), func() bool {
 		l = nil
 		for _, m := range d.lines("cache") {
 			if m["event"] == "save attempted" {
 				l = append(l, m)
 			}
 		}
-		if len(l) >= n {
-			return l[n-1]
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no save attempt %d after SIGUSR1\nlog:\n%s", n, d.logs)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return len(l) >= n
+	})
+	return l[n-1]
 }
 
 // cacheEvents returns the events of the cache log lines other than the
@@ -348,23 +359,8 @@ func (d *daemon) cacheEvents() []string {
 func TestCacheFileFaults(t *testing.T) {
 	lab.RequireRoot(t, "mounts a tmpfs")
 	lab.Require(t, "mount", "umount")
-	var zone []string
-	for i := range 40 {
-		zone = append(zone, fmt.Sprintf("d%d.test. 300 IN MX 10 mx%d.test.", i, i), fmt.Sprintf("mx%d.test. 300 IN A 127.0.0.%d", i, 10+i))
-	}
-	dns := lab.StartDNS(t, zone...)
-	bin := buildDaemon(t)
-	dir := t.TempDir()
-	mnt := filepath.Join(dir, "mnt")
-	os.Mkdir(mnt, 0o755)
-	mountTmpfs(t, mnt, 64<<10)
-	state := filepath.Join(mnt, "state")
-	os.Mkdir(state, 0o750)
-	sock, cfgFile, cacheFile := filepath.Join(dir, "tlsprobed.sock"), filepath.Join(dir, "config.toml"), filepath.Join(state, "cache.json")
-	// 127.0.0.0/8 stays ignored (the default): the MX sets are cached, no
-	// address is probed.
-	writeConfig(t, cfgFile, fmt.Sprintf("[listen]\nsocket = %q\n[dns]\nservers = [%q]\ntimeout = \"1s\"\n[cache]\nfile = %q\n", sock, dns, cacheFile))
-	d := startDaemonArgs(t, bin, sock, "-config", cfgFile, "-log-format", "json", "-log-level", "debug")
+	f := startCacheFaults(t)
+	d, sock, mnt, state, cacheFile := f.d, f.sock, f.mnt, f.state, f.cacheFile
 	ask := func(i int) {
 		t.Helper()
 		if got := query(t, sock, fmt.Sprintf("d%d.test", i)); got != "" {
@@ -378,44 +374,14 @@ func TestCacheFileFaults(t *testing.T) {
 	if a := d.saveAndWait(t, saves); a["err"] != nil {
 		t.Fatalf("first save: %v", a)
 	}
-	// The cache is cache.file and whatever files the service keeps next
-	// to it (cache.file.*): read as one, in name order.
-	readCache := func() (string, error) {
-		names, err := filepath.Glob(cacheFile + "*")
-		if err != nil || len(names) == 0 {
-			return "", fmt.Errorf("no cache files: %v", err)
-		}
-		var b strings.Builder
-		for _, n := range names {
-			if strings.Contains(filepath.Base(n), ".tmp") {
-				continue
-			}
-			c, err := os.ReadFile(n)
-			if err != nil {
-				return "", err
-			}
-			fmt.Fprintf(&b, "== %s\n%s", filepath.Base(n), c)
-		}
-		return b.String(), nil
-	}
-	good, err := readCache()
+	good, err := readCacheFiles(cacheFile)
 	if err != nil || !strings.Contains(good, "mx9.test") {
 		t.Fatalf("first save wrote %q, %v", good, err)
 	}
 	wholeAndUnchanged := func(when string) {
 		t.Helper()
-		b, err := readCache()
-		if err != nil || b != good {
-			t.Errorf("%s: cache files %d bytes, %v; want the previous files, whole (%d bytes)", when, len(b), err, len(good))
-		}
-		ents, _ := os.ReadDir(state)
-		for _, e := range ents {
-			if strings.Contains(e.Name(), ".tmp") {
-				t.Errorf("%s: temporary file %s left behind", when, e.Name())
-			}
-		}
+		checkCacheFilesKept(t, when, cacheFile, state, good)
 	}
-
 	// The disk fills.
 	filler := fillDisk(t, mnt)
 	for i := 10; i < 20; i++ {
@@ -433,7 +399,7 @@ func TestCacheFileFaults(t *testing.T) {
 	if a := d.saveAndWait(t, saves); a["err"] != nil {
 		t.Fatalf("save after space came back: %v", a)
 	}
-	if good, err = readCache(); err != nil || !strings.Contains(good, "mx19.test") {
+	if good, err = readCacheFiles(cacheFile); err != nil || !strings.Contains(good, "mx19.test") {
 		t.Errorf("after space came back: the files lack what was learnt meanwhile (%v)", err)
 	}
 
@@ -462,10 +428,20 @@ func TestCacheFileFaults(t *testing.T) {
 	if a := d.saveAndWait(t, saves); a["err"] != nil {
 		t.Errorf("save after the state directory went: %v, want it recreated and saved", a)
 	}
-	if b, err := readCache(); err != nil || !strings.Contains(b, "mx21.test") {
+	if b, err := readCacheFiles(cacheFile); err != nil || !strings.Contains(b, "mx21.test") {
 		t.Errorf("after the state directory went: %d bytes, %v", len(b), err)
 	}
 
+	checkFaultEvents(t, d, saves)
+	if got := query(t, sock, "stats"); !strings.Contains(got, `"answers"`) {
+		t.Errorf("stats after the faults: %q", got)
+	}
+}
+
+// checkFaultEvents checks that TestCacheFileFaults' daemon logged one
+// line per change of state of its saves, after saves attempts.
+func checkFaultEvents(t *testing.T, d *daemon, saves int) {
+	t.Helper()
 	got := d.cacheEvents()
 	want := []string{
 		"save failed: no space left on device", "saves work again: <nil>",
@@ -476,8 +452,72 @@ func TestCacheFileFaults(t *testing.T) {
 	if strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Errorf("cache log lines %q, want %q (one per change of state)", got, want)
 	}
-	if got := query(t, sock, "stats"); !strings.Contains(got, `"answers"`) {
-		t.Errorf("stats after the faults: %q", got)
+}
+
+// cacheFaults is the daemon of TestCacheFileFaults, its cache file in
+// the state directory on a small tmpfs of its own.
+type cacheFaults struct {
+	d                           *daemon
+	sock, mnt, state, cacheFile string
+}
+
+// startCacheFaults starts the daemon on 40 domains whose MX addresses
+// are ignored (127.0.0.0/8 stays ignored, the default: the MX sets are
+// cached, no address is probed), with debug logs (the save attempts).
+func startCacheFaults(t *testing.T) cacheFaults {
+	t.Helper()
+	var zone []string
+	for i := range 40 {
+		zone = append(zone, fmt.Sprintf("d%d.test. 300 IN MX 10 mx%d.test.", i, i), fmt.Sprintf("mx%d.test. 300 IN A 127.0.0.%d", i, 10+i))
+	}
+	dns := lab.StartDNS(t, zone...)
+	bin := buildDaemon(t)
+	dir := t.TempDir()
+	mnt := filepath.Join(dir, "mnt")
+	os.Mkdir(mnt, 0o755)
+	mountTmpfs(t, mnt, 64<<10)
+	state := filepath.Join(mnt, "state")
+	os.Mkdir(state, 0o750)
+	sock, cfgFile, cacheFile := filepath.Join(dir, "tlsprobed.sock"), filepath.Join(dir, "config.toml"), filepath.Join(state, "cache.json")
+	writeConfig(t, cfgFile, fmt.Sprintf("[listen]\nsocket = %q\n[dns]\nservers = [%q]\ntimeout = \"1s\"\n[cache]\nfile = %q\n", sock, dns, cacheFile))
+	d := startDaemonArgs(t, bin, sock, "-config", cfgFile, "-log-format", "json", "-log-level", "debug")
+	return cacheFaults{d: d, sock: sock, mnt: mnt, state: state, cacheFile: cacheFile}
+}
+
+// readCacheFiles reads the cache: cache.file and whatever files the
+// service keeps next to it (cache.file.*), as one, in name order.
+func readCacheFiles(cacheFile string) (string, error) {
+	names, err := filepath.Glob(cacheFile + "*")
+	if err != nil || len(names) == 0 {
+		return "", fmt.Errorf("no cache files: %v", err)
+	}
+	var b strings.Builder
+	for _, n := range names {
+		if strings.Contains(filepath.Base(n), ".tmp") {
+			continue
+		}
+		c, err := os.ReadFile(n)
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(&b, "== %s\n%s", filepath.Base(n), c)
+	}
+	return b.String(), nil
+}
+
+// checkCacheFilesKept checks, after failed saves, that the cache files
+// are good, whole, and that no temporary file is left in state.
+func checkCacheFilesKept(t *testing.T, when, cacheFile, state, good string) {
+	t.Helper()
+	b, err := readCacheFiles(cacheFile)
+	if err != nil || b != good {
+		t.Errorf("%s: cache files %d bytes, %v; want the previous files, whole (%d bytes)", when, len(b), err, len(good))
+	}
+	ents, _ := os.ReadDir(state)
+	for _, e := range ents {
+		if strings.Contains(e.Name(), ".tmp") {
+			t.Errorf("%s: temporary file %s left behind", when, e.Name())
+		}
 	}
 }
 
@@ -507,14 +547,9 @@ func TestDNSFlap(t *testing.T) {
 	dir := t.TempDir()
 	sock, cfgFile := filepath.Join(dir, "tlsprobed.sock"), filepath.Join(dir, "config.toml")
 	writeConfig(t, cfgFile, labConfig(sock, dns.Addr, "300ms", int(server.Addr.Port()), "10s")+fmt.Sprintf("[answer]\nwait = %q\n", wait.String()))
-	d := startDaemon(t, bin, cfgFile, sock)
+	startDaemon(t, bin, cfgFile, sock) // its cleanup logs the daemon's log if the test fails
 	// Learn the known domain (its probe may outlast answer.wait).
-	for deadline := time.Now().Add(30 * time.Second); query(t, sock, "known.test") != "tlsexport"; {
-		if time.Now().After(deadline) {
-			t.Fatalf("known.test never answered tlsexport before the flap\nlog:\n%s", d.logs)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	lab.WaitFor(t, "tlsexport for known.test before the flap", func() bool { return query(t, sock, "known.test") == "tlsexport" })
 	timed := func(req string) (string, time.Duration) {
 		start := time.Now()
 		got := query(t, sock, req)

@@ -34,29 +34,8 @@ func TestFleetOfDaemons(t *testing.T) {
 	redis := lab.StartRedis(t, lab.RedisOptions{Password: "fleet-secret"})
 	bin := buildDaemon(t)
 
-	start := func() (*daemon, string) {
-		dir := t.TempDir()
-		sock, cfgFile := filepath.Join(dir, "s"), filepath.Join(dir, "config.toml")
-		writeConfig(t, cfgFile, fmt.Sprintf(`
-[listen]
-socket = %q
-[dns]
-servers = [%q]
-timeout = "1s"
-[probe]
-port = %d
-helo = "relay.test"
-timeout = "20s"
-ignore_networks = ["10.0.0.0/8"]
-[answer]
-wait = "20s"
-[redis]
-url = %q
-prefix = "fleet-test:"
-`, sock, dns, port, redis.URL()))
-		d := startDaemon(t, bin, cfgFile, sock)
-		return d, sock
-	}
+	f := fleetLab{bin: bin, dns: dns, port: port, redis: redis.URL()}
+	start := func() (*daemon, string) { return f.start(t) }
 	var socks []string
 	var daemons []*daemon
 	for range 3 {
@@ -64,25 +43,8 @@ prefix = "fleet-test:"
 		daemons, socks = append(daemons, d), append(socks, s)
 	}
 
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	wrong := map[string]string{}
 	burst := time.Now()
-	for _, sock := range socks {
-		for _, dom := range domains {
-			wg.Go(func() {
-				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-				defer cancel()
-				got, err := queryErr(ctx, sock, dom)
-				if err != nil || got != "tlsexport" {
-					mu.Lock()
-					wrong[sock+" "+dom] = fmt.Sprintf("%q %v", got, err)
-					mu.Unlock()
-				}
-			})
-		}
-	}
-	wg.Wait()
+	wrong := askAll(socks, domains, "tlsexport")
 	took := time.Since(burst)
 	if len(wrong) != 0 {
 		t.Errorf("%d of %d answers wrong: %v", len(wrong), 3*nDomains, wrong)
@@ -120,6 +82,63 @@ prefix = "fleet-test:"
 	if n := len(d4.lines("redis")); n != 1 {
 		t.Errorf("relay 4 logged %d redis state lines, want 1 (up)", n)
 	}
+}
+
+// fleetLab is what the daemons of TestFleetOfDaemons share: the binary,
+// the DNS server, the probed port and the Redis URL.
+type fleetLab struct {
+	bin, dns, redis string
+	port            int
+}
+
+// start starts one daemon of the fleet and returns it and its socket.
+func (f fleetLab) start(t *testing.T) (*daemon, string) {
+	t.Helper()
+	dir := t.TempDir()
+	sock, cfgFile := filepath.Join(dir, "s"), filepath.Join(dir, "config.toml")
+	writeConfig(t, cfgFile, fmt.Sprintf(`
+[listen]
+socket = %q
+[dns]
+servers = [%q]
+timeout = "1s"
+[probe]
+port = %d
+helo = "relay.test"
+timeout = "20s"
+ignore_networks = ["10.0.0.0/8"]
+[answer]
+wait = "20s"
+[redis]
+url = %q
+prefix = "fleet-test:"
+`, sock, f.dns, f.port, f.redis))
+	d := startDaemon(t, f.bin, cfgFile, sock)
+	return d, sock
+}
+
+// askAll asks every daemon for every domain at once and returns the
+// answers other than want (socket and domain -> answer and error).
+func askAll(socks, domains []string, want string) map[string]string {
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	wrong := map[string]string{}
+	for _, sock := range socks {
+		for _, dom := range domains {
+			wg.Go(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				got, err := queryErr(ctx, sock, dom)
+				if err != nil || got != want {
+					mu.Lock()
+					wrong[sock+" "+dom] = fmt.Sprintf("%q %v", got, err)
+					mu.Unlock()
+				}
+			})
+		}
+	}
+	wg.Wait()
+	return wrong
 }
 
 // queryErr is query that returns the error instead of failing the test

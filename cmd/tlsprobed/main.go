@@ -62,29 +62,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "tlsprobed: %v\n", err)
 		return 2
 	}
-	// At start the default path may be absent (built-in defaults); a file
-	// named by -config, and any file on reload, must exist.
-	load := func(reloading bool) (*config.Config, bool, error) {
-		c, err := config.Load(*cfgPath)
-		defaults := false
-		if !reloading && *cfgPath == defaultConfigPath && errors.Is(err, fs.ErrNotExist) {
-			c, err, defaults = config.Default(), nil, true
-		}
-		if err != nil {
-			return nil, false, err
-		}
-		if *socket != "" {
-			c.Listen.Socket = *socket
-			if err := c.Validate(); err != nil {
-				return nil, false, fmt.Errorf("-socket: %w", err)
-			}
-		}
-		if err := checkSystem(&c); err != nil {
-			return nil, false, err
-		}
-		return &c, defaults, nil
-	}
-	cfg, defaults, err := load(false)
+	cfg, defaults, err := loadConfig(*cfgPath, *socket, false)
 	if err != nil {
 		fmt.Fprintf(stderr, "tlsprobed: %v\n", err)
 		return 1
@@ -94,20 +72,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		source += " absent: built-in defaults"
 	}
 	if *check {
-		if err := checkSocketPath(cfg.Listen.Socket); err != nil {
-			fmt.Fprintf(stderr, "tlsprobed: %v\n", err)
-			return 1
-		}
-		helo := lookupd.HELOName(context.Background(), cfg)
-		if p := probe.HELOProblem(helo); p != "" {
-			fmt.Fprintf(stdout, "%s: warning: %s\n", source, p)
-		}
-		fmt.Fprintf(stdout, "%s: ok\n", source)
-		return 0
+		return checkOnly(cfg, source, stdout, stderr)
 	}
 	log.Info("config", "file", source)
 	if err := serve(cfg, func() (*config.Config, error) {
-		c, _, err := load(true)
+		c, _, err := loadConfig(*cfgPath, *socket, true)
 		return c, err
 	}, log); err != nil {
 		var se *startError
@@ -118,6 +87,45 @@ func run(args []string, stdout, stderr io.Writer) int {
 		log.Error("shutdown", "err", err)
 		return 1
 	}
+	return 0
+}
+
+// loadConfig reads the configuration at path, with -socket's path when set,
+// and checks the system for it. At start the default path may be absent
+// (built-in defaults: defaults is true); a file named by -config, and any
+// file on reload, must exist.
+func loadConfig(path, socket string, reloading bool) (cfg *config.Config, defaults bool, err error) {
+	c, err := config.Load(path)
+	if !reloading && path == defaultConfigPath && errors.Is(err, fs.ErrNotExist) {
+		c, err, defaults = config.Default(), nil, true
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	if socket != "" {
+		c.Listen.Socket = socket
+		if err := c.Validate(); err != nil {
+			return nil, false, fmt.Errorf("-socket: %w", err)
+		}
+	}
+	if err := checkSystem(&c); err != nil {
+		return nil, false, err
+	}
+	return &c, defaults, nil
+}
+
+// checkOnly is -check: the socket's path, then the EHLO name, of cfg read
+// from source.
+func checkOnly(cfg *config.Config, source string, stdout, stderr io.Writer) int {
+	if err := checkSocketPath(cfg.Listen.Socket); err != nil {
+		fmt.Fprintf(stderr, "tlsprobed: %v\n", err)
+		return 1
+	}
+	helo := lookupd.HELOName(context.Background(), cfg)
+	if p := probe.HELOProblem(helo); p != "" {
+		fmt.Fprintf(stdout, "%s: warning: %s\n", source, p)
+	}
+	fmt.Fprintf(stdout, "%s: ok\n", source)
 	return 0
 }
 

@@ -2,8 +2,8 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"errors"
+	"fmt"
 	"net"
 	"os"
 	"os/exec"
@@ -11,10 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/internal/lab"
-	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket"
 )
 
 func TestFlags(t *testing.T) {
@@ -86,17 +84,10 @@ func TestDefaultsStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer cmd.Process.Kill()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	var answer []byte
-	var err error
-	for ctx.Err() == nil {
-		if answer, err = socket.Query(ctx, sock, "stats"); err == nil {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	if err != nil || !bytes.Contains(answer, []byte(`"answers"`)) {
+	logsOnFailure(t, &logs)
+	waitAnswering(t, sock)
+	answer, err := tryQuery(sock, "stats")
+	if err != nil || !strings.Contains(answer, `"answers"`) {
 		t.Fatalf("stats: %q, %v\nlogs:\n%s", answer, err, logs.String())
 	}
 	fi, err := os.Stat(sock)
@@ -198,31 +189,17 @@ func TestReloadRefusesMissingFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	logsOnFailure(t, &logs)
 	ask := func(want string) {
 		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		last := "(no answer)"
-		for ctx.Err() == nil {
-			if b, err := socket.Query(ctx, sock, "kept.example"); err == nil {
-				last = string(b)
-				if last == want {
-					return
-				}
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
-		t.Fatalf("kept.example: %q, want %q\nlogs:\n%s", last, want, logs.String())
+		lab.WaitFor(t, fmt.Sprintf("answer %q for kept.example", want), func() bool {
+			got, err := tryQuery(sock, "kept.example")
+			return err == nil && got == want
+		})
 	}
 	waitLog := func(n int, subs ...string) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for logs.Count(subs...) < n {
-			if time.Now().After(deadline) {
-				t.Fatalf("no %d lines with %q within 10s\nlogs:\n%s", n, subs, logs.String())
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+		lab.WaitFor(t, fmt.Sprintf("%d log lines with %q", n, subs), func() bool { return logs.Count(subs...) >= n })
 	}
 	waitLog(1, "msg=listen")
 	if logs.Count("msg=config", cfg+" absent: built-in defaults") != 1 {

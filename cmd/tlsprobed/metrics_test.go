@@ -95,16 +95,12 @@ tlsexport = ["*.export.example"]
 		t.Fatal(err)
 	}
 	defer cmd.Process.Kill()
+	logsOnFailure(t, logs)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	url := fmt.Sprintf("http://127.0.0.1:%d/metrics", port)
 
-	for ctx.Err() == nil {
-		if _, err := socket.Query(ctx, sock, "stats"); err == nil {
-			break
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitAnswering(t, sock)
 	for domain, want := range map[string]string{"small.example": "smallkey", "a.export.example": "tlsexport", "bad..example": ""} {
 		got, err := socket.Query(ctx, sock, domain)
 		if err != nil || string(got) != want {
@@ -117,30 +113,44 @@ tlsexport = ["*.export.example"]
 			t.Fatal(err)
 		}
 	}
-	// waitFor scrapes until the reload counter of result reaches n.
-	waitFor := func(result string, n float64) map[string]*dto.MetricFamily {
+	// reloads scrapes until the reload counter of result reaches n.
+	reloads := func(result string, n float64) map[string]*dto.MetricFamily {
 		t.Helper()
-		for {
-			fams, err := scrapeText(ctx, url)
-			if err == nil {
-				if v, _ := counter(fams, "tlsprobed_config_reloads_total", map[string]string{"result": result}); v == n {
-					return fams
-				}
-			}
-			if ctx.Err() != nil {
-				t.Fatalf("reloads{result=%s} never reached %v (last scrape error %v)\nlogs:\n%s", result, n, err, logs.String())
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+		var fams map[string]*dto.MetricFamily
+		lab.WaitFor(t, fmt.Sprintf("reloads{result=%s} = %v in a scrape", result, n), func() bool {
+			var err error
+			fams, err = scrapeText(ctx, url)
+			v, _ := counter(fams, "tlsprobed_config_reloads_total", map[string]string{"result": result})
+			return err == nil && v == n
+		})
+		return fams
 	}
 	hup()
-	waitFor("success", 1)
+	reloads("success", 1)
 	if err := os.WriteFile(cfgFile, []byte(good+"[probe]\ntimout = \"3s\"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	hup()
-	fams := waitFor("failure", 1)
+	checkScrape(t, reloads("failure", 1))
 
+	cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Wait(); err != nil {
+		t.Errorf("exit after SIGTERM: %v", err)
+	}
+	// The metrics listener is closed with the daemon.
+	if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second); err == nil {
+		c.Close()
+		t.Error("metrics port still open after exit")
+	}
+
+	checkJSONLog(t, logs.String())
+}
+
+// checkScrape checks the counters a scrape shows after TestDaemonMetrics'
+// requests and reloads, and that the Go, process and build collectors are
+// there.
+func checkScrape(t *testing.T, fams map[string]*dto.MetricFamily) {
+	t.Helper()
 	for _, c := range []struct {
 		name   string
 		labels map[string]string
@@ -164,19 +174,15 @@ tlsexport = ["*.export.example"]
 			t.Errorf("no %s: the Go, process and build collectors are missing", name)
 		}
 	}
+}
 
-	cmd.Process.Signal(syscall.SIGTERM)
-	if err := cmd.Wait(); err != nil {
-		t.Errorf("exit after SIGTERM: %v", err)
-	}
-	// The metrics listener is closed with the daemon.
-	if c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second); err == nil {
-		c.Close()
-		t.Error("metrics port still open after exit")
-	}
-
+// checkJSONLog checks that every line of a daemon's log is slog JSON with
+// one of the constant messages, and that TestDaemonMetrics' run logged
+// what it did.
+func checkJSONLog(t *testing.T, log string) {
+	t.Helper()
 	msgs := map[string]int{}
-	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(log), "\n") {
 		var rec struct{ Level, Msg string }
 		if err := json.Unmarshal([]byte(line), &rec); err != nil || rec.Level == "" {
 			t.Errorf("log line is not slog JSON: %q (%v)", line, err)
@@ -192,6 +198,6 @@ tlsexport = ["*.export.example"]
 		}
 	}
 	if msgs["listen"] != 2 || msgs["reload"] < 2 || msgs["shutdown"] != 1 || msgs["answer"] == 0 {
-		t.Errorf("log messages %v; want listen (socket and metrics), reload twice, shutdown, answer (the invalid domain)\n%s", msgs, logs.String())
+		t.Errorf("log messages %v; want listen (socket and metrics), reload twice, shutdown, answer (the invalid domain)\n%s", msgs, log)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"sync"
 	"syscall"
 	"time"
 
@@ -22,96 +23,172 @@ import (
 // saveEvery is how often the cache is written to cache.file.
 const saveEvery = 5 * time.Minute
 
+// drainTimeout bounds the wait for the requests in flight at SIGTERM or
+// SIGINT, and then again for the workers once their connections are cut.
+const drainTimeout = 10 * time.Second
+
 // serve runs the daemon until SIGTERM or SIGINT: it listens, answers,
 // reloads on SIGHUP, saves the cache every saveEvery, on SIGUSR1 and on
 // exit.
 func serve(cfg *config.Config, reload func() (*config.Config, error), log *slog.Logger) error {
-	svc, err := lookupd.NewService(cfg, log)
+	svc, err := startService(cfg, log)
 	if err != nil {
 		return startFailed(err)
 	}
-	logHELO(log, svc.HELO())
 	// Every return stops the probes and DNS lookups in flight and waits
-	// for them; the exits below do so before their final save, so that
-	// nothing still runs (or writes the caches) while the file is written.
+	// for them; stop does so before its final save, so that nothing still
+	// runs (or writes the caches) while the file is written.
 	defer svc.Close()
-	if cfg.Cache.File != "" {
-		n, err := svc.LoadCache(cfg.Cache.File)
-		switch {
-		case errors.Is(err, os.ErrNotExist):
-		case err != nil:
-			log.Warn("cache", "file", cfg.Cache.File, "err", fmt.Errorf("ignore cache file: %w", err))
-		default:
-			log.Info("cache", "file", cfg.Cache.File, "loaded", n)
-		}
-		// Decoding a large cache file leaves about twice the cache's size in
-		// garbage; give it back to the OS now rather than over minutes.
-		debug.FreeOSMemory()
-	}
 	metrics, stopMetrics, err := startMetrics(cfg, svc, log)
 	if err != nil {
 		return startFailed(err)
 	}
 	defer stopMetrics()
-	srv := &socket.Server{Handler: svc, Logger: log}
-	svc.ConnStats = srv.Stats
-
-	mode := cfg.Listen.FileMode()
-	ln, err := socket.ListenUnix(cfg.Listen.Socket, mode, cfg.Listen.Group)
-	if err != nil {
+	d := &running{cfg: cfg, reload: reload, log: log, svc: svc, metrics: metrics,
+		saver: &cacheSaver{save: svc.SaveCache, log: log}}
+	if err := d.listen(); err != nil {
 		return startFailed(err)
 	}
-	errc := make(chan error, 2)
-	go func() { errc <- srv.Serve(ln) }()
-	log.Info("listen", "socket", cfg.Listen.Socket, "mode", fmt.Sprintf("%04o", mode), "group", cfg.Listen.Group)
-	if cfg.Listen.TCP != "" {
-		tl, err := net.Listen("tcp", cfg.Listen.TCP)
-		if err != nil {
-			srv.Shutdown(context.Background())
-			return startFailed(fmt.Errorf("listen on %s: %w", cfg.Listen.TCP, err))
-		}
-		go func() { errc <- srv.Serve(tl) }()
-		log.Info("listen", "tcp", tl.Addr().String())
-	}
+	return d.stop(d.wait())
+}
 
+// startService builds the service for cfg and loads its cache file.
+func startService(cfg *config.Config, log *slog.Logger) (*lookupd.Service, error) {
+	svc, err := lookupd.NewService(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	logHELO(log, svc.HELO())
+	if cfg.Cache.File == "" {
+		return svc, nil
+	}
+	n, err := svc.LoadCache(cfg.Cache.File)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+	case err != nil:
+		log.Warn("cache", "file", cfg.Cache.File, "err", fmt.Errorf("ignore cache file: %w", err))
+	default:
+		log.Info("cache", "file", cfg.Cache.File, "loaded", n)
+	}
+	// Decoding a large cache file leaves about twice the cache's size in
+	// garbage; give it back to the OS now rather than over minutes.
+	debug.FreeOSMemory()
+	return svc, nil
+}
+
+// running is the daemon at work: the service, the socket server in front of
+// it, and what the signals act on.
+type running struct {
+	cfg     *config.Config // in force; a reload replaces it
+	reload  func() (*config.Config, error)
+	log     *slog.Logger
+	svc     *lookupd.Service
+	metrics *lookupd.Metrics
+	saver   *cacheSaver
+
+	srv     *socket.Server
+	serving sync.WaitGroup // the Serve goroutines
+	errc    chan error     // what a Serve goroutine returned before the stop
+}
+
+// listen serves the service on the Unix socket, and on listen.tcp when set.
+func (d *running) listen() error {
+	d.srv = &socket.Server{Handler: d.svc, Logger: d.log}
+	d.svc.ConnStats = d.srv.Stats
+	d.errc = make(chan error, 2)
+	mode := d.cfg.Listen.FileMode()
+	ln, err := socket.ListenUnix(d.cfg.Listen.Socket, mode, d.cfg.Listen.Group)
+	if err != nil {
+		return err
+	}
+	d.goServe(ln)
+	d.log.Info("listen", "socket", d.cfg.Listen.Socket, "mode", fmt.Sprintf("%04o", mode), "group", d.cfg.Listen.Group)
+	if d.cfg.Listen.TCP == "" {
+		return nil
+	}
+	tl, err := net.Listen("tcp", d.cfg.Listen.TCP)
+	if err != nil {
+		d.srv.Shutdown(context.Background())
+		d.serving.Wait()
+		return fmt.Errorf("listen on %s: %w", d.cfg.Listen.TCP, err)
+	}
+	d.goServe(tl)
+	d.log.Info("listen", "tcp", tl.Addr().String())
+	return nil
+}
+
+func (d *running) goServe(ln net.Listener) {
+	d.serving.Go(func() { d.errc <- d.srv.Serve(ln) })
+}
+
+// exit is why the daemon stops: a signal, or the error a listener failed
+// with.
+type exit struct {
+	sig os.Signal
+	err error
+}
+
+// wait acts on signals and on the save ticker until the daemon is to stop:
+// SIGUSR1 saves, SIGHUP reloads, SIGTERM and SIGINT stop, and so does a
+// listener that fails.
+func (d *running) wait() exit {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1)
 	defer signal.Stop(sigs)
 	tick := time.NewTicker(saveEvery)
 	defer tick.Stop()
-	saver := &cacheSaver{save: svc.SaveCache, log: log}
-	save := func() { saver.run(cfg.Cache.File) }
 	for {
 		select {
-		case err := <-errc:
-			srv.Shutdown(context.Background())
-			svc.Close()
-			save()
-			return err
+		case err := <-d.errc:
+			return exit{err: err}
 		case <-tick.C:
-			save()
+			d.save()
 		case sig := <-sigs:
-			if sig == syscall.SIGUSR1 {
-				save()
-				continue
+			switch sig {
+			case syscall.SIGUSR1:
+				d.save()
+			case syscall.SIGHUP:
+				d.cfg = applyReload(d.cfg, d.reload, d.svc, d.metrics, d.log)
+			default:
+				return exit{sig: sig}
 			}
-			if sig == syscall.SIGHUP {
-				cfg = applyReload(cfg, reload, svc, metrics, log)
-				continue
-			}
-			log.Info("shutdown", "signal", sig.String())
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			err := srv.Shutdown(ctx)
-			cancel()
-			svc.Close()
-			save()
-			if err != nil {
-				return fmt.Errorf("drain connections: %w", err)
-			}
-			return nil
 		}
 	}
 }
+
+// stop ends the daemon: it stops accepting and lets the requests in flight
+// be answered (after a signal, drainTimeout at most: then it cuts them),
+// joins the server's goroutines, stops the service and saves the cache.
+func (d *running) stop(e exit) error {
+	ctx := context.Background()
+	if e.sig != nil {
+		d.log.Info("shutdown", "signal", e.sig.String())
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, drainTimeout)
+		defer cancel()
+	}
+	err := d.srv.Shutdown(ctx)
+	if err != nil {
+		d.srv.Close()
+		jctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+		if jerr := d.srv.Shutdown(jctx); jerr != nil {
+			d.log.Error("shutdown", "event", "socket workers still running", "err", jerr)
+		}
+		cancel()
+	}
+	d.serving.Wait()
+	d.svc.Close()
+	d.save()
+	switch {
+	case e.err != nil:
+		return e.err
+	case err != nil:
+		return fmt.Errorf("drain connections: %w", err)
+	}
+	return nil
+}
+
+func (d *running) save() { d.saver.run(d.cfg.Cache.File) }
 
 // cacheSaver writes the cache file and logs what a save changed: one line
 // when saves start failing (or fail for another reason: a full disk, then

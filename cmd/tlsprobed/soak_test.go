@@ -168,158 +168,32 @@ type soakSample struct {
 }
 
 func TestSoak(t *testing.T) {
-	dur := 30 * time.Minute
-	if s := os.Getenv("SOAK_DURATION"); s != "" {
-		d, err := time.ParseDuration(s)
-		if err != nil {
-			t.Fatalf("SOAK_DURATION: %v", err)
-		}
-		dur = d
-	}
-	out := os.Getenv("SOAK_OUT")
-	if out == "" {
-		out = t.TempDir()
-	}
+	dur, out := soakSettings(t)
 	lab.Require(t, "gcc")
 	rng := rand.New(rand.NewPCG(1, 2))
 
 	// The lab: a fixture per host behind a proxy on 127.0.0.N:port.
-	port := lab.FreePort(t)
-	w := &soakWorld{mx: map[string]int{}, mxSince: map[string]time.Time{}}
-	var proxies [soakHosts]*switchProxy
-	start := time.Now()
-	for h := range soakHosts {
-		w.variant[h] = h % len(soakVariants)
-		w.hostSince[h] = start
-		srv := lab.StartOpenSSL(t, soakVariants[w.variant[h]].opts)
-		proxies[h] = startSwitchProxy(t, fmt.Sprintf("127.0.0.%d:%d", h+2, port), srv.Addr.String())
-	}
-	var cached []string
-	for i := range soakCached {
-		d := fmt.Sprintf("c%d.soak", i)
-		cached = append(cached, d)
-		w.mx[d], w.mxSince[d] = i%soakHosts, start
-	}
-	// A new domain depends only on its host's server: nothing about it can
-	// be cached before it is first asked, so it has no MX change to wait
-	// for (mxSince zero). It is handed to the clients only once the DNS
-	// serves it.
-	addNew := func(n int) (added []string) {
-		for range n {
-			d := fmt.Sprintf("n%d.soak", w.newSeq)
-			w.newSeq++
-			w.mx[d] = rng.IntN(soakHosts)
-			added = append(added, d)
-		}
-		return added
-	}
-	w.fresh = addNew(300)
-	dns := lab.StartDNSServer(t, w.zone()...)
+	lw := startSoakWorld(t, rng)
+	w, proxies, cached, dns, port, start := lw.w, lw.proxies, lw.cached, lw.dns, lw.port, lw.start
 
-	bin := buildDaemon(t)
-	dir := t.TempDir()
-	sock, cfgFile := filepath.Join(dir, "tlsprobed.sock"), filepath.Join(dir, "config.toml")
-	metricsAddr := fmt.Sprintf("127.0.0.1:%d", lab.FreePort(t))
-	cfgText := func(hup int) string {
-		return labConfig(sock, dns.Addr, "1s", port, "10s") + fmt.Sprintf(`
-[answer]
-wait = "2s"
-[cache]
-ttl = "1m"
-error_ttl = "30s"
-file = %q
-[metrics]
-listen = %q
-[overrides]
-none = ["hup%d.invalid"]
-`, filepath.Join(dir, "cache.json"), metricsAddr, hup)
-	}
-	writeConfig(t, cfgFile, cfgText(0))
-	d := startDaemonArgs(t, bin, sock, "-config", cfgFile, "-log-format", "json", "-log-level", "debug")
+	sd := startSoakDaemon(t, dns.Addr, port)
+	d, sock, metricsAddr := sd.d, sd.sock, sd.metricsAddr
 
 	// Load: 4 clients, 80% cached domains, 20% new ones, ~50 requests/s.
-	var requests, judged, wrong, bad atomic.Int64
-	var slowest atomic.Int64
-	var wrongMu sync.Mutex
-	var wrongs []string
+	load := &soakLoad{sock: sock, w: w, cached: cached, start: start}
 	stop := make(chan struct{})
 	var clients sync.WaitGroup
 	for c := range 4 {
-		clients.Go(func() {
-			r := rand.New(rand.NewPCG(uint64(c), 7))
-			tick := time.NewTicker(80 * time.Millisecond)
-			defer tick.Stop()
-			for {
-				select {
-				case <-stop:
-					return
-				case <-tick.C:
-				}
-				domain := cached[r.IntN(len(cached))]
-				if r.IntN(5) == 0 {
-					w.mu.Lock()
-					if len(w.fresh) > 0 {
-						domain, w.fresh = w.fresh[0], w.fresh[1:]
-					}
-					w.mu.Unlock()
-				}
-				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-				t0 := time.Now()
-				b, err := socket.Query(ctx, sock, domain)
-				took := time.Since(t0)
-				cancel()
-				requests.Add(1)
-				for {
-					s := slowest.Load()
-					if int64(took) <= s || slowest.CompareAndSwap(s, int64(took)) {
-						break
-					}
-				}
-				if err != nil || took > 3*time.Second {
-					bad.Add(1)
-					wrongMu.Lock()
-					wrongs = append(wrongs, fmt.Sprintf("%v: %s: error %v after %v", time.Since(start).Round(time.Second), domain, err, took))
-					wrongMu.Unlock()
-					continue
-				}
-				want, ok := w.expect(domain, t0)
-				if !ok {
-					continue
-				}
-				judged.Add(1)
-				if string(b) != want {
-					wrong.Add(1)
-					wrongMu.Lock()
-					wrongs = append(wrongs, fmt.Sprintf("%v: %s answered %q, want %q", time.Since(start).Round(time.Second), domain, b, want))
-					wrongMu.Unlock()
-				}
-			}
-		})
+		clients.Go(func() { load.client(c, stop) })
 	}
 
 	// Changes: a server restart with another set-up every 45 s (a host
 	// at random), DNS changes each minute (10 cached domains move to
 	// another host, 100 new domains), SIGHUP every 3 minutes, a cache
 	// save (SIGUSR1) every minute, a sample every 10 s.
-	samples, err := os.Create(filepath.Join(out, "samples.csv"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer samples.Close()
-	cw := csv.NewWriter(samples)
-	cw.Write([]string{"seconds", "rss_kib", "goroutines", "load1", "requests", "judged", "wrong", "errors_or_slow", "slowest_ms", "log_errors", "log_warns"})
+	cw := sampleCSV(t, out)
 	var rows []soakSample
-	sample := func() {
-		s := soakSample{at: time.Since(start), rssKiB: rssKiB(d.cmd.Process.Pid), goroutines: goroutines(metricsAddr),
-			load1: load1(), requests: requests.Load(), judged: judged.Load(), wrong: wrong.Load(), bad: bad.Load(),
-			slowest: time.Duration(slowest.Load())}
-		s.logErrors, s.logWarns = logLevels(d)
-		rows = append(rows, s)
-		cw.Write([]string{strconv.Itoa(int(s.at.Seconds())), strconv.FormatInt(s.rssKiB, 10), strconv.FormatInt(s.goroutines, 10), s.load1,
-			strconv.FormatInt(s.requests, 10), strconv.FormatInt(s.judged, 10), strconv.FormatInt(s.wrong, 10), strconv.FormatInt(s.bad, 10),
-			strconv.FormatInt(s.slowest.Milliseconds(), 10), strconv.Itoa(s.logErrors), strconv.Itoa(s.logWarns)})
-		cw.Flush()
-	}
+	sample := func() { rows = append(rows, load.sample(cw, d, metricsAddr)) }
 	restarts, dnsChanges, hups, saves := 0, 0, 0, 0
 	restartT, dnsT, hupT, saveT, sampleT := time.NewTicker(45*time.Second), time.NewTicker(time.Minute), time.NewTicker(3*time.Minute), time.NewTicker(time.Minute), time.NewTicker(10*time.Second)
 	defer func() { restartT.Stop(); dnsT.Stop(); hupT.Stop(); saveT.Stop(); sampleT.Stop() }()
@@ -331,43 +205,15 @@ loop:
 		case <-end:
 			break loop
 		case <-restartT.C:
-			h := rng.IntN(soakHosts)
-			w.mu.Lock()
-			v := (w.variant[h] + 1 + rng.IntN(len(soakVariants)-1)) % len(soakVariants)
-			w.mu.Unlock()
-			srv := lab.StartOpenSSL(t, soakVariants[v].opts)
-			w.mu.Lock()
-			w.variant[h], w.hostSince[h] = v, time.Now()
-			w.mu.Unlock()
-			proxies[h].restart(srv.Addr.String())
+			h, v := w.restartHost(t, rng, proxies[:])
 			restarts++
 			t.Logf("%v: host %d restarted as %s", time.Since(start).Round(time.Second), h, soakVariants[v].name)
 		case <-dnsT.C:
-			w.mu.Lock()
-			for range 10 {
-				dom := cached[rng.IntN(len(cached))]
-				w.mx[dom], w.mxSince[dom] = (w.mx[dom]+1+rng.IntN(soakHosts-1))%soakHosts, time.Now()
-			}
-			added := addNew(100)
-			// Keep the zone bounded: forget the oldest new domains asked.
-			for dom := range w.mx {
-				if n, ok := strings.CutPrefix(dom, "n"); ok && !slices.Contains(w.fresh, dom) {
-					if i, _ := strconv.Atoi(strings.TrimSuffix(n, ".soak")); i < w.newSeq-1000 {
-						delete(w.mx, dom)
-						delete(w.mxSince, dom)
-					}
-				}
-			}
-			z := w.zone()
-			w.mu.Unlock()
-			dns.SetRecords(t, z...)
-			w.mu.Lock()
-			w.fresh = append(w.fresh, added...)
-			w.mu.Unlock()
+			w.changeDNS(t, rng, dns, cached)
 			dnsChanges++
 		case <-hupT.C:
 			hups++
-			writeConfig(t, cfgFile, cfgText(hups))
+			sd.writeConfig(t, hups)
 			d.cmd.Process.Signal(syscall.SIGHUP)
 			if l := d.waitLines(t, "reload", hups); l[len(l)-1]["result"] != "ok" {
 				t.Errorf("SIGHUP %d: %v", hups, l[len(l)-1])
@@ -391,13 +237,263 @@ loop:
 		t.Error(err)
 	}
 
+	reportSoak(t, rows, load.wrongs, fmt.Sprintf("%d server restarts, %d DNS changes, %d SIGHUPs, %d saves", restarts, dnsChanges, hups, saves), dur, out)
+}
+
+// soakSettings are SOAK_DURATION (default 30m) and SOAK_OUT, where the
+// samples and the daemon's log go (default a temporary directory).
+func soakSettings(t *testing.T) (dur time.Duration, out string) {
+	t.Helper()
+	dur = 30 * time.Minute
+	if s := os.Getenv("SOAK_DURATION"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			t.Fatalf("SOAK_DURATION: %v", err)
+		}
+		dur = d
+	}
+	out = os.Getenv("SOAK_OUT")
+	if out == "" {
+		out = t.TempDir()
+	}
+	return dur, out
+}
+
+// soakLab is the soak's lab: the world, its servers behind their proxies
+// on 127.0.0.N:port, the cached domains and the DNS server.
+type soakLab struct {
+	w       *soakWorld
+	proxies [soakHosts]*switchProxy
+	cached  []string
+	dns     *lab.DNSServer
+	port    int
+	start   time.Time
+}
+
+// startSoakWorld starts a server of its variant per host, the cached
+// domains spread over the hosts, 300 new domains, and the DNS serving them.
+func startSoakWorld(t *testing.T, rng *rand.Rand) soakLab {
+	t.Helper()
+	port := lab.FreePort(t)
+	l := soakLab{port: port, start: time.Now()}
+	w := &soakWorld{mx: map[string]int{}, mxSince: map[string]time.Time{}}
+	start := l.start
+	for h := range soakHosts {
+		w.variant[h] = h % len(soakVariants)
+		w.hostSince[h] = start
+		srv := lab.StartOpenSSL(t, soakVariants[w.variant[h]].opts)
+		l.proxies[h] = startSwitchProxy(t, fmt.Sprintf("127.0.0.%d:%d", h+2, port), srv.Addr.String())
+	}
+	for i := range soakCached {
+		d := fmt.Sprintf("c%d.soak", i)
+		l.cached = append(l.cached, d)
+		w.mx[d], w.mxSince[d] = i%soakHosts, start
+	}
+	// A new domain depends only on its host's server: nothing about it can
+	// be cached before it is first asked, so it has no MX change to wait
+	// for (mxSince zero). It is handed to the clients only once the DNS
+	// serves it.
+	w.fresh = w.addNew(rng, 300)
+	l.w, l.dns = w, lab.StartDNSServer(t, w.zone()...)
+	return l
+}
+
+// soakDaemon is the daemon under soak and its configuration file, whose
+// text changes with each SIGHUP.
+type soakDaemon struct {
+	d                          *daemon
+	sock, cfgFile, metricsAddr string
+	text                       func(hup int) string
+}
+
+func (sd soakDaemon) writeConfig(t *testing.T, hup int) { writeConfig(t, sd.cfgFile, sd.text(hup)) }
+
+// startSoakDaemon starts the daemon on the lab's DNS and port, with
+// metrics, a cache file, and debug logs.
+func startSoakDaemon(t *testing.T, dnsAddr string, port int) soakDaemon {
+	t.Helper()
+	bin := buildDaemon(t)
+	dir := t.TempDir()
+	sock, cfgFile := filepath.Join(dir, "tlsprobed.sock"), filepath.Join(dir, "config.toml")
+	metricsAddr := fmt.Sprintf("127.0.0.1:%d", lab.FreePort(t))
+	sd := soakDaemon{sock: sock, cfgFile: cfgFile, metricsAddr: metricsAddr, text: func(hup int) string {
+		return labConfig(sock, dnsAddr, "1s", port, "10s") + fmt.Sprintf(`
+[answer]
+wait = "2s"
+[cache]
+ttl = "1m"
+error_ttl = "30s"
+file = %q
+[metrics]
+listen = %q
+[overrides]
+none = ["hup%d.invalid"]
+`, filepath.Join(dir, "cache.json"), metricsAddr, hup)
+	}}
+	sd.writeConfig(t, 0)
+	sd.d = startDaemonArgs(t, bin, sock, "-config", cfgFile, "-log-format", "json", "-log-level", "debug")
+	return sd
+}
+
+// sampleCSV creates samples.csv in out, with its header.
+func sampleCSV(t *testing.T, out string) *csv.Writer {
+	t.Helper()
+	samples, err := os.Create(filepath.Join(out, "samples.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { samples.Close() })
+	cw := csv.NewWriter(samples)
+	cw.Write([]string{"seconds", "rss_kib", "goroutines", "load1", "requests", "judged", "wrong", "errors_or_slow", "slowest_ms", "log_errors", "log_warns"})
+	return cw
+}
+
+// addNew adds n new domains, each on a random host, to the zone (not yet
+// to fresh: the caller hands them to the clients once the DNS serves
+// them). A new domain depends only on its host's server: nothing about it
+// can be cached before it is first asked, so it has no MX change to wait
+// for (mxSince zero). Called with w.mu held, or before the clients start.
+func (w *soakWorld) addNew(rng *rand.Rand, n int) (added []string) {
+	for range n {
+		d := fmt.Sprintf("n%d.soak", w.newSeq)
+		w.newSeq++
+		w.mx[d] = rng.IntN(soakHosts)
+		added = append(added, d)
+	}
+	return added
+}
+
+// restartHost restarts a random host's server with another set-up and
+// returns the host and its new variant.
+func (w *soakWorld) restartHost(t *testing.T, rng *rand.Rand, proxies []*switchProxy) (h, v int) {
+	h = rng.IntN(soakHosts)
+	w.mu.Lock()
+	v = (w.variant[h] + 1 + rng.IntN(len(soakVariants)-1)) % len(soakVariants)
+	w.mu.Unlock()
+	srv := lab.StartOpenSSL(t, soakVariants[v].opts)
+	w.mu.Lock()
+	w.variant[h], w.hostSince[h] = v, time.Now()
+	w.mu.Unlock()
+	proxies[h].restart(srv.Addr.String())
+	return h, v
+}
+
+// changeDNS moves 10 cached domains to another host and adds 100 new
+// domains, forgetting the oldest new domains asked (the zone stays
+// bounded); the new ones go to the clients once the DNS serves them.
+func (w *soakWorld) changeDNS(t *testing.T, rng *rand.Rand, dns *lab.DNSServer, cached []string) {
+	w.mu.Lock()
+	for range 10 {
+		dom := cached[rng.IntN(len(cached))]
+		w.mx[dom], w.mxSince[dom] = (w.mx[dom]+1+rng.IntN(soakHosts-1))%soakHosts, time.Now()
+	}
+	added := w.addNew(rng, 100)
+	for dom := range w.mx {
+		if n, ok := strings.CutPrefix(dom, "n"); ok && !slices.Contains(w.fresh, dom) {
+			if i, _ := strconv.Atoi(strings.TrimSuffix(n, ".soak")); i < w.newSeq-1000 {
+				delete(w.mx, dom)
+				delete(w.mxSince, dom)
+			}
+		}
+	}
+	z := w.zone()
+	w.mu.Unlock()
+	dns.SetRecords(t, z...)
+	w.mu.Lock()
+	w.fresh = append(w.fresh, added...)
+	w.mu.Unlock()
+}
+
+// soakLoad is the soak's clients and what they counted.
+type soakLoad struct {
+	sock   string
+	w      *soakWorld
+	cached []string
+	start  time.Time
+
+	requests, judged, wrong, bad atomic.Int64
+	slowest                      atomic.Int64 // nanoseconds
+	mu                           sync.Mutex
+	wrongs                       []string // what went wrong, for the log
+}
+
+// client is one client: a request every 80 ms until stop, for a cached
+// domain or (one in five) a new one, each answer judged against the world.
+func (l *soakLoad) client(c int, stop <-chan struct{}) {
+	r := rand.New(rand.NewPCG(uint64(c), 7))
+	tick := time.NewTicker(80 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
+		domain := l.cached[r.IntN(len(l.cached))]
+		if r.IntN(5) == 0 {
+			l.w.mu.Lock()
+			if len(l.w.fresh) > 0 {
+				domain, l.w.fresh = l.w.fresh[0], l.w.fresh[1:]
+			}
+			l.w.mu.Unlock()
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		t0 := time.Now()
+		b, err := socket.Query(ctx, l.sock, domain)
+		took := time.Since(t0)
+		cancel()
+		l.requests.Add(1)
+		for {
+			s := l.slowest.Load()
+			if int64(took) <= s || l.slowest.CompareAndSwap(s, int64(took)) {
+				break
+			}
+		}
+		if err != nil || took > 3*time.Second {
+			l.bad.Add(1)
+			l.mu.Lock()
+			l.wrongs = append(l.wrongs, fmt.Sprintf("%v: %s: error %v after %v", time.Since(l.start).Round(time.Second), domain, err, took))
+			l.mu.Unlock()
+			continue
+		}
+		want, ok := l.w.expect(domain, t0)
+		if !ok {
+			continue
+		}
+		l.judged.Add(1)
+		if string(b) != want {
+			l.wrong.Add(1)
+			l.mu.Lock()
+			l.wrongs = append(l.wrongs, fmt.Sprintf("%v: %s answered %q, want %q", time.Since(l.start).Round(time.Second), domain, b, want))
+			l.mu.Unlock()
+		}
+	}
+}
+
+// sample is the row of samples.csv for now, written to cw.
+func (l *soakLoad) sample(cw *csv.Writer, d *daemon, metricsAddr string) soakSample {
+	s := soakSample{at: time.Since(l.start), rssKiB: rssKiB(d.cmd.Process.Pid), goroutines: goroutines(metricsAddr),
+		load1: load1(), requests: l.requests.Load(), judged: l.judged.Load(), wrong: l.wrong.Load(), bad: l.bad.Load(),
+		slowest: time.Duration(l.slowest.Load())}
+	s.logErrors, s.logWarns = logLevels(d)
+	cw.Write([]string{strconv.Itoa(int(s.at.Seconds())), strconv.FormatInt(s.rssKiB, 10), strconv.FormatInt(s.goroutines, 10), s.load1,
+		strconv.FormatInt(s.requests, 10), strconv.FormatInt(s.judged, 10), strconv.FormatInt(s.wrong, 10), strconv.FormatInt(s.bad, 10),
+		strconv.FormatInt(s.slowest.Milliseconds(), 10), strconv.Itoa(s.logErrors), strconv.Itoa(s.logWarns)})
+	cw.Flush()
+	return s
+}
+
+// reportSoak logs the soak's figure line and its first wrong answers, and
+// fails the test on any wrong or slow answer or error log line.
+func reportSoak(t *testing.T, rows []soakSample, wrongs []string, changes string, dur time.Duration, out string) {
+	t.Helper()
 	first, last := rows[min(1, len(rows)-1)], rows[len(rows)-1]
 	var maxRSS, maxG int64
 	for _, r := range rows[1:] {
 		maxRSS, maxG = max(maxRSS, r.rssKiB), max(maxG, r.goroutines)
 	}
-	t.Logf("figure: soak %v: %d requests, %d judged, %d wrong, %d errors or answers over 3s, slowest %v; %d server restarts, %d DNS changes, %d SIGHUPs, %d saves; RSS %d KiB at 10 s, %d KiB max, %d KiB at the end; goroutines %d at 10 s, %d max, %d at the end; log: %d error lines, %d warn lines; load average at the end %s; samples in %s",
-		dur, last.requests, last.judged, last.wrong, last.bad, last.slowest.Round(time.Millisecond), restarts, dnsChanges, hups, saves,
+	t.Logf("figure: soak %v: %d requests, %d judged, %d wrong, %d errors or answers over 3s, slowest %v; %s; RSS %d KiB at 10 s, %d KiB max, %d KiB at the end; goroutines %d at 10 s, %d max, %d at the end; log: %d error lines, %d warn lines; load average at the end %s; samples in %s",
+		dur, last.requests, last.judged, last.wrong, last.bad, last.slowest.Round(time.Millisecond), changes,
 		first.rssKiB, maxRSS, last.rssKiB, first.goroutines, maxG, last.goroutines, last.logErrors, last.logWarns, last.load1, out)
 	for i, s := range wrongs {
 		if i == 20 {

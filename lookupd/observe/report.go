@@ -8,6 +8,7 @@ import (
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/stage"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/tlswire"
 )
 
 // maxReportText bounds the part of a report's text that is read, and kept
@@ -30,7 +31,7 @@ var dhTooSmall = [][2]string{
 // It says nothing the text does not: no prime size, no key, no version.
 // The caller has checked that text is a TLS handshake failure (the report
 // verb's classifier); only its first maxReportText bytes are read and kept.
-func FromReport(addr netip.AddrPort, client, text string, now time.Time) probe.Facts {
+func FromReport(addr netip.AddrPort, client tlswire.Client, text string, now time.Time) probe.Facts {
 	text = clip(text)
 	low := strings.ToLower(text)
 	kind := probe.ReportedHandshake

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/internal/lab"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/tlswire"
 )
 
 // BenchmarkProbeClient is the time of one probe of a real OpenSSL server
@@ -21,8 +22,8 @@ func BenchmarkProbeClient(b *testing.B) {
 	}
 	for name, o := range servers {
 		s := lab.StartOpenSSL(quietTB{b}, o)
-		for _, client := range []string{"gnutls", "openssl"} {
-			b.Run(name+"/"+client, func(b *testing.B) {
+		for _, client := range tlswire.Clients {
+			b.Run(name+"/"+string(client), func(b *testing.B) {
 				opts := Options{Client: client, HELO: "probe.test", Timeout: 20 * time.Second}
 				for b.Loop() {
 					if f := Addr(context.Background(), s.Addr, opts); f.Outcome != OK {

@@ -13,6 +13,9 @@ import (
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/tlswire"
 )
 
+// DefaultTimeout bounds the probe of one address when Options.Timeout is zero.
+const DefaultTimeout = 30 * time.Second
+
 // Options control a probe. The zero value of every field is a documented
 // default, so Options{} probes like Debian's Exim with its default settings.
 type Options struct {
@@ -20,11 +23,11 @@ type Options struct {
 	// name, as Exim's default primary_hostname.
 	HELO string
 	// Timeout bounds the whole probe of one address, every connection
-	// included. Zero means 30 seconds.
+	// included. Zero means DefaultTimeout (30 seconds).
 	Timeout time.Duration
 	// Client is the TLS client to model: "gnutls" (Debian's Exim; the
 	// default when empty) or "openssl".
-	Client string
+	Client tlswire.Client
 	// NoTLS13 models a client that offers TLS 1.2 at most (tlsprobed's
 	// probe.tls13 = false): the probe then skips the clean TLS 1.3 session
 	// and reads what a TLS 1.2 hello gets (a DHE prime) at every server.
@@ -98,12 +101,12 @@ func QualifyHostname(ctx context.Context, r *net.Resolver, h string) string {
 
 func (o Options) timeout() time.Duration {
 	if o.Timeout <= 0 {
-		return 30 * time.Second
+		return DefaultTimeout
 	}
 	return o.Timeout
 }
 
-func (o Options) client() string {
+func (o Options) client() tlswire.Client {
 	if o.Client == "" {
 		return tlswire.ClientGnuTLS
 	}

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/stage"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/tlswire"
 )
 
 // Outcome is how far the probe of one address got. What the server showed
@@ -56,7 +57,7 @@ const (
 // under another key_min_bits, dh_min_bits or tls13 setting.
 type Facts struct {
 	Addr       netip.AddrPort `json:"addr"`
-	Client     string         `json:"client"` // the modelled TLS client: "gnutls" or "openssl"
+	Client     tlswire.Client `json:"client"` // the modelled TLS client: "gnutls" or "openssl"
 	Outcome    Outcome        `json:"outcome"`
 	Stage      stage.Stage    `json:"stage,omitempty"` // where an Error (or a NoTLS) happened
 	Error      string         `json:"error,omitempty"`

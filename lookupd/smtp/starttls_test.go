@@ -1,14 +1,17 @@
 package smtp
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"io"
+	"net"
 	"os"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/stage"
@@ -142,7 +145,7 @@ func TestStartTLSBannerRejected(t *testing.T) {
 // happy serves a short session with the given line end, after delay.
 func happy(delay time.Duration, eol string) func(p *peer) {
 	return func(p *peer) {
-		time.Sleep(delay)
+		time.Sleep(delay) // a slow server on purpose: the banner comes late
 		p.send("220-mx.example ESMTP" + eol + "220 ready" + eol)
 		if p.cmd() == "" {
 			return
@@ -178,36 +181,51 @@ func TestStartTLSBareLF(t *testing.T) {
 }
 
 // Bytes the server sends right behind its 220 (in the same segment, so the
-// reply reader has buffered them) must reach the caller, followed by later ones.
+// reply reader has buffered them) must reach the caller, followed by later
+// ones, and cancelling the context after StartTLS returned must not touch
+// the conn. It runs in a synctest bubble over net.Pipe: after cancel,
+// synctest.Wait returns once every goroutine the cancellation started has
+// run (a cancellation hook left set would be one), so no sleep is needed
+// to give it the chance; with TCP, a goroutine waiting in a real socket
+// read is never durably blocked, and Wait would not return.
 func TestStartTLSKeepsEarlyBytes(t *testing.T) {
-	f := startFake(t, func(p *peer) {
-		p.send("220 mx\r\n")
-		p.cmd()
-		p.send("250-mx\r\n250 STARTTLS\r\n")
-		p.cmd()
-		p.send("220 go ahead\r\nEARLY")
-		if p.cmd() == "PING" {
-			p.send("LATER")
+	synctest.Test(t, func(t *testing.T) {
+		client, server := net.Pipe()
+		defer client.Close()
+		served := make(chan struct{})
+		go func() {
+			defer close(served)
+			defer server.Close()
+			p := &peer{Conn: server, r: bufio.NewReader(server), f: &fake{}}
+			p.send("220 mx\r\n")
+			p.cmd()
+			p.send("250-mx\r\n250 STARTTLS\r\n")
+			p.cmd()
+			p.send("220 go ahead\r\nEARLY")
+			if p.cmd() == "PING" {
+				p.send("LATER")
+			}
+		}()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		conn, _, err := StartTLS(ctx, client, helo)
+		if err != nil {
+			t.Fatal(err)
 		}
+		// Cancelling ctx now must not touch the returned conn: StartTLS has
+		// cleared its cancellation hook.
+		cancel()
+		synctest.Wait()
+		if _, err := io.WriteString(conn, "PING\r\n"); err != nil {
+			t.Fatalf("write after cancel: %v (the cancellation hook is still set)", err)
+		}
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		got := make([]byte, len("EARLYLATER"))
+		if _, err := io.ReadFull(conn, got); err != nil || string(got) != "EARLYLATER" {
+			t.Fatalf("read %q, %v; want EARLYLATER", got, err)
+		}
+		<-served
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	conn, _, err := StartTLS(ctx, dial(t, f), helo)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Cancelling ctx now must not touch the returned conn: StartTLS has
-	// cleared its cancellation hook.
-	cancel()
-	time.Sleep(50 * time.Millisecond)
-	if _, err := io.WriteString(conn, "PING\r\n"); err != nil {
-		t.Fatal(err)
-	}
-	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
-	got := make([]byte, len("EARLYLATER"))
-	if _, err := io.ReadFull(conn, got); err != nil || string(got) != "EARLYLATER" {
-		t.Fatalf("read %q, %v; want EARLYLATER", got, err)
-	}
 }
 
 func TestStartTLSNeverAnswers(t *testing.T) {

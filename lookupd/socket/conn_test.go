@@ -3,6 +3,7 @@ package socket_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/internal/lab"
@@ -344,39 +346,64 @@ const abusePace = 500 * time.Microsecond
 
 // TestServerCapMinWait: a connection read from for less than minWait is
 // not evicted (its client may be about to write): the new one is refused;
-// once it has waited, a new one evicts it.
+// once it has waited, a new one evicts it. It runs in a synctest bubble,
+// where the clock moves only when every goroutine waits, so the boundary
+// is exact (refused at minWait less a nanosecond, evicted at minWait),
+// over an in-memory listener: the bubble's clock would never move while
+// the server waits in a real socket's Accept.
 func TestServerCapMinWait(t *testing.T) {
 	defer socket.SetMinWait(time.Second)()
-	s := &socket.Server{Handler: &echoHandler{}, MaxConns: 1, ReadTimeout: time.Minute}
-	path := startServer(t, s)
-	// start is taken before the dial: the server stamps the connection
-	// when it accepts it, which may come before Dial returns.
-	start := time.Now()
-	idle, err := net.Dial("unix", path)
+	synctest.Test(t, func(t *testing.T) {
+		s := &socket.Server{Handler: &echoHandler{}, MaxConns: 1, ReadTimeout: time.Minute, Logger: slog.New(slog.DiscardHandler)}
+		ln := sockettest.NewPipeListener()
+		served := make(chan error, 1)
+		go func() { served <- s.Serve(ln) }()
+		idle, err := ln.Dial()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer idle.Close()
+		synctest.Wait() // accepted, and its worker reads it
+		if got := pipeQuery(t, ln, "weak.early"); got != "" {
+			t.Errorf("new connection at once: answered %q, want refused", got)
+		}
+		time.Sleep(time.Second - time.Nanosecond)
+		if got := pipeQuery(t, ln, "weak.nearly"); got != "" {
+			t.Errorf("new connection a nanosecond before minWait: answered %q, want refused", got)
+		}
+		time.Sleep(time.Nanosecond)
+		if got := pipeQuery(t, ln, "weak.late"); got != "tlsexport" {
+			t.Errorf("new connection at minWait: answered %q, want tlsexport (the idle one evicted)", got)
+		}
+		if out, err := io.ReadAll(idle); len(out) != 0 || err != nil {
+			t.Errorf("idle connection: %q, %v; want closed", out, err)
+		}
+		if st := s.Stats(); st.Evicted != 1 || st.Refused != 2 {
+			t.Errorf("stats %+v, want 2 refused (at 0 and 1s-1ns), 1 evicted (at 1s)", st)
+		}
+		if err := s.Shutdown(context.Background()); err != nil {
+			t.Errorf("Shutdown: %v", err)
+		}
+		if err := <-served; !errors.Is(err, socket.ErrServerClosed) {
+			t.Errorf("Serve: %v, want ErrServerClosed", err)
+		}
+	})
+}
+
+// pipeQuery sends domain over a new connection to ln and reads the whole
+// answer: "" when the server closed the connection unanswered.
+func pipeQuery(t *testing.T, ln *sockettest.PipeListener, domain string) string {
+	t.Helper()
+	c, err := ln.Dial()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer idle.Close()
-	lab.WaitFor(t, "the idle connection to be accepted", func() bool { return s.Stats().Accepted == 1 })
-	// Refused: closed at once, so a reset, a broken pipe or an empty answer.
-	if got, err := valid(path, "weak.early"); got != "" || err != nil && !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, syscall.EPIPE) {
-		t.Errorf("new connection within minWait: %q, %v; want refused", got, err)
+	defer c.Close()
+	if _, err := io.WriteString(c, domain+"\n"); err != nil {
+		return "" // refused: closed before reading
 	}
-	refusedAt := time.Since(start)
-	lab.WaitFor(t, "a new connection to evict the idle one", func() bool {
-		got, _ := valid(path, "weak.late")
-		return got == "tlsexport"
-	})
-	evictedAt := time.Since(start)
-	idle.SetDeadline(time.Now().Add(5 * time.Second))
-	if out, err := io.ReadAll(idle); len(out) != 0 || err != nil {
-		t.Errorf("idle connection: %q, %v; want closed", out, err)
-	}
-	st := s.Stats()
-	t.Logf("figure: minWait 1s: refused at %v, evicted at %v; %+v", refusedAt.Round(time.Millisecond), evictedAt.Round(time.Millisecond), st)
-	if st.Evicted != 1 || st.Refused == 0 || evictedAt < time.Second || refusedAt >= time.Second {
-		t.Errorf("refused at %v, evicted at %v, stats %+v; want refusals before 1s, one eviction after", refusedAt, evictedAt, st)
-	}
+	out, _ := io.ReadAll(c)
+	return string(out)
 }
 
 // BenchmarkAnswerUnderAbuse measures what a valid request (from Exim in a

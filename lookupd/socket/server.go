@@ -56,18 +56,23 @@ type Server struct {
 	// Refusals and evictions at MaxConns are logged at most once a second
 	// each (a flood of connections must not become a flood of log lines).
 	refusedLog, evictedLog capLog
-	// live counts the connections tracked, served or being closed; a
-	// connection is tracked under mu after checking closing, so Shutdown
-	// never misses one. waiting lists those without a complete request
-	// yet, in accept order; fresh counts those of them whose worker has not
-	// begun to read; closingConns counts those evicted and not yet
-	// released.
+	// conns holds the connections tracked, served or being closed (live
+	// is their number); a connection is tracked under mu after checking
+	// closing, so Shutdown never misses one. waiting lists those without a
+	// complete request yet, in accept order; fresh counts those of them
+	// whose worker has not begun to read; closingConns counts those evicted
+	// and not yet released. workers counts the worker goroutines, each
+	// counted under mu before it starts (while the connection it is given
+	// is live, so a Shutdown that has seen none live sees no worker start).
+	conns        map[*conn]struct{}
 	live         int
 	closingConns int
 	fresh        int
+	workers      int
 	waiting      connList
 	closing      bool
-	drained      chan struct{} // made by Shutdown, closed when live drops to 0
+	quit         chan struct{} // closed when closing begins: idle workers end
+	drained      chan struct{} // made by Shutdown, closed when no connection and no worker is left
 	changed      *sync.Cond    // on mu: a connection was let go or began to be read, or closing
 	max          int
 	idle         chan *conn // unbuffered: taken only by a worker waiting for it
@@ -78,7 +83,7 @@ type Server struct {
 	accepted, refused, evicted, malformed atomic.Uint64
 }
 
-// ErrServerClosed is returned by Serve after Shutdown.
+// ErrServerClosed is returned by Serve after Shutdown or Close.
 var ErrServerClosed = errors.New("socket: server closed")
 
 // ServerStats are the connection counters of a Server.
@@ -103,6 +108,8 @@ func (s *Server) initLocked() {
 		s.max = 1024
 	}
 	s.idle = make(chan *conn)
+	s.quit = make(chan struct{})
+	s.conns = make(map[*conn]struct{})
 	s.changed = sync.NewCond(&s.mu)
 	s.listeners = make(map[net.Listener]struct{})
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -122,9 +129,9 @@ func dur(d, def time.Duration) time.Duration {
 	return d
 }
 
-// Serve accepts connections on ln until Shutdown, serving each in a worker
-// goroutine of its own (a worker then serves more, one after another). It
-// returns ErrServerClosed after Shutdown.
+// Serve accepts connections on ln until Shutdown or Close, serving each in
+// a worker goroutine of its own (a worker then serves more, one after
+// another). It returns ErrServerClosed after Shutdown or Close.
 func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
 	s.initLocked()
@@ -164,7 +171,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		select {
 		case s.idle <- c: // a worker waiting for its next connection
 		default:
-			go s.worker(c)
+			s.startWorker(c)
 		}
 	}
 }
@@ -221,6 +228,7 @@ func (s *Server) track(nc net.Conn) (*conn, error) {
 		s.changed.Wait()
 	}
 	c := &conn{Conn: nc}
+	s.conns[c] = struct{}{}
 	s.waiting.pushBack(c)
 	s.fresh++
 	s.live++
@@ -287,12 +295,10 @@ func (s *Server) release(c *conn) {
 		s.closingConns--
 	}
 	remove(c)
+	delete(s.conns, c)
 	s.live--
 	s.changed.Broadcast()
-	if s.live == 0 && s.drained != nil {
-		close(s.drained)
-		s.drained = nil
-	}
+	s.drainedLocked()
 }
 
 // workerIdle is how long a worker waits for another connection before it
@@ -300,10 +306,13 @@ func (s *Server) release(c *conn) {
 const workerIdle = 5 * time.Second
 
 // worker serves c, then the connections Serve hands it while it waits,
-// until none comes for workerIdle. A worker's stack has grown to what a
-// request needs by its second connection: a goroutine per connection would
-// grow (copy) its stack every time, a tenth of the daemon's CPU under load.
+// until none comes for workerIdle or the server closes. A worker's stack
+// has grown to what a request needs by its second connection: a goroutine
+// per connection would grow (copy) its stack every time, a tenth of the
+// daemon's CPU under load.
 func (s *Server) worker(c *conn) {
+	defer s.workerDone()
+	defer workerEnds()
 	t := time.NewTimer(workerIdle)
 	defer t.Stop()
 	for {
@@ -314,7 +323,7 @@ func (s *Server) worker(c *conn) {
 		case c = <-s.idle:
 		case <-t.C:
 			return
-		case <-s.ctx.Done():
+		case <-s.quit:
 			return
 		}
 	}
@@ -433,37 +442,5 @@ func readLine(r io.Reader, buf []byte) ([]byte, error) {
 		case n == len(buf):
 			return buf[:n], errTooLong
 		}
-	}
-}
-
-// Shutdown stops accepting, then waits for the connections in flight until
-// ctx is done, when it cancels their handlers. A connection accepted while
-// Shutdown runs is closed unserved; none is served after Shutdown returns.
-func (s *Server) Shutdown(ctx context.Context) error {
-	s.mu.Lock()
-	s.initLocked()
-	s.closing = true
-	s.changed.Broadcast()
-	for ln := range s.listeners {
-		ln.Close()
-	}
-	done := make(chan struct{})
-	if s.live == 0 {
-		close(done)
-	} else {
-		if s.drained != nil { // a second Shutdown
-			done = s.drained
-		}
-		s.drained = done
-	}
-	s.mu.Unlock()
-	select {
-	case <-done:
-		s.cancel()
-		return nil
-	case <-ctx.Done():
-		s.cancel()
-		<-done
-		return ctx.Err()
 	}
 }

@@ -123,7 +123,7 @@ func TestHelloKeySharesAcceptedByOpenSSL(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
-		client string
+		client Client
 		group  string
 		id     uint16
 	}{

@@ -14,15 +14,35 @@ import (
 	"golang.org/x/crypto/cryptobyte"
 )
 
-// Modelled clients (HelloConfig.Client).
+// Client is a modelled TLS client: the library whose ClientHello (and
+// whose rules, in lookupd/verdict) a probe models. Its values are the
+// strings of tlsprobed's probe.client setting.
+type Client string
+
+// The modelled clients.
 const (
-	ClientGnuTLS  = "gnutls"
-	ClientOpenSSL = "openssl"
+	ClientGnuTLS  Client = "gnutls"  // Debian's Exim (GnuTLS); the default where a Client is ""
+	ClientOpenSSL Client = "openssl" // an Exim built with OpenSSL
 )
+
+// Clients lists every modelled client.
+var Clients = []Client{ClientGnuTLS, ClientOpenSSL}
+
+// ErrUnknownClient is returned by ParseClient for a name that is no modelled client.
+var ErrUnknownClient = errors.New("unknown TLS client")
+
+// ParseClient returns the modelled client named s ("gnutls" or "openssl").
+func ParseClient(s string) (Client, error) {
+	c := Client(s)
+	if !slices.Contains(Clients, c) {
+		return "", fmt.Errorf("parse client %q: %w (want %q or %q)", s, ErrUnknownClient, ClientGnuTLS, ClientOpenSSL)
+	}
+	return c, nil
+}
 
 // HelloConfig selects the ClientHello BuildHello writes.
 type HelloConfig struct {
-	Client     string    // "gnutls" (default when "") or "openssl"
+	Client     Client    // ClientGnuTLS (default when "") or ClientOpenSSL
 	ServerName string    // SNI host name; "" (or an IP literal, like the real clients) = no SNI extension
 	MaxVersion uint16    // 0 = the modelled client's own maximum (TLS 1.3); tls.VersionTLS12 = no TLS 1.3 offered
 	AllSuites  bool      // offer every cipher suite the parser understands (DHE-DSS, DHE-RSA, RSA kx, ECDHE...) to read a certificate

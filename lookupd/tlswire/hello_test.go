@@ -213,7 +213,7 @@ func TestHelloMatchesCapture(t *testing.T) {
 }
 
 func TestBuildHelloKeySharesAreRealKeys(t *testing.T) {
-	for _, client := range []string{ClientGnuTLS, ClientOpenSSL} {
+	for _, client := range Clients {
 		h, err := BuildHello(HelloConfig{Client: client})
 		if err != nil {
 			t.Fatal(err)
@@ -266,7 +266,7 @@ func TestBuildHelloRand(t *testing.T) {
 }
 
 func TestBuildHelloTLS12DropsTLS13Parts(t *testing.T) {
-	for _, client := range []string{ClientGnuTLS, ClientOpenSSL} {
+	for _, client := range Clients {
 		h, err := BuildHello(HelloConfig{Client: client, MaxVersion: tls.VersionTLS12, AllSuites: true})
 		if err != nil {
 			t.Fatal(err)
@@ -300,7 +300,7 @@ func TestBuildHelloTLS12DropsTLS13Parts(t *testing.T) {
 }
 
 func TestBuildHelloAllSuites(t *testing.T) {
-	for _, client := range []string{ClientGnuTLS, ClientOpenSSL} {
+	for _, client := range Clients {
 		for _, maxv := range []uint16{0, tls.VersionTLS12} {
 			name := fmt.Sprintf("%s/%s", client, VersionName(maxv))
 			base, err := BuildHello(HelloConfig{Client: client, MaxVersion: maxv})

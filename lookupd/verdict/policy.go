@@ -5,12 +5,19 @@ import (
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/stage"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/tlswire"
 )
 
-// Modelled clients (Policy.Client): the same strings as probe.Options.Client.
+// Modelled clients (Policy.Client): lookupd/tlswire's.
 const (
-	ClientGnuTLS  = "gnutls"
-	ClientOpenSSL = "openssl"
+	ClientGnuTLS  = tlswire.ClientGnuTLS
+	ClientOpenSSL = tlswire.ClientOpenSSL
+)
+
+// Defaults of the zero Policy: Debian's Exim's (a GnuTLS build).
+const (
+	DefaultKeyMinBits = 2048 // RSA and DSA keys shorter than this are SmallKey
+	DefaultDHMinBits  = 1024 // Exim's tls_dh_min_bits
 )
 
 // Policy is what the configuration says about facts: [probe] client,
@@ -20,12 +27,12 @@ const (
 type Policy struct {
 	// Client is the modelled client: "gnutls" (or "") or "openssl". The
 	// facts judged must be that client's.
-	Client string
+	Client tlswire.Client
 	// KeyMinBits: an RSA or DSA certificate key shorter than this is
-	// SmallKey. Zero means 2048.
+	// SmallKey. Zero means DefaultKeyMinBits (2048).
 	KeyMinBits int
 	// DHMinBits is Exim's tls_dh_min_bits: a DHE prime shorter than this,
-	// negotiated by the modelled client, is TLSExport. Zero means 1024.
+	// negotiated by the modelled client, is TLSExport. Zero means DefaultDHMinBits (1024).
 	// An OpenSSL Exim ignores tls_dh_min_bits: SecLevel decides there.
 	DHMinBits int
 	// NoTLS13 models a client that offers TLS 1.2 at most: a server that
@@ -40,14 +47,14 @@ type Policy struct {
 
 func (p Policy) keyMinBits() int {
 	if p.KeyMinBits <= 0 {
-		return 2048
+		return DefaultKeyMinBits
 	}
 	return p.KeyMinBits
 }
 
 func (p Policy) dhMinBits() int {
 	if p.DHMinBits <= 0 {
-		return 1024
+		return DefaultDHMinBits
 	}
 	return p.DHMinBits
 }

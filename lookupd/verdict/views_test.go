@@ -7,15 +7,16 @@ import (
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/stage"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/tlswire"
 )
 
 var lbAddr = netip.MustParseAddrPort("192.0.2.40:25")
 
-func modern(client string) probe.Facts {
+func modern(client tlswire.Client) probe.Facts {
 	return probe.Facts{Addr: lbAddr, Client: client, Outcome: probe.OK, KeyType: "RSA", KeyBits: 2048, TLSVersion: "TLS1.3", TLS13: true}
 }
 
-func weak(client string, noDHE probe.NoDHE) probe.Facts {
+func weak(client tlswire.Client, noDHE probe.NoDHE) probe.Facts {
 	return probe.Facts{Addr: lbAddr, Client: client, Outcome: probe.OK, KeyType: "RSA", KeyBits: 2048, TLSVersion: "TLS1.2", DHBits: 768, NoDHE: noDHE}
 }
 

@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -13,11 +14,25 @@ import (
 	"github.com/exim-tlsprobe/exim-tlsprobe/internal/lab"
 )
 
-// TestPagesMatchHelp: the pages genman writes, as man(1) shows them, hold
-// every line of the -help output of tlsprobed and of each tlsprobe command,
-// and every key of the example configuration; man --warnings finds nothing
-// to complain about.
-func TestPagesMatchHelp(t *testing.T) {
+// pageCase is one run of genman and what man(1) must show of its pages.
+type pageCase struct {
+	name          string
+	version, date string // genman's -version and -date
+	width         int    // MANWIDTH
+	warnings      bool   // man --warnings must find nothing to complain about
+	check         func(t *testing.T, g generated)
+}
+
+// generated is what a pageCase checks: the commands the pages document,
+// the example configuration, and each page as man shows it.
+type generated struct {
+	daemon, cli, example string
+	pages                map[string]string // "tlsprobed.8", "tlsprobe.1", "tlsprobed.toml.5"
+}
+
+// TestPages runs genman on the commands built from the tree, once per
+// case, and renders the pages with man(1).
+func TestPages(t *testing.T) {
 	lab.Require(t, "man")
 	root := filepath.Join("..", "..", "..")
 	bin := t.TempDir()
@@ -26,28 +41,57 @@ func TestPagesMatchHelp(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	daemon, cli := filepath.Join(bin, "tlsprobed"), filepath.Join(bin, "tlsprobe")
-	out := t.TempDir()
-	example := filepath.Join(root, "contrib", "config.example.toml")
-	if err := run([]string{"-tlsprobed", daemon, "-tlsprobe", cli, "-config", example, "-version", "1.0", "-date", "2026-12-02", "-out", out}); err != nil {
-		t.Fatal(err)
+	g := generated{daemon: filepath.Join(bin, "tlsprobed"), cli: filepath.Join(bin, "tlsprobe"),
+		example: filepath.Join(root, "contrib", "config.example.toml")}
+	for _, tc := range []pageCase{
+		{name: "match help", version: "1.0", date: "2026-12-02", width: 200, warnings: true, check: pagesMatchHelp},
+		{name: "80 columns", version: snapshotVersion, date: "2026-12-05", width: 80, check: pagesAt80Columns},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := t.TempDir()
+			if err := run([]string{"-tlsprobed", g.daemon, "-tlsprobe", g.cli, "-config", g.example, "-version", tc.version, "-date", tc.date, "-out", out}); err != nil {
+				t.Fatal(err)
+			}
+			g := g
+			g.pages = map[string]string{}
+			for _, page := range []string{"tlsprobed.8", "tlsprobe.1", "tlsprobed.toml.5"} {
+				g.pages[page] = render(t, filepath.Join(out, page), tc.width, tc.warnings)
+			}
+			tc.check(t, g)
+		})
 	}
-	render := func(page string) string {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, "man", "--warnings", "-l", filepath.Join(out, page))
-		cmd.Env = append(os.Environ(), "MANWIDTH=200", "MAN_KEEP_FORMATTING=", "LC_ALL=C.UTF-8")
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		b, err := cmd.Output()
-		if err != nil || stderr.Len() != 0 {
-			t.Errorf("man -l %s: %v, warnings:\n%s", page, err, stderr.String())
-		}
-		return normalize(string(b))
+}
+
+// render is the page at path as man -l shows it at width columns.
+func render(t *testing.T, path string, width int, warnings bool) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	args := []string{"-l", path}
+	if warnings {
+		args = append([]string{"--warnings"}, args...)
 	}
-	contains := func(page, shown, want, what string) {
+	cmd := exec.CommandContext(ctx, "man", args...)
+	cmd.Env = append(os.Environ(), "MANWIDTH="+strconv.Itoa(width), "MAN_KEEP_FORMATTING=", "LC_ALL=C.UTF-8")
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	b, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("man -l %s: %v\n%s", path, err, stderr.String())
+	}
+	if warnings && stderr.Len() != 0 {
+		t.Errorf("man --warnings -l %s:\n%s", path, stderr.String())
+	}
+	return string(b)
+}
+
+// pagesMatchHelp: the pages hold every line of the -help output of
+// tlsprobed and of each tlsprobe command, and every key of the example
+// configuration.
+func pagesMatchHelp(t *testing.T, g generated) {
+	contains := func(page, want, what string) {
 		t.Helper()
+		shown := normalize(g.pages[page])
 		for _, line := range strings.Split(want, "\n") {
 			if l := normalize(line); l != "" && !strings.Contains(shown, l) {
 				t.Errorf("%s: %s line %q is not on the page", page, what, l)
@@ -62,19 +106,18 @@ func TestPagesMatchHelp(t *testing.T) {
 		}
 		return h
 	}
-	contains("tlsprobed.8", render("tlsprobed.8"), help(daemon, "-h"), "tlsprobed -h")
-	usage := help(cli, "-h")
-	page := render("tlsprobe.1")
-	contains("tlsprobe.1", page, usage, "tlsprobe -h")
+	contains("tlsprobed.8", help(g.daemon, "-h"), "tlsprobed -h")
+	usage := help(g.cli, "-h")
+	contains("tlsprobe.1", usage, "tlsprobe -h")
 	cmds := commandsOf(usage)
 	if len(cmds) < 8 {
 		t.Errorf("commands %v: want the 8 of tlsprobe's usage at least", cmds)
 	}
 	for _, c := range cmds {
-		contains("tlsprobe.1", page, help(cli, c, "-h"), "tlsprobe "+c+" -h")
+		contains("tlsprobe.1", help(g.cli, c, "-h"), "tlsprobe "+c+" -h")
 	}
-	conf := render("tlsprobed.toml.5")
-	text, _ := os.ReadFile(example)
+	conf := normalize(g.pages["tlsprobed.toml.5"])
+	text, _ := os.ReadFile(g.example)
 	for _, line := range strings.Split(string(text), "\n") {
 		if k, _, ok := strings.Cut(line, " = "); ok && !strings.HasPrefix(line, "#") && !strings.HasPrefix(line, " ") {
 			if !strings.Contains(conf, normalize(line)) && !strings.Contains(conf, k+" = [") {
@@ -91,42 +134,16 @@ func normalize(s string) string {
 	return strings.Join(strings.Fields(s), " ")
 }
 
-// TestPagesAt80Columns renders the pages as man(1) does on an 80-column
-// terminal, with a snapshot version as scripts/deb makes them: the footer's
-// three fields stay apart, tlsprobe(1) shows one default for -seclevel,
-// the configuration page keeps its sentences apart, and its cache text
-// says what cache.hosts holds now.
-func TestPagesAt80Columns(t *testing.T) {
-	lab.Require(t, "man")
-	root := filepath.Join("..", "..", "..")
-	bin := t.TempDir()
-	build := exec.Command("go", "build", "-o", bin, "./cmd/tlsprobed", "./cmd/tlsprobe")
-	build.Dir = root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	out := t.TempDir()
-	const version = "0.0~git20261205103000.786f8cd12345+dirty" // as scripts/deb makes it
-	if err := run([]string{"-tlsprobed", filepath.Join(bin, "tlsprobed"), "-tlsprobe", filepath.Join(bin, "tlsprobe"),
-		"-config", filepath.Join(root, "contrib", "config.example.toml"), "-version", version, "-date", "2026-12-05", "-out", out}); err != nil {
-		t.Fatal(err)
-	}
-	render := func(page string) []string {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, "man", "-l", filepath.Join(out, page))
-		cmd.Env = append(os.Environ(), "MANWIDTH=80", "MAN_KEEP_FORMATTING=", "LC_ALL=C.UTF-8")
-		b, err := cmd.Output()
-		if err != nil {
-			t.Fatalf("man -l %s: %v", page, err)
-		}
-		return strings.Split(strings.TrimRight(string(b), "\n"), "\n")
-	}
-	pages := map[string][]string{}
+// snapshotVersion is a version as scripts/deb makes it.
+const snapshotVersion = "0.0~git20261205103000.786f8cd12345+dirty"
+
+// pagesAt80Columns: on an 80-column terminal, with a snapshot version, the
+// footer's three fields stay apart, tlsprobe(1) shows one default for
+// -seclevel, the configuration page keeps its sentences apart, and its
+// cache text says what cache.hosts holds now.
+func pagesAt80Columns(t *testing.T, g generated) {
 	for page, title := range map[string]string{"tlsprobed.8": "TLSPROBED(8)", "tlsprobe.1": "TLSPROBE(1)", "tlsprobed.toml.5": "TLSPROBED.TOML(5)"} {
-		lines := render(page)
-		pages[page] = lines
+		lines := strings.Split(strings.TrimRight(g.pages[page], "\n"), "\n")
 		footer := lines[len(lines)-1]
 		t.Logf("%s footer: %q", page, footer)
 		fields := regexp.MustCompile(`\s{2,}`).Split(strings.TrimSpace(footer), -1)
@@ -137,17 +154,17 @@ func TestPagesAt80Columns(t *testing.T) {
 		if n := len([]rune(footer)); n > 80 {
 			t.Errorf("%s: footer of %d columns", page, n)
 		}
-		if v := normalize(strings.Join(lines, "\n")); !strings.Contains(v, "VERSION This page is of exim-tlsprobe "+version+".") {
+		if v := normalize(g.pages[page]); !strings.Contains(v, "VERSION This page is of exim-tlsprobe "+snapshotVersion+".") {
 			t.Errorf("%s: the version is not on the page", page)
 		}
 	}
-	cli := strings.Join(pages["tlsprobe.1"], "\n")
+	cli := strings.TrimRight(g.pages["tlsprobe.1"], "\n")
 	if i := strings.Index(cli, "-seclevel level"); i < 0 {
 		t.Error("tlsprobe.1: no -seclevel")
 	} else if para := normalize(cli[i : i+400]); strings.Count(para[:strings.Index(para, " -v ")], "(default") != 1 {
 		t.Errorf("tlsprobe.1: -seclevel shows other than one default: %q", para)
 	}
-	conf := normalize(strings.Join(pages["tlsprobed.toml.5"], "\n"))
+	conf := normalize(g.pages["tlsprobed.toml.5"])
 	for _, bad := range []string{"FILE Default location", "MX host outcomes"} {
 		if strings.Contains(conf, bad) {
 			t.Errorf("tlsprobed.toml.5 still says %q", bad)

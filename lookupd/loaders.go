@@ -163,6 +163,12 @@ func (s *Service) probeAddr(ctx context.Context, k addrKey) (factsRecord, error)
 	st := s.st.Load()
 	o := st.probe
 	o.Client = tlswire.Client(k.Client.String())
+	if old, _, _, ok := s.facts.Peek(k); ok {
+		// What the last probe saw decides which connection comes first
+		// (docs/probe.md: a DHE-only server gets the modelled hello first).
+		f := old.facts(k)
+		o.Order = probe.OrderFor(&f)
+	}
 	s.metrics.probeStarted()
 	f := s.prober(ctx, k.AP, o)
 	s.probes.Add(1)

@@ -9,6 +9,7 @@ import (
 	"github.com/exim-tlsprobe/exim-tlsprobe/internal/lab"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/stage"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/tlswire"
 )
 
 // verdictView is what of the facts the verdict reads (lookupd/verdict),
@@ -30,7 +31,7 @@ func TestOrder(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		server lab.OpenSSLOptions
-		client string
+		client tlswire.Client
 		order  probe.Order  // what OrderFor must choose from the first probe's facts
 		force  *probe.Order // an order given regardless (a stale one)
 		// connections and failed handshakes of the probe in the ordinary order, and of the one in the chosen order

@@ -93,7 +93,7 @@ func TestCompleteOpenSSL(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, client := range []string{ClientGnuTLS, ClientOpenSSL} {
+		for _, client := range []Client{ClientGnuTLS, ClientOpenSSL} {
 			name := fmt.Sprintf("%s/dh%d/%s%v", client, tc.bits, tc.cipher, tc.extra)
 			if client == ClientGnuTLS && (tc.suite == 0x0067 || tc.suite == 0x006b || tc.suite == 0xc028) {
 				continue // not in GnuTLS NORMAL's hello

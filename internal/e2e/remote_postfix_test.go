@@ -70,17 +70,7 @@ func TestRemotePostfix(t *testing.T) {
 		"smtpd_tls_dh1024_param_file=" + lab.Testdata(t, "certs/dh2048.pem"),
 	}, [3]int{2, 1, 1}}, {tls12D, false, nil, []string{
 		"smtpd_tls_protocols=>=TLSv1,<=TLSv1.2",
-	}, [3]int{2, 2, 0}}, {weakD, false, []string{
-		"smtpd_tls_protocols=>=TLSv1,<=TLSv1.2",
-		"smtpd_tls_ciphers=high",
-		"tls_high_cipherlist=kDHE:!aNULL:!eNULL:@SECLEVEL=0",
-		"smtpd_tls_dh1024_param_file=" + lab.Testdata(t, "certs/dh768.pem"),
-		// OpenSSL 3.5 refuses a 768-bit group at Debian's security
-		// level 2 ("dh key too small") before the cipher list's
-		// @SECLEVEL=0 applies: level 0 from Postfix's own OpenSSL file.
-		"tls_config_file=" + writeSecLevel0(t, filepath.Join(ns.dir, "postfix-"+weakD.domain)),
-		"tls_config_name=postfix",
-	}, nil, [3]int{}}} {
+	}, [3]int{2, 2, 0}}, {weakD, false, noCipherMain(t, filepath.Join(ns.dir, "postfix-"+weakD.domain)), nil, [3]int{}}} {
 		t.Run(c.d.domain, func(t *testing.T) {
 			srv := lab.StartPostfix(t, lab.PostfixOptions{
 				Netns: ns.name, Dir: filepath.Join(ns.dir, "postfix-"+c.d.domain), Hostname: c.d.mx(),
@@ -92,19 +82,10 @@ func TestRemotePostfix(t *testing.T) {
 			if c.weak != nil {
 				deliveries = probesPerServer
 			}
-			before := len(srv.Log())
-			for i := range deliveries {
-				b := len(srv.Log())
-				snd.send(t, fmt.Sprintf("to-%s-%d", c.d.domain, i), sendOptions{}, rcpt(c.d)).delivered(t, rcpt(c.d))
-				waitSettled(t, srv, senderAddr)
-				if i == 0 {
-					t.Logf("%s: Postfix's log of one Exim delivery:\n%s", srv, srv.Log()[b:])
-				}
-			}
-			delivery := srv.Log()[before:]
+			delivery := eximDeliveries(t, snd, srv, c.d, deliveries)
 
 			// 20 probes, the first shown.
-			before = len(srv.Log())
+			before := len(srv.Log())
 			var first string
 			for i := range probesPerServer {
 				b := len(srv.Log())
@@ -219,6 +200,42 @@ func TestRemotePostfix(t *testing.T) {
 			}
 		})
 	}
+}
+
+// noCipherMain are the main.cf lines of the Postfix that shares no cipher
+// with anyone (TestRemotePostfix's nocipher.test): TLS 1.2 at most, DHE
+// only, with a 768-bit group that OpenSSL 3.5 refuses to load; dir is the
+// Postfix's own directory (its OpenSSL file goes there).
+func noCipherMain(t *testing.T, dir string) []string {
+	t.Helper()
+	return []string{
+		"smtpd_tls_protocols=>=TLSv1,<=TLSv1.2",
+		"smtpd_tls_ciphers=high",
+		"tls_high_cipherlist=kDHE:!aNULL:!eNULL:@SECLEVEL=0",
+		"smtpd_tls_dh1024_param_file=" + lab.Testdata(t, "certs/dh768.pem"),
+		// OpenSSL 3.5 refuses a 768-bit group at Debian's security
+		// level 2 ("dh key too small") before the cipher list's
+		// @SECLEVEL=0 applies: level 0 from Postfix's own OpenSSL file.
+		"tls_config_file=" + writeSecLevel0(t, dir),
+		"tls_config_name=postfix",
+	}
+}
+
+// eximDeliveries makes n real deliveries by snd to d's Postfix srv, one at
+// a time, each waited for until its connections have ended, and returns
+// what they added to Postfix's log (the first one's is shown).
+func eximDeliveries(t *testing.T, snd *sender, srv *lab.Postfix, d mxDomain, n int) string {
+	t.Helper()
+	before := len(srv.Log())
+	for i := range n {
+		b := len(srv.Log())
+		snd.send(t, fmt.Sprintf("to-%s-%d", d.domain, i), sendOptions{}, rcpt(d)).delivered(t, rcpt(d))
+		waitSettled(t, srv, senderAddr)
+		if i == 0 {
+			t.Logf("%s: Postfix's log of one Exim delivery:\n%s", srv, srv.Log()[b:])
+		}
+	}
+	return srv.Log()[before:]
 }
 
 // failedHandshakes counts the TLS handshakes from addr Postfix logged as

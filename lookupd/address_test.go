@@ -25,8 +25,10 @@ import (
 // loggedService is newTestService whose log goes to sink as well.
 func loggedService(t *testing.T, cfg *config.Config, sink *lab.LogBuffer) *Service {
 	t.Helper()
-	s := newTestService(t, cfg)
-	s.log = sink.Logger()
+	s, err := NewService(cfg, sink.Logger())
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(s.Close)
 	return s
 }

@@ -9,7 +9,9 @@ import (
 	"github.com/exim-tlsprobe/exim-tlsprobe/cache"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/fleet"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/mx"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/origin"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/store"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/tlswire"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/verdict"
 )
@@ -39,19 +41,7 @@ type Stats struct {
 }
 
 // FleetStats are the counters of the fleet's Redis level.
-type FleetStats struct {
-	Redis fleet.Stats `json:"redis"`
-	// Loads counts local misses by cache ("domains", "names", "addresses")
-	// and where their value came from: "redis" (there already), "peer"
-	// (another relay's probe, picked up from Redis), "self" (looked up or
-	// probed here and written to Redis), "alone" (Redis down).
-	Loads map[string]map[string]uint64 `json:"loads"`
-	// Rejected counts values in Redis ignored: "version", "corrupt".
-	Rejected map[string]uint64 `json:"rejected"`
-	// Locks counts probe locks taken ("won") and found held by another
-	// relay ("lost").
-	Locks map[string]uint64 `json:"locks"`
-}
+type FleetStats = fleet.LevelStats
 
 // AnswerStats counts domain answers by word.
 type AnswerStats struct {
@@ -89,18 +79,8 @@ func (s *Service) Stats() Stats {
 		c := s.ConnStats()
 		st.Conns = &c
 	}
-	if l := s.redis; l != nil {
-		f := &FleetStats{Redis: l.c.Stats(), Loads: map[string]map[string]uint64{},
-			Rejected: map[string]uint64{"version": l.rejected[0].Load(), "corrupt": l.rejected[1].Load()},
-			Locks:    map[string]uint64{"won": l.locks[0].Load(), "lost": l.locks[1].Load()}}
-		for c := range l.loads {
-			m := map[string]uint64{}
-			for src := range l.loads[c] {
-				m[loadSourceNames[src]] = l.loads[c][src].Load()
-			}
-			f.Loads[levelNames3[c]] = m
-		}
-		st.Fleet = f
+	for _, add := range s.extraStats {
+		add(&st)
 	}
 	return st
 }
@@ -115,17 +95,12 @@ const flushWait = 10 * time.Second
 // "all"); other relays keep what they hold locally until its TTL. The
 // local flush is done even when Redis fails, and the error says so.
 func (s *Service) Flush(arg string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), flushWait)
+	defer cancel()
 	if arg == "all" {
-		s.domains.Purge()
-		s.names.Purge()
-		s.facts.Purge()
-		if s.redis == nil {
-			return nil
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), flushWait)
-		defer cancel()
-		if _, err := s.redis.c.DelPrefix(ctx); err != nil {
-			return fmt.Errorf("flushed locally, not in redis: %w", err)
+		s.store.Purge()
+		if err := s.origin.Forget(ctx, &origin.Forget{All: true}); err != nil {
+			return fmt.Errorf("flushed locally, %w", err)
 		}
 		return nil
 	}
@@ -133,60 +108,41 @@ func (s *Service) Flush(arg string) error {
 	if err != nil {
 		return err
 	}
-	var keys []string // in Redis
-	ctx, cancel := context.WithTimeout(context.Background(), flushWait)
-	defer cancel()
-	hosts := []string{name}
-	addHosts := func(e domainEntry) {
-		for _, h := range e.Set.Hosts {
-			hosts = append(hosts, h.Name)
-		}
-	}
+	f := &origin.Forget{Domain: name, Hosts: []string{name}}
 	if e, _, _, ok := s.domains.Peek(name); ok {
-		addHosts(e)
-	}
-	if l := s.redis; l != nil {
-		keys = append(keys, l.domainKey(name))
-		if e, ok, _ := l.getDomain(ctx, name); ok {
-			addHosts(e)
+		for _, h := range e.Set.Hosts {
+			f.Hosts = append(f.Hosts, h.Name)
 		}
 	}
-	for _, h := range hosts {
-		var addrs []netip.Addr
+	for _, h := range f.Hosts {
 		if e, _, _, ok := s.names.Peek(h); ok {
-			addrs = e.Addrs
+			f.Addrs = append(f.Addrs, e.Addrs...)
 		}
-		if l := s.redis; l != nil {
-			keys = append(keys, l.nameKey(h))
-			if e, ok, _ := l.getName(ctx, h); ok {
-				addrs = append(addrs, e.Addrs...)
-			}
-		}
-		for _, a := range addrs {
-			keys = append(keys, s.flushAddr(a)...)
+	}
+	// The origin (the fleet's Redis) forgets too, and adds the hosts and
+	// addresses it held: the local flush forgets those as well.
+	ferr := s.origin.Forget(ctx, f)
+	for _, h := range f.Hosts {
+		if e, _, _, ok := s.names.Peek(h); ok {
+			s.flushAddrs(e.Addrs)
 		}
 		s.names.Delete(h)
 	}
+	s.flushAddrs(f.Addrs)
 	s.domains.Delete(name)
-	if s.redis != nil {
-		if _, err := s.redis.c.Del(ctx, keys...); err != nil {
-			return fmt.Errorf("flushed locally, not in redis: %w", err)
-		}
+	if ferr != nil {
+		return fmt.Errorf("flushed locally, %w", ferr)
 	}
 	return nil
 }
 
-// flushAddr forgets the facts of a at the configured port, for every
-// client modelled, and returns their keys in Redis (none without a fleet).
-func (s *Service) flushAddr(a netip.Addr) []string {
+// flushAddrs forgets the facts of addrs at the configured port, for every
+// client modelled.
+func (s *Service) flushAddrs(addrs []netip.Addr) {
 	port := uint16(s.st.Load().cfg.Probe.Port)
-	var keys []string
-	for _, c := range tlswire.Clients {
-		k := addrKey{AP: netip.AddrPortFrom(a, port), Client: symOf(c)}
-		s.facts.Delete(k)
-		if s.redis != nil {
-			keys = append(keys, s.redis.factsKey(k))
+	for _, a := range addrs {
+		for _, c := range tlswire.Clients {
+			s.facts.Delete(store.AddrKey{AP: netip.AddrPortFrom(a, port), Client: store.SymOf(c)})
 		}
 	}
-	return keys
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/mx"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/store"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/verdict"
 )
 
@@ -80,8 +81,8 @@ func benchFacts(i int, now time.Time) probe.Facts {
 }
 
 // benchEntry is domain i's cached MX set, as lookupMX stores it.
-func benchEntry(i, hosts int) domainEntry {
-	return domainEntry{Set: mx.Set{
+func benchEntry(i, hosts int) store.Domain {
+	return store.Domain{Set: mx.Set{
 		Hosts: []mx.Host{{Name: benchHost(i % hosts), Pref: 10}, {Name: benchHost((i + 1) % hosts), Pref: 20}},
 		TTL:   time.Hour,
 	}}
@@ -128,8 +129,8 @@ func benchService(tb testing.TB, n int) *Service {
 	now := time.Now()
 	for i := range n {
 		f := benchFacts(i, now)
-		s.facts.Set(addrKey{AP: f.Addr, Client: symOf(f.Client)}, newFactsRecord(&f))
-		s.names.Set(benchHost(i), nameEntry{Addrs: []netip.Addr{f.Addr.Addr()}, TTL: time.Hour})
+		s.facts.Set(store.AddrKey{AP: f.Addr, Client: store.SymOf(f.Client)}, store.NewRecord(&f))
+		s.names.Set(benchHost(i), store.Name{Addrs: []netip.Addr{f.Addr.Addr()}, TTL: time.Hour})
 		s.domains.Set(benchDomain(i), benchEntry(i, n))
 	}
 	return s
@@ -318,7 +319,7 @@ func benchCacheFile(b *testing.B) (file string, n int, size int64) {
 	if err := benchService(b, n).SaveCache(file); err != nil {
 		b.Fatal(err)
 	}
-	for _, f := range []string{file, namesFile(file), domainsFile(file)} {
+	for _, f := range []string{file, store.NamesFile(file), store.DomainsFile(file)} {
 		fi, err := os.Stat(f)
 		if err != nil {
 			b.Fatal(err)

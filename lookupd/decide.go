@@ -9,6 +9,7 @@ import (
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/cache"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/mx"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/store"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/verdict"
 )
 
@@ -44,7 +45,7 @@ func (s *Service) decide(ctx context.Context, st *settings, raw string, m mode, 
 		d.Source, d.Pattern, d.Verdict, d.overridden = SourceOverride, pat, overrideVerdict(list), true
 		return d
 	}
-	var e domainEntry
+	var e store.Domain
 	switch m {
 	case modeCached:
 		var ok bool
@@ -97,16 +98,16 @@ func (s *Service) decide(ctx context.Context, st *settings, raw string, m mode, 
 // probe.max_addresses of them, IPv6 first; ignored networks marked), looking
 // up every missing host at once and then waiting for them until ctx ends.
 func (s *Service) gatherAddrs(ctx context.Context, st *settings, reps []HostReport, hosts []mx.Host, m mode, d *Decision) {
-	var few [8]*cache.Pending[string, nameEntry]
+	var few [8]*cache.Pending[string, store.Name]
 	pending := few[:0]
 	if len(hosts) > len(few) {
-		pending = make([]*cache.Pending[string, nameEntry], 0, len(hosts))
+		pending = make([]*cache.Pending[string, store.Name], 0, len(hosts))
 	}
 	pending = pending[:len(hosts)]
-	var fewEntries [8]nameEntry
+	var fewEntries [8]store.Name
 	entries := fewEntries[:0]
 	if len(hosts) > len(fewEntries) {
-		entries = make([]nameEntry, 0, len(hosts))
+		entries = make([]store.Name, 0, len(hosts))
 	}
 	entries = entries[:len(hosts)]
 	for i, h := range hosts {
@@ -200,11 +201,11 @@ func considered(st *settings, addrs []netip.Addr) []AddrReport {
 func (s *Service) gatherFacts(ctx context.Context, st *settings, reps []HostReport, m mode, details bool, d *Decision) {
 	type wait struct {
 		rep *AddrReport
-		key addrKey
-		p   *cache.Pending[addrKey, factsRecord]
+		key store.AddrKey
+		p   *cache.Pending[store.AddrKey, store.Record]
 	}
 	var waits []wait
-	client := symOf(st.probe.Client)
+	client := store.SymOf(st.probe.Client)
 	var now time.Time
 	if details {
 		now = time.Now()
@@ -215,7 +216,7 @@ func (s *Service) gatherFacts(ctx context.Context, st *settings, reps []HostRepo
 			if a.Source == SourceIgnored {
 				continue
 			}
-			k := addrKey{AP: a.Addr, Client: client}
+			k := store.AddrKey{AP: a.Addr, Client: client}
 			if m == modeCached {
 				r, _, state, ok := s.facts.Peek(k)
 				switch {
@@ -263,8 +264,8 @@ func (s *Service) gatherFacts(ctx context.Context, st *settings, reps []HostRepo
 
 // judgeAddr fills in an address's verdict under the policy in force, and
 // with details its facts, age and reason.
-func (s *Service) judgeAddr(st *settings, a *AddrReport, k addrKey, r *factsRecord, src Source, details bool, now time.Time) {
-	f := r.facts(k)
+func (s *Service) judgeAddr(st *settings, a *AddrReport, k store.AddrKey, r *store.Record, src Source, details bool, now time.Time) {
+	f := r.Facts(k)
 	a.judgement = st.policy.Judge(&f)
 	a.Source, a.Verdict, a.NoTLS = src, a.judgement.Verdict, a.judgement.NoTLS
 	if details {

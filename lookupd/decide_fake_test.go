@@ -3,6 +3,7 @@ package lookupd
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/netip"
 	"sync"
 	"testing"
@@ -82,6 +83,12 @@ func addrs(s ...string) []netip.Addr {
 
 func fakeService(t *testing.T, dns Resolver, p *fakeProber, edit func(*config.Config)) *Service {
 	t.Helper()
+	return fakeServiceLog(t, dns, p, edit, testLogger(t))
+}
+
+// fakeServiceLog is fakeService logging to log.
+func fakeServiceLog(t *testing.T, dns Resolver, p *fakeProber, edit func(*config.Config), log *slog.Logger) *Service {
+	t.Helper()
 	cfg := config.Default()
 	cfg.Probe.IgnoreNetworks = []string{"10.0.0.0/8"}
 	cfg.Probe.RatePerAddress = config.RateEvery(0)
@@ -93,7 +100,7 @@ func fakeService(t *testing.T, dns Resolver, p *fakeProber, edit func(*config.Co
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	s, err := newService(&cfg, testLogger(t), dns, p.probe)
+	s, err := newService(&cfg, log, dns, p.probe)
 	if err != nil {
 		t.Fatal(err)
 	}

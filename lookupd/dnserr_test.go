@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/mx"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/store"
 )
 
 // failingDNS fails every lookup with err, or, when block is set, waits for
@@ -51,8 +52,8 @@ func TestDNSErrorKeepsKind(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !errors.Is(d.err(), sentinel) || !errors.Is(n.err(), sentinel) {
-			t.Fatalf("cached errors %v, %v are not %v", d.err(), n.err(), sentinel)
+		if !errors.Is(d.DNSErr(), sentinel) || !errors.Is(n.DNSErr(), sentinel) {
+			t.Fatalf("cached errors %v, %v are not %v", d.DNSErr(), n.DNSErr(), sentinel)
 		}
 		path := filepath.Join(t.TempDir(), "cache.json")
 		if err := s.SaveCache(path); err != nil {
@@ -64,12 +65,12 @@ func TestDNSErrorKeepsKind(t *testing.T) {
 		}
 		d, _, _, _ = r.domains.Peek("broken.test")
 		n, _, _, _ = r.names.Peek("mx.broken.test")
-		if !errors.Is(d.err(), sentinel) || !errors.Is(n.err(), sentinel) {
-			t.Fatalf("errors loaded from the file %v, %v are not %v", d.err(), n.err(), sentinel)
+		if !errors.Is(d.DNSErr(), sentinel) || !errors.Is(n.DNSErr(), sentinel) {
+			t.Fatalf("errors loaded from the file %v, %v are not %v", d.DNSErr(), n.DNSErr(), sentinel)
 		}
 	}
-	old := domainEntry{Err: "a file saved before kinds"}
-	if err := old.err(); err == nil || errors.Is(err, mx.ErrServFail) || errors.Is(err, mx.ErrTimeout) {
+	old := store.Domain{Err: "a file saved before kinds"}
+	if err := old.DNSErr(); err == nil || errors.Is(err, mx.ErrServFail) || errors.Is(err, mx.ErrTimeout) {
 		t.Fatalf("an entry without a kind: %v", err)
 	}
 }
@@ -82,8 +83,8 @@ func TestDNSLoadCutShort(t *testing.T) {
 	s := fakeService(t, &failingDNS{block: true}, &fakeProber{probes: map[netip.AddrPort]int{}}, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 2)
-	go func() { _, err := s.lookupMX(ctx, "slow.test"); done <- err }()
-	go func() { _, err := s.lookupNames(ctx, "mx.slow.test"); done <- err }()
+	go func() { _, err := s.origin.MX(ctx, "slow.test"); done <- err }()
+	go func() { _, err := s.origin.Names(ctx, "mx.slow.test"); done <- err }()
 	cancel()
 	for range 2 {
 		if err := <-done; !errors.Is(err, context.Canceled) {

@@ -12,6 +12,7 @@ import (
 	"github.com/exim-tlsprobe/exim-tlsprobe/config"
 	"github.com/exim-tlsprobe/exim-tlsprobe/internal/lab"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/mx"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/origin"
 )
 
 // switchDNS is fakeDNS (works) or failingDNS, switched by the test.
@@ -69,11 +70,11 @@ func TestDNSPatternLogged(t *testing.T) {
 	}
 	again := func() int { return logs.Count("msg=dns", "event=\"lookups work again\"") }
 
-	lookup("nx", dnsPatternRun-1) // a few unknown domains: no pattern
+	lookup("nx", origin.DNSPatternRun-1) // a few unknown domains: no pattern
 	lookup("ok", 1)
-	lookup("nx", dnsPatternRun-1)
+	lookup("nx", origin.DNSPatternRun-1)
 	if pattern("nxdomain") != 0 || again() != 0 {
-		t.Fatalf("a pattern logged after %d NXDOMAINs in a row:\n%s", dnsPatternRun-1, logs.String())
+		t.Fatalf("a pattern logged after %d NXDOMAINs in a row:\n%s", origin.DNSPatternRun-1, logs.String())
 	}
 	lookup("nx", 30) // every domain NXDOMAIN
 	if pattern("nxdomain") != 1 {

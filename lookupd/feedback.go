@@ -10,6 +10,7 @@ import (
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/cache"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/store"
 )
 
 // Reports: Exim's smtp transport tells the daemon, through its event_action
@@ -132,13 +133,13 @@ func (s *Service) report(ctx context.Context, addr netip.Addr, text string) (Rep
 			return ReportUnrelated, false
 		}
 	}
-	k := addrKey{AP: netip.AddrPortFrom(addr, uint16(st.cfg.Probe.Port)), Client: symOf(st.cfg.Probe.Client)}
+	k := store.AddrKey{AP: netip.AddrPortFrom(addr, uint16(st.cfg.Probe.Port)), Client: store.SymOf(st.cfg.Probe.Client)}
 	r, stored, _, ok := s.facts.Peek(k)
 	if !ok {
 		debug("no facts for the address")
 		return ReportUnrelated, false
 	}
-	f := r.facts(k)
+	f := r.Facts(k)
 	age := time.Since(stored).Round(time.Second)
 	if st.policy.PredictsFailure(&f) {
 		if s.log.Enabled(ctx, slog.LevelDebug) {
@@ -147,7 +148,7 @@ func (s *Service) report(ctx context.Context, addr netip.Addr, text string) (Rep
 		}
 		return ReportConfirmed, false
 	}
-	s.addReportView(k, r, stored, text) // remedies (issue 19): the failure is a view of the address at once
+	s.store.AddReportView(k, r, stored, text, st.cfg.Cache.TTL.Duration) // remedies (issue 19): the failure is a view of the address at once
 	started, busy := s.reprobe(k, r.Time)
 	// One line per re-probe started (or refused): a flood of reports for
 	// an address whose re-probe runs adds no line.
@@ -166,8 +167,8 @@ func (s *Service) report(ctx context.Context, addr netip.Addr, text string) (Rep
 // load must not take them back from Redis); the old facts are served until
 // the new ones land. No refresh starts when a load of k runs (started
 // false) or too many loads are in flight (busy).
-func (s *Service) reprobe(k addrKey, probed unixNano) (started, busy bool) {
-	p, started := s.facts.RefreshWith(k, func(ctx context.Context, k addrKey) (cache.Loaded[factsRecord], error) {
+func (s *Service) reprobe(k store.AddrKey, probed store.UnixNano) (started, busy bool) {
+	p, started := s.facts.RefreshWith(k, func(ctx context.Context, k store.AddrKey) (cache.Loaded[store.Record], error) {
 		return s.loadFactsAfter(ctx, k, probed)
 	})
 	return started, p == nil

@@ -204,12 +204,11 @@ func TestReportFlood(t *testing.T) {
 	const every, burst = 50 * time.Millisecond, 2
 	p := &fakeProber{probes: map[netip.AddrPort]int{}, facts: map[netip.Addr]probe.Facts{}}
 	dns := &fakeDNS{mx: map[string][]string{"modern.test": {"mx.modern.test"}}, addrs: map[string][]netip.Addr{"mx.modern.test": addrs("192.0.2.4")}}
-	s := fakeService(t, dns, p, func(c *config.Config) {
+	s := fakeServiceLog(t, dns, p, func(c *config.Config) {
 		c.Probe.RatePerAddress = config.RateEvery(every)
 		c.Probe.RateBurst = burst
 		c.Cache.TTL = config.Duration{Duration: time.Hour}
-	})
-	s.log = (&lab.LogBuffer{}).Logger()
+	}, (&lab.LogBuffer{}).Logger())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	start := time.Now()

@@ -14,8 +14,10 @@ import (
 	"time"
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/internal/lab"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/fleet"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket/sockettest"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/store"
 )
 
 // BenchmarkAnswerFromRedis: every request is a local miss of all three
@@ -55,15 +57,27 @@ func benchFromRedis(b *testing.B, r *lab.Redis, size, clients int) {
 		b.Fatal(err)
 	}
 	b.Cleanup(s.Close)
-	l, ctx := s.redis, context.Background()
+	c, ctx := s.origin.(*fleet.Level).Client(), context.Background()
+	// plant writes v under the key of kind (the fleet's key layout:
+	// lookupd/fleet's kindFacts, kindName, kindDomain).
+	plant := func(v any, kind string, parts ...string) {
+		key := c.Key(append([]string{kind}, parts...)...)
+		val, err := fleet.Encode(key, v)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := c.Set(ctx, key, val, time.Hour); err != nil {
+			b.Fatal(err)
+		}
+	}
 	now := time.Now()
 	for i := range n {
 		f := benchFacts(i, now)
-		rec := newFactsRecord(&f)
-		l.write(ctx, l.factsKey(addrKey{AP: f.Addr, Client: symOf(f.Client)}), &rec, time.Hour)
-		l.write(ctx, l.nameKey(benchHost(i)), &nameEntry{Addrs: []netip.Addr{f.Addr.Addr()}}, time.Hour)
+		rec := store.NewRecord(&f)
+		plant(&rec, "f", string(f.Client), f.Addr.String())
+		plant(&store.Name{Addrs: []netip.Addr{f.Addr.Addr()}}, "n", benchHost(i))
 		e := benchEntry(i, n)
-		l.write(ctx, l.domainKey(benchDomain(i)), &e, time.Hour)
+		plant(&e, "d", benchDomain(i))
 	}
 	names, want := benchNames(n)
 	addr := &net.UnixAddr{Name: benchServer(b, &socket.Server{Handler: s}), Net: "unix"}

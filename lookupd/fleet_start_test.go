@@ -12,6 +12,7 @@ import (
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/config"
 	"github.com/exim-tlsprobe/exim-tlsprobe/internal/lab"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/fleet"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket/sockettest"
 )
@@ -28,7 +29,7 @@ func TestNoFleetUnchanged(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if s.redis != nil {
+	if _, ok := s.origin.(*fleet.Level); ok {
 		t.Fatal("a Redis level without [redis] url")
 	}
 	b, _ := json.Marshal(s.Stats())
@@ -108,8 +109,8 @@ func TestFleetRestartOnly(t *testing.T) {
 	if got := s.RestartOnly(&next); len(got) != 1 || got[0] != "redis" {
 		t.Errorf("RestartOnly after a new prefix: %v, want [redis]", got)
 	}
-	before := s.redis
-	if err := s.Reload(&next); err != nil || s.redis != before || s.redis.c.Key("x") != "tlsprobed:x" {
+	before := s.origin
+	if err := s.Reload(&next); err != nil || s.origin != before || s.origin.(*fleet.Level).Client().Key("x") != "tlsprobed:x" {
 		t.Errorf("reload replaced the Redis level (%v)", err)
 	}
 }

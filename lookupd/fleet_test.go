@@ -17,6 +17,7 @@ import (
 	"github.com/exim-tlsprobe/exim-tlsprobe/internal/lab"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/fleet"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket/sockettest"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/store"
 )
 
 // Tests of relays sharing one real redis-server (docs/design.md section 5),
@@ -253,7 +254,7 @@ func TestFleet(t *testing.T) {
 		redisDo(t, r, "PEXPIRE", "age:f:gnutls:"+weak, "400")
 		b := startRelay(t, l, r.URL(), "age:", nil)
 		checkAnswers(t, "relay 2", askAll(t, b.path, []string{"dh768.test"}))
-		k := addrKey{AP: mustAP(t, weak), Client: symOf("gnutls")}
+		k := store.AddrKey{AP: mustAP(t, weak), Client: store.SymOf("gnutls")}
 		if _, _, state, ok := b.s.facts.Peek(k); !ok || state != cache.Fresh {
 			t.Fatalf("relay 2 facts of %s: %v %v, want fresh", weak, ok, state)
 		}

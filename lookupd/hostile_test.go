@@ -23,6 +23,7 @@ import (
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket/sockettest"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/store"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/verdict"
 )
 
@@ -66,10 +67,10 @@ func warm(s *Service, domain, host string, keyBits int) {
 	now := time.Now()
 	st := s.st.Load()
 	ap := netip.AddrPortFrom(netip.MustParseAddr("192.0.2.1"), uint16(st.cfg.Probe.Port))
-	s.domains.Set(domain, domainEntry{Set: mx.Set{Hosts: []mx.Host{{Name: host, Pref: 10}}, TTL: time.Hour}})
-	s.names.Set(host, nameEntry{Addrs: []netip.Addr{ap.Addr()}, TTL: time.Hour})
+	s.domains.Set(domain, store.Domain{Set: mx.Set{Hosts: []mx.Host{{Name: host, Pref: 10}}, TTL: time.Hour}})
+	s.names.Set(host, store.Name{Addrs: []netip.Addr{ap.Addr()}, TTL: time.Hour})
 	f := probe.Facts{Outcome: probe.OK, TLSVersion: "TLS1.2", KeyType: "RSA", KeyBits: keyBits, Time: now}
-	s.facts.Set(addrKey{AP: ap, Client: symOf(st.probe.Client)}, newFactsRecord(&f))
+	s.facts.Set(store.AddrKey{AP: ap, Client: store.SymOf(st.probe.Client)}, store.NewRecord(&f))
 }
 
 // TestHostileClients: careless and hostile local clients against the real
@@ -491,8 +492,8 @@ func TestRequestCannotSteerConnections(t *testing.T) {
 	if legit.n.Load() == 0 {
 		t.Error("no connection to the MX host of steer.test: the counters prove nothing")
 	}
-	s.facts.Range(func(k addrKey, rec factsRecord, _ time.Time) bool {
-		f := rec.facts(k)
+	s.facts.Range(func(k store.AddrKey, rec store.Record, _ time.Time) bool {
+		f := rec.Facts(k)
 		if f.Time.Before(start) {
 			return true // warmed by the test, not probed
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/cache"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/store"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/verdict"
 )
 
@@ -79,15 +80,15 @@ func (s *Service) List(which string) (Listed, error) {
 	}
 	st := s.st.Load()
 	now := time.Now()
-	client := symOf(st.probe.Client)
+	client := store.SymOf(st.probe.Client)
 	l := Listed{Addrs: []ListedAddr{}, Domains: []ListedDomain{}, Overrides: []ListedOverride{}}
 
 	byAddr := map[netip.AddrPort]*ListedAddr{}
-	s.facts.Range(func(k addrKey, r factsRecord, _ time.Time) bool {
+	s.facts.Range(func(k store.AddrKey, r store.Record, _ time.Time) bool {
 		if k.Client != client {
 			return true // another client's: not what answers are made of now
 		}
-		f := r.facts(k)
+		f := r.Facts(k)
 		v := st.policy.Of(&f)
 		if !want(v) {
 			return true
@@ -98,7 +99,7 @@ func (s *Service) List(which string) (Listed, error) {
 		byAddr[k.AP] = la
 		return true
 	})
-	s.names.Range(func(name string, e nameEntry, _ time.Time) bool {
+	s.names.Range(func(name string, e store.Name, _ time.Time) bool {
 		if _, _, ok := st.overrides.Match(name); ok {
 			return true // the override decides this name, not its addresses
 		}
@@ -109,7 +110,7 @@ func (s *Service) List(which string) (Listed, error) {
 		}
 		return true
 	})
-	s.domains.Range(func(name string, _ domainEntry, _ time.Time) bool {
+	s.domains.Range(func(name string, _ store.Domain, _ time.Time) bool {
 		d := s.decide(context.Background(), st, name, modeCached, false)
 		if !want(d.Verdict) {
 			return true

@@ -1,17 +1,16 @@
 package lookupd
 
 import (
-	"errors"
 	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/cache"
-	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/fleet"
-	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/mx"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/origin"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/stage"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/store"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/verdict"
 )
 
@@ -68,9 +67,6 @@ type Metrics struct {
 	reloads      [2]prometheus.Counter    // success, failure
 	reports      [reportClasses]prometheus.Counter
 	reprobes     prometheus.Counter
-
-	redisCalls [fleet.NumOps][2]prometheus.Counter // [op][ok, error]
-	redisTime  [fleet.NumOps]prometheus.Observer
 }
 
 type probeKey struct {
@@ -193,94 +189,13 @@ func (s *Service) Instrument(reg prometheus.Registerer) (*Metrics, error) {
 			return nil, err
 		}
 	}
-	if s.redis != nil {
-		if err := s.instrumentRedis(m, reg); err != nil {
+	for _, c := range s.extraCollectors {
+		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
 	}
 	s.metrics = m
 	return m, nil
-}
-
-// redisBuckets run from 50µs (loopback) to 1s (beyond redis.timeout's
-// default of 100ms).
-var redisBuckets = []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1}
-
-// instrumentRedis creates and registers the fleet's metrics.
-func (s *Service) instrumentRedis(m *Metrics, reg prometheus.Registerer) error {
-	l := s.redis
-	calls := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "tlsprobed_redis_calls_total",
-		Help: "Calls made to the fleet's Redis, by operation and result (ok, a miss included, or error).",
-	}, []string{"op", "result"})
-	times := prometheus.NewHistogramVec(prometheus.HistogramOpts{
-		Name:    "tlsprobed_redis_call_duration_seconds",
-		Help:    "Time taken by a call to the fleet's Redis, by operation.",
-		Buckets: redisBuckets,
-	}, []string{"op"})
-	for _, op := range fleet.Ops {
-		m.redisCalls[op][0] = calls.WithLabelValues(op.String(), "ok")
-		m.redisCalls[op][1] = calls.WithLabelValues(op.String(), "error")
-		m.redisTime[op] = times.WithLabelValues(op.String())
-	}
-	up := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "tlsprobed_redis_up",
-		Help: "1 while the fleet's Redis answers, 0 while it is down (or not asked yet).",
-	}, func() float64 {
-		if l.c.State() == fleet.StateUp {
-			return 1
-		}
-		return 0
-	})
-	loads := prometheus.NewDesc("tlsprobed_fleet_loads_total",
-		"Local cache misses by cache and by where the value came from (redis, peer, self, alone).",
-		[]string{"cache", "source"}, nil)
-	rejected := prometheus.NewDesc("tlsprobed_redis_values_rejected_total",
-		"Values found in Redis and ignored, by reason (version, corrupt).", []string{"reason"}, nil)
-	counters := collectorFunc{descs: []*prometheus.Desc{loads, rejected}, collect: func(ch chan<- prometheus.Metric) {
-		for c := range l.loads {
-			for src := range l.loads[c] {
-				ch <- prometheus.MustNewConstMetric(loads, prometheus.CounterValue, float64(l.loads[c][src].Load()),
-					levelNames3[c], loadSourceNames[src])
-			}
-		}
-		for i, r := range [...]string{"version", "corrupt"} {
-			ch <- prometheus.MustNewConstMetric(rejected, prometheus.CounterValue, float64(l.rejected[i].Load()), r)
-		}
-	}}
-	for _, c := range []prometheus.Collector{calls, times, up, counters} {
-		if err := reg.Register(c); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// collectorFunc exports counters kept elsewhere (atomics of the service).
-type collectorFunc struct {
-	descs   []*prometheus.Desc
-	collect func(chan<- prometheus.Metric)
-}
-
-func (c collectorFunc) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range c.descs {
-		ch <- d
-	}
-}
-
-func (c collectorFunc) Collect(ch chan<- prometheus.Metric) { c.collect(ch) }
-
-// redisCall records a call to Redis.
-func (m *Metrics) redisCall(op fleet.Op, took time.Duration, err error) {
-	if m == nil || m.redisTime[op] == nil {
-		return
-	}
-	r := 0
-	if err != nil {
-		r = 1
-	}
-	m.redisCalls[op][r].Inc()
-	m.redisTime[op].Observe(took.Seconds())
 }
 
 // Reloaded counts a configuration reload that succeeded or failed.
@@ -378,20 +293,16 @@ func (m *Metrics) probeDone(r *probe.Facts) {
 	}
 }
 
-// dnsError counts a failed lookup: lookup is "mx" or "address".
-func (m *Metrics) dnsError(lookup string, err error) {
+// dnsError counts a failed lookup.
+func (m *Metrics) dnsError(l origin.Lookup, kind store.DNSFailure) {
 	if m == nil {
 		return
 	}
-	l := 0
-	if lookup == "address" {
-		l = 1
-	}
 	e := 2
-	switch {
-	case errors.Is(err, mx.ErrServFail):
+	switch kind {
+	case store.DNSServFail:
 		e = 0
-	case errors.Is(err, mx.ErrTimeout):
+	case store.DNSTimeout:
 		e = 1
 	}
 	m.dnsErrors[l][e].Inc()

@@ -17,7 +17,9 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/config"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/origin"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket/sockettest"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/store"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/verdict"
 )
 
@@ -231,7 +233,7 @@ func TestMetricsNil(t *testing.T) {
 	m.Reloaded(true)
 	m.probeStarted()
 	m.answered(&Decision{}, time.Second)
-	m.dnsError("mx", nil)
+	m.dnsError(origin.LookupMX, store.DNSOther)
 }
 
 // TestAnswerAllocs: recording an answer allocates nothing.

@@ -19,6 +19,7 @@ import (
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket/sockettest"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/store"
 )
 
 // fanOut runs clients goroutines that share the indices 0..n-1 between
@@ -400,9 +401,7 @@ func TestRateLimitIsNotAFact(t *testing.T) {
 		c.Cache.ErrorTTL = config.Duration{Duration: time.Second}
 		c.Answer.Wait = config.Duration{Duration: wait}
 	})
-	s := newTestService(t, cfg)
-	s.log = sink.Logger()
-	t.Cleanup(s.Close)
+	s := loggedService(t, cfg, sink)
 	path := serveService(t, s)
 	addr := &net.UnixAddr{Name: path, Net: "unix"}
 
@@ -443,7 +442,7 @@ func TestRateLimitIsNotAFact(t *testing.T) {
 	if slow.Load() != 0 {
 		t.Errorf("%d answers took longer than answer.wait + 2s", slow.Load())
 	}
-	s.facts.Range(func(k addrKey, r factsRecord, _ time.Time) bool {
+	s.facts.Range(func(k store.AddrKey, r store.Record, _ time.Time) bool {
 		if strings.Contains(r.Error, "rate limit") || r.Stage.String() != "banner" {
 			t.Errorf("%s: facts %+v, want the server's 421 at the banner", k, r)
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/exim-tlsprobe/exim-tlsprobe/cache"
 	"github.com/exim-tlsprobe/exim-tlsprobe/config"
 	"github.com/exim-tlsprobe/exim-tlsprobe/internal/lab"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/store"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/verdict"
 )
 
@@ -30,7 +31,7 @@ func TestPersistence(t *testing.T) {
 	if err := s1.SaveCache(file); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{file, namesFile(file), domainsFile(file)} {
+	for _, f := range []string{file, store.NamesFile(file), store.DomainsFile(file)} {
 		if fi, err := os.Stat(f); err != nil || fi.Mode().Perm() != 0o600 {
 			t.Errorf("%s: %v, %v", f, fi, err)
 		}
@@ -84,8 +85,7 @@ func TestPersistenceLegacy(t *testing.T) {
 	l := startLab(t)
 	file := legacyFile(t, l.Port)
 	sink := &lab.LogBuffer{}
-	s := newTestService(t, l.config(t, nil))
-	s.log = sink.Logger()
+	s := loggedService(t, l.config(t, nil), sink)
 	n, err := s.LoadCache(file)
 	if err != nil || n != 2 {
 		t.Fatalf("LoadCache of a legacy file: %d entries, %v; want the 2 results that reached TLS", n, err)

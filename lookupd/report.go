@@ -5,6 +5,7 @@ import (
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/cache"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/store"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/verdict"
 )
 
@@ -37,13 +38,11 @@ const (
 // and probes made for it were answered from Redis instead: explain's view
 // of where an answer came from. When the MX set was loaded for this
 // decision, hosts and addresses found cached that came with it from Redis
-// (getChain) are marked too.
+// (the fleet's chain) are marked too. Without a fleet no entry has the
+// fleet's origin, and nothing is marked.
 func (s *Service) markRedis(d *Decision) {
-	if s.redis == nil {
-		return
-	}
 	withMX := d.Source == SourceMX && d.domainState == cache.Miss
-	client := symOf(s.st.Load().probe.Client)
+	client := store.SymOf(s.st.Load().probe.Client)
 	for i := range d.MX {
 		h := &d.MX[i]
 		if (h.Source == SourceLookup || withMX && h.Source == SourceCache) && cachedFromRedis(s.names, h.Name) {
@@ -51,7 +50,7 @@ func (s *Service) markRedis(d *Decision) {
 		}
 		for j := range h.Addrs {
 			a := &h.Addrs[j]
-			if (a.Source == SourceProbe || withMX && a.Source == SourceCache) && cachedFromRedis(s.facts, addrKey{AP: a.Addr, Client: client}) {
+			if (a.Source == SourceProbe || withMX && a.Source == SourceCache) && cachedFromRedis(s.facts, store.AddrKey{AP: a.Addr, Client: client}) {
 				a.Source = SourceRedis
 			}
 		}
@@ -61,7 +60,7 @@ func (s *Service) markRedis(d *Decision) {
 // cachedFromRedis reports whether c's entry of k came from Redis.
 func cachedFromRedis[K comparable, V any](c *cache.Cache[K, V], k K) bool {
 	o, ok := c.PeekOrigin(k)
-	return ok && o == originRedis
+	return ok && o == store.OriginFleet
 }
 
 // Decision is a domain's verdict with where it came from.

@@ -2,7 +2,6 @@ package lookupd
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net/netip"
 	"sync"
@@ -12,31 +11,19 @@ import (
 	"github.com/exim-tlsprobe/exim-tlsprobe/cache"
 	"github.com/exim-tlsprobe/exim-tlsprobe/config"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/mx"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/origin"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/store"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/verdict"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
-// dnsErrorTTL is how long a SERVFAIL or a DNS timeout is remembered.
-const dnsErrorTTL = 30 * time.Second
-
-// maxStoredAddrs bounds the addresses kept per host name, whatever DNS
-// says; probe.max_addresses of them are considered when answering.
-const maxStoredAddrs = 32
-
-// loadCeiling bounds one load of the caches: a probe may first wait for
-// its address's rate-limit turn and for a probe slot; the probe and the DNS
-// lookups bound themselves with the timeouts in force.
-const loadCeiling = time.Hour
-
 // Resolver is what the service asks of DNS; *mx.Resolver is the real one.
-type Resolver interface {
-	LookupMX(ctx context.Context, domain string) (mx.Set, error)
-	LookupAddrs(ctx context.Context, host string) ([]netip.Addr, time.Duration, error)
-}
+type Resolver = origin.Resolver
 
 // Prober probes one address; probe.Addr is the real one.
-type Prober func(ctx context.Context, ap netip.AddrPort, o probe.Options) probe.Facts
+type Prober = origin.Prober
 
 // Service turns a domain into a verdict. It keeps facts, not verdicts, in
 // three caches: domain -> MX set, host name -> addresses, address -> what a
@@ -44,21 +31,24 @@ type Prober func(ctx context.Context, ap netip.AddrPort, o probe.Options) probe.
 // when it answers, with the policy in force. It implements socket.Handler.
 type Service struct {
 	st      atomic.Pointer[settings]
-	domains *cache.Cache[string, domainEntry]
-	names   *cache.Cache[string, nameEntry]
-	facts   *cache.Cache[addrKey, factsRecord]
-	limiter *addrLimiter
-	slots   atomic.Pointer[chan struct{}] // a token per running probe; replaced on reload
+	store   *store.Store
+	domains *cache.Cache[string, store.Domain]
+	names   *cache.Cache[string, store.Name]
+	facts   *cache.Cache[store.AddrKey, store.Record]
+	direct  *origin.Direct // DNS and probes
+	origin  origin.Origin  // direct, or the fleet's Redis before it
 	log     *slog.Logger
 
 	newResolver func(*config.Config) Resolver
-	prober      Prober
 
 	// ConnStats, when set, adds the server's connection counters to stats.
 	ConnStats func() socket.ServerStats
 
-	metrics *Metrics    // set by Instrument; nil records nothing
-	redis   *redisLevel // the fleet's Redis ([redis] url); nil without
+	metrics *Metrics // set by Instrument; nil records nothing
+	// extras add what a decorator of the origin counts (the fleet's) to
+	// Stats and to the metrics registered.
+	extraStats      []func(*Stats)
+	extraCollectors []prometheus.Collector
 
 	answers   [verdict.Count]atomic.Uint64 // by verdict
 	invalid   atomic.Uint64
@@ -66,8 +56,6 @@ type Service struct {
 	overrides atomic.Uint64
 	probes    atomic.Uint64
 	started   time.Time
-
-	dnsWatch dnsWatch // logs when every DNS lookup fails (dnswatch.go)
 
 	reports  [reportClasses]atomic.Uint64 // by class (feedback.go)
 	reprobes atomic.Uint64
@@ -85,30 +73,6 @@ type settings struct {
 	ignore    []netip.Prefix
 }
 
-// domainEntry is a cached MX set (without its Domain: the key has it), or
-// the DNS error that stood in its way.
-type domainEntry struct {
-	Set     mx.Set     `json:"set"`
-	Err     string     `json:"err,omitempty"`
-	ErrKind DNSFailure `json:"err_kind,omitempty"`
-}
-
-// err is the DNS error that stood in the way, nil when there was none.
-func (e *domainEntry) err() error { return storedDNSError(e.Err, e.ErrKind) }
-
-// nameEntry is a cached host name's addresses, IPv6 first (the order Exim
-// tries them), all of them up to maxStoredAddrs (the networks ignored and
-// the number considered are applied when answering), or the DNS error.
-type nameEntry struct {
-	Addrs   []netip.Addr  `json:"addrs"`
-	TTL     time.Duration `json:"ttl_ns,omitempty"`
-	Err     string        `json:"err,omitempty"`
-	ErrKind DNSFailure    `json:"err_kind,omitempty"`
-}
-
-// err is the DNS error that stood in the way, nil when there was none.
-func (e *nameEntry) err() error { return storedDNSError(e.Err, e.ErrKind) }
-
 // NewService builds a service from a validated config. Cache sizes and the
 // bound on queued probes are taken once; Reload changes the rest.
 func NewService(cfg *config.Config, log *slog.Logger) (*Service, error) {
@@ -121,76 +85,41 @@ func newService(cfg *config.Config, log *slog.Logger, res Resolver, prober Probe
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Service{log: log, started: time.Now(), limiter: newAddrLimiter(cfg.Cache.Hosts), prober: prober}
+	s := &Service{log: log, started: time.Now()}
 	s.newResolver = func(c *config.Config) Resolver {
 		return &mx.Resolver{Servers: c.DNS.ServerAddrs(), Timeout: c.DNS.Timeout.Duration}
 	}
 	if res != nil {
 		s.newResolver = func(*config.Config) Resolver { return res }
 	}
-	if s.prober == nil {
-		s.prober = probe.Addr
-	}
-	if err := s.Reload(cfg); err != nil {
+	st, err := s.settingsOf(cfg)
+	if err != nil {
 		return nil, err
 	}
+	s.direct = origin.NewDirect(s.originSettings(st), cfg.Cache.Hosts, prober, observer{s}, log)
+	s.st.Store(st)
+	s.origin = s.direct
 	if cfg.Redis.Enabled() {
-		var err error
-		if s.redis, err = newRedisLevel(cfg, s); err != nil {
+		if err := s.withFleet(cfg); err != nil {
 			return nil, err
 		}
 	}
 	// Loads in flight are bounded by MaxPending; the probes running, by the
-	// one probe semaphore (s.slots, probe.concurrency): the cache has no
-	// slots of its own, so a probe waiting for its rate-limit turn or a
-	// probe slot never blocks another address's.
-	pending := 64 * cfg.Probe.Concurrency
-	var err error
-	s.facts, err = cache.New(cache.Options[addrKey, factsRecord]{
-		Size:        cfg.Cache.Hosts,
-		TTL:         s.factsTTL,
-		Load:        s.loadFacts,
-		LoadTimeout: loadCeiling,
-		Concurrency: cache.Unbounded,
-		MaxPending:  pending,
+	// one probe semaphore (origin.Direct, probe.concurrency).
+	s.store, err = store.New(store.Options{
+		Hosts:      cfg.Cache.Hosts,
+		Domains:    cfg.Cache.Domains,
+		MaxPending: 64 * cfg.Probe.Concurrency,
+		FactsTTL:   s.factsTTL,
+		LoadMX:     s.origin.MX,
+		LoadNames:  s.origin.Names,
+		LoadFacts:  s.loadFacts,
+		Log:        log,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("create address cache: %w", err)
+		return nil, err
 	}
-	s.names, err = cache.New(cache.Options[string, nameEntry]{
-		Size: cfg.Cache.Hosts,
-		TTL: func(e nameEntry) time.Duration {
-			if e.Err != "" {
-				return dnsErrorTTL
-			}
-			return e.TTL
-		},
-		// A DNS failure never replaces addresses already known (serve stale).
-		Failed:      func(e nameEntry) bool { return e.Err != "" },
-		Load:        s.lookupNames,
-		LoadTimeout: loadCeiling,
-		Concurrency: 64,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("create name cache: %w", err)
-	}
-	s.domains, err = cache.New(cache.Options[string, domainEntry]{
-		Size: cfg.Cache.Domains,
-		TTL: func(e domainEntry) time.Duration {
-			if e.Err != "" {
-				return dnsErrorTTL
-			}
-			return e.Set.TTL
-		},
-		// A DNS failure never replaces an MX set already known (serve stale).
-		Failed:      func(e domainEntry) bool { return e.Err != "" },
-		Load:        cache.Plain(s.lookupMX),
-		LoadTimeout: loadCeiling,
-		Concurrency: 64,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("create domain cache: %w", err)
-	}
+	s.domains, s.names, s.facts = s.store.Domains, s.store.Names, s.store.Facts
 	return s, nil
 }
 
@@ -199,11 +128,22 @@ func newService(cfg *config.Config, log *slog.Logger, res Resolver, prober Probe
 // probe.concurrency applies to the probes that start after it; what takes
 // effect only on restart is named by RestartOnly.
 func (s *Service) Reload(cfg *config.Config) error {
-	ov, err := cfg.Overrides()
+	st, err := s.settingsOf(cfg)
 	if err != nil {
 		return err
 	}
-	st := &settings{
+	s.direct.Set(s.originSettings(st))
+	s.st.Store(st)
+	return nil
+}
+
+// settingsOf derives the settings of cfg.
+func (s *Service) settingsOf(cfg *config.Config) (*settings, error) {
+	ov, err := cfg.Overrides()
+	if err != nil {
+		return nil, err
+	}
+	return &settings{
 		cfg:       cfg,
 		overrides: ov,
 		resolver:  s.newResolver(cfg),
@@ -223,16 +163,30 @@ func (s *Service) Reload(cfg *config.Config) error {
 			NoTLS13:    !cfg.Probe.TLS13,
 		},
 		ignore: cfg.Probe.Networks(),
+	}, nil
+}
+
+// originSettings are what the DNS and probe origin takes of st.
+func (s *Service) originSettings(st *settings) origin.Settings {
+	return origin.Settings{
+		Resolver:    st.resolver,
+		DNSTimeout:  st.cfg.DNS.Timeout.Duration,
+		Probe:       st.probe,
+		Policy:      st.policy,
+		Rate:        st.cfg.Probe.RatePerAddress.Limit(),
+		Burst:       st.cfg.Probe.RateBurst,
+		Concurrency: st.cfg.Probe.Concurrency,
+		Earlier:     s.earlierFacts,
 	}
-	s.limiter.setRate(cfg.Probe.RatePerAddress.Limit(), cfg.Probe.RateBurst)
-	if old := s.slots.Load(); old == nil || cap(*old) != cfg.Probe.Concurrency {
-		// Probes running keep the slot they hold in the old set; new ones
-		// take the new set's.
-		slots := make(chan struct{}, max(cfg.Probe.Concurrency, 1))
-		s.slots.Store(&slots)
+}
+
+// earlierFacts are the facts the cache holds for k, fresh or stale.
+func (s *Service) earlierFacts(k store.AddrKey) (probe.Facts, bool) {
+	r, _, _, ok := s.facts.Peek(k)
+	if !ok {
+		return probe.Facts{}, false
 	}
-	s.st.Store(st)
-	return nil
+	return r.Facts(k), true
 }
 
 // RestartOnly names the settings of next that differ from the running
@@ -257,9 +211,9 @@ func (s *Service) RestartOnly(next *config.Config) []string {
 // stored with their probe's time: cache.SetStored).
 // Facts a load took from Redis bring what is left of their TTL there
 // (cache.Loaded.TTL).
-func (s *Service) factsTTL(r factsRecord) time.Duration {
+func (s *Service) factsTTL(r store.Record) time.Duration {
 	c := s.st.Load().cfg
-	if r.isError() {
+	if r.IsError() {
 		return c.Cache.ErrorTTL.Duration
 	}
 	return c.Cache.TTL.Duration
@@ -270,20 +224,20 @@ func (s *Service) factsTTL(r factsRecord) time.Duration {
 // readable (for a final save).
 func (s *Service) Close() {
 	s.closeOnce.Do(func() {
-		s.facts.Close()
-		s.names.Close()
-		s.domains.Close()
-		s.Wait()
-		if s.redis != nil {
-			_ = s.redis.c.Close()
-		}
+		s.store.Close()
+		_ = s.origin.Close()
 	})
 	s.Wait()
 }
 
 // Wait waits for background DNS lookups and probes to finish.
 func (s *Service) Wait() {
-	s.domains.Wait()
-	s.names.Wait()
-	s.facts.Wait()
+	s.store.Wait()
 }
+
+// HELOName is the EHLO name the probes of a daemon with cfg use
+// (origin.HELOName).
+func HELOName(ctx context.Context, cfg *config.Config) string { return origin.HELOName(ctx, cfg) }
+
+// HELO is the EHLO name the probes use now.
+func (s *Service) HELO() string { return s.st.Load().probe.HELO }

@@ -86,9 +86,9 @@ func (quietLog) Printf(ctx context.Context, format string, v ...any) {
 
 var setLogger sync.Once
 
-// New makes a client; it does not dial (a Redis absent at start is not an
+// Dial makes a client; it does not dial yet (a Redis absent at start is not an
 // error: it is down until it answers).
-func New(o Options) (*Client, error) {
+func Dial(o Options) (*Client, error) {
 	setLogger.Do(func() { redis.SetLogger(quietLog{}) })
 	ro, err := redis.ParseURL(o.URL)
 	if err != nil {

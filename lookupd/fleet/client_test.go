@@ -18,7 +18,7 @@ func testClient(t *testing.T, url string, log *lab.LogBuffer, edit func(*Options
 	if edit != nil {
 		edit(&o)
 	}
-	c, err := New(o)
+	c, err := Dial(o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,11 +1,11 @@
-// Package fleet is the Redis level that relays of one fleet share behind
-// their own caches (docs/design.md section 5): a client of one Redis (or Valkey)
-// with a short deadline on every call and a circuit breaker that stops
-// asking a Redis that fails and logs once per change of state; the
-// versioned, checksummed and bounded codec of the values kept there; a lock
-// per key (SET NX PX) so that one relay of the fleet probes an address; and
-// a rate limit shared by the fleet (GCRA in a Lua script).
-//
-// The package knows keys and bytes, not what they mean: lookupd decides
-// what to store and checks what it decodes.
+// Package fleet shares what the relays of one fleet learn through one
+// Redis (or Valkey) (docs/design.md section 5): Level is an origin.Origin
+// put before another (New), so that a local miss asks Redis before DNS or
+// a probe, one relay of the fleet probes an address (a lock per key, SET NX
+// PX) within a rate limit the fleet shares (GCRA in a Lua script), and what
+// is learnt is written there for the others. Underneath, Client keeps a
+// short deadline on every call and a circuit breaker that stops asking a
+// Redis that fails (and logs once per change of state); the codec keeps
+// the values versioned, checksummed and bounded, and Level checks what it
+// decodes (valid.go).
 package fleet

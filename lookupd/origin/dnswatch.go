@@ -1,13 +1,15 @@
-package lookupd
+package origin
 
 import (
 	"log/slog"
 	"sync"
+
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/store"
 )
 
-// dnsPatternRun is how many DNS lookups in a row must fail before the
+// DNSPatternRun is how many DNS lookups in a row must fail before the
 // failure is logged as a pattern (DNS broken, not one bad domain).
-const dnsPatternRun = 8
+const DNSPatternRun = 8
 
 // DNSPattern is the state dnsWatch logs: how every recent lookup failed,
 // or DNSWorks.
@@ -23,11 +25,11 @@ const (
 )
 
 // patternOf is the pattern of one failed lookup of kind k.
-func patternOf(k DNSFailure) DNSPattern {
+func patternOf(k store.DNSFailure) DNSPattern {
 	switch k {
-	case DNSServFail:
+	case store.DNSServFail:
 		return DNSAllServFail
-	case DNSTimeout:
+	case store.DNSTimeout:
 		return DNSAllTimeout
 	}
 	return DNSAllOther
@@ -36,9 +38,9 @@ func patternOf(k DNSFailure) DNSPattern {
 // dnsWatch notices when DNS as a whole fails (every domain NXDOMAIN, every
 // lookup SERVFAIL or timing out: a broken resolver, a firewall), which
 // makes every answer empty, and says so at info level once per change of
-// state: when dnsPatternRun lookups in a row have failed, and when a
+// state: when DNSPatternRun lookups in a row have failed, and when a
 // lookup works again. Each lookup is also logged at warn level
-// (resolveMX), but only this line says that it is all of them.
+// (Direct.MX), but only this line says that it is all of them.
 type dnsWatch struct {
 	mu      sync.Mutex
 	run     int        // lookups failed in a row
@@ -64,7 +66,7 @@ func (w *dnsWatch) observe(log *slog.Logger, p DNSPattern) {
 		w.pattern = DNSMixedFailure
 	}
 	w.run++
-	if w.run >= dnsPatternRun && w.pattern != w.state {
+	if w.run >= DNSPatternRun && w.pattern != w.state {
 		w.state = w.pattern
 		log.Info("dns", "event", "every lookup fails", "pattern", string(w.pattern), "failed_in_a_row", w.run,
 			"note", "answers are empty until DNS works; 'tlsprobe explain DOMAIN' shows what a domain's lookup gave")

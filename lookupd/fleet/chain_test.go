@@ -1,4 +1,4 @@
-package lookupd
+package fleet
 
 import (
 	"encoding/json"
@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/mx"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/store"
 )
 
 // TestChainScriptFields: the JSON names the fleet's Lua script reads
@@ -15,7 +16,7 @@ import (
 // them fails here, instead of silently turning the script's one round
 // trip into three.
 func TestChainScriptFields(t *testing.T) {
-	b, err := json.Marshal(&domainEntry{Set: mx.Set{Hosts: []mx.Host{{Name: "mx.example", Pref: 10}}}})
+	b, err := json.Marshal(&store.Domain{Set: mx.Set{Hosts: []mx.Host{{Name: "mx.example", Pref: 10}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -31,7 +32,7 @@ func TestChainScriptFields(t *testing.T) {
 	if h, _ := hosts[0].(map[string]any); h[jsonName] != "mx.example" {
 		t.Fatalf("no %s in a host of a domain value: %s", jsonName, b)
 	}
-	b, err = json.Marshal(&nameEntry{Addrs: []netip.Addr{netip.MustParseAddr("192.0.2.1")}})
+	b, err = json.Marshal(&store.Name{Addrs: []netip.Addr{netip.MustParseAddr("192.0.2.1")}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package lookupd
+package store
 
 import (
 	"errors"
@@ -16,8 +16,8 @@ const (
 	DNSOther    DNSFailure = "other"    // anything else
 )
 
-// dnsFailureOf is err's kind.
-func dnsFailureOf(err error) DNSFailure {
+// DNSFailureOf is err's kind.
+func DNSFailureOf(err error) DNSFailure {
 	switch {
 	case errors.Is(err, mx.ErrServFail):
 		return DNSServFail
@@ -49,9 +49,9 @@ func (e *dnsError) Is(target error) bool {
 	return false
 }
 
-// storedDNSError is the error of an entry's Err and ErrKind; nil when Err
+// StoredDNSError is the error of an entry's Err and ErrKind; nil when Err
 // is empty.
-func storedDNSError(text string, kind DNSFailure) error {
+func StoredDNSError(text string, kind DNSFailure) error {
 	if text == "" {
 		return nil
 	}

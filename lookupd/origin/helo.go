@@ -1,4 +1,4 @@
-package lookupd
+package origin
 
 import (
 	"context"
@@ -49,6 +49,3 @@ func netResolver(servers []string) *net.Resolver {
 		return nil, err
 	}}
 }
-
-// HELO is the EHLO name the probes use now.
-func (s *Service) HELO() string { return s.st.Load().probe.HELO }

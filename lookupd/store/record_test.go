@@ -1,4 +1,4 @@
-package lookupd
+package store
 
 import (
 	"bytes"
@@ -14,7 +14,7 @@ import (
 
 // filledFacts returns probe.Facts with every field set to a value that is
 // not its zero value, by reflection: a field added to probe.Facts later is
-// filled too, and the tests below then fail unless factsRecord keeps it.
+// filled too, and the tests below then fail unless Record keeps it.
 func filledFacts(t *testing.T) probe.Facts {
 	t.Helper()
 	var f probe.Facts
@@ -55,9 +55,9 @@ func filledFacts(t *testing.T) probe.Facts {
 // compact record, and the key holds what the record leaves out.
 func TestFactsRecordKeepsEveryField(t *testing.T) {
 	for _, f := range []probe.Facts{filledFacts(t), {Addr: netip.MustParseAddrPort("192.0.2.1:25"), Client: "gnutls", Outcome: probe.OK}} {
-		k := addrKey{AP: f.Addr, Client: symOf(f.Client)}
-		rec := newFactsRecord(&f)
-		if got := rec.facts(k); !reflect.DeepEqual(got, f) {
+		k := AddrKey{AP: f.Addr, Client: SymOf(f.Client)}
+		rec := NewRecord(&f)
+		if got := rec.Facts(k); !reflect.DeepEqual(got, f) {
 			t.Errorf("record gives back\n%+v\nwant\n%+v", got, f)
 		}
 	}
@@ -78,7 +78,7 @@ func TestFactsRecordJSON(t *testing.T) {
 		delete(v.(map[string]any), "client")
 	}
 	want, _ := json.Marshal(m)
-	rec := newFactsRecord(&f)
+	rec := NewRecord(&f)
 	got, err := json.Marshal(rec)
 	if err != nil {
 		t.Fatal(err)
@@ -89,15 +89,15 @@ func TestFactsRecordJSON(t *testing.T) {
 	if !bytes.Equal(gotNorm, want) {
 		t.Errorf("record JSON\n%s\nwant\n%s", gotNorm, want)
 	}
-	var back factsRecord
+	var back Record
 	dec := json.NewDecoder(bytes.NewReader(got))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&back); err != nil || !reflect.DeepEqual(back, rec) {
 		t.Errorf("decoded %+v, %v; want %+v", back, err, rec)
 	}
-	k := addrKey{AP: f.Addr, Client: symOf(f.Client)}
+	k := AddrKey{AP: f.Addr, Client: SymOf(f.Client)}
 	text, _ := k.MarshalText()
-	var k2 addrKey
+	var k2 AddrKey
 	if err := k2.UnmarshalText(text); err != nil || k2 != k || string(text) != "[2001:db8::25]:2525/v-client" {
 		t.Errorf("key %q reads back as %v, %v", text, k2, err)
 	}
@@ -113,19 +113,19 @@ func TestFactsRecordJSON(t *testing.T) {
 // to something that decodes to the same.
 func FuzzFactsRecordJSON(f *testing.F) {
 	ff := probe.Facts{Outcome: probe.OK, KeyType: "RSA", KeyBits: 2048, DHBits: 768, Time: time.Unix(1700000000, 0)}
-	b, _ := json.Marshal(newFactsRecord(&ff))
+	b, _ := json.Marshal(NewRecord(&ff))
 	f.Add(b, []byte("192.0.2.1:25/gnutls"))
 	f.Add([]byte(`{"outcome":"error","stage":"banner","time":"0001-01-01T00:00:00Z","duration_ns":-1}`), []byte("[::1]:25/openssl"))
 	f.Fuzz(func(t *testing.T, value, key []byte) {
-		var k addrKey
+		var k AddrKey
 		if k.UnmarshalText(key) == nil {
 			text, _ := k.MarshalText()
-			var k2 addrKey
+			var k2 AddrKey
 			if err := k2.UnmarshalText(text); err != nil || k2 != k {
 				t.Errorf("key %q -> %q -> %v, %v", key, text, k2, err)
 			}
 		}
-		var r factsRecord
+		var r Record
 		dec := json.NewDecoder(bytes.NewReader(value))
 		dec.DisallowUnknownFields()
 		if dec.Decode(&r) != nil {
@@ -135,7 +135,7 @@ func FuzzFactsRecordJSON(f *testing.F) {
 		if err != nil {
 			t.Fatalf("re-encode %+v: %v", r, err)
 		}
-		var r2 factsRecord
+		var r2 Record
 		if err := json.Unmarshal(out, &r2); err != nil || r2 != r {
 			t.Errorf("%s -> %+v -> %s -> %+v, %v", value, r, out, r2, err)
 		}

@@ -1,4 +1,4 @@
-package lookupd
+package fleet
 
 import (
 	"net/netip"
@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/fleet"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/observe"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/store"
 )
 
 // TestViewsFitTheFleet: facts with the most views, each with the longest
@@ -28,29 +28,29 @@ func TestViewsFitTheFleet(t *testing.T) {
 	if len(f.Also) != observe.MaxViews {
 		t.Fatalf("%d views, want %d", len(f.Also), observe.MaxViews)
 	}
-	k := addrKey{AP: ap, Client: symOf("gnutls")}
-	rec := newFactsRecord(&f)
-	b, err := fleet.Encode("f:gnutls:192.0.2.40:25", &rec)
+	k := store.AddrKey{AP: ap, Client: store.SymOf("gnutls")}
+	rec := store.NewRecord(&f)
+	b, err := Encode("f:gnutls:192.0.2.40:25", &rec)
 	if err != nil {
 		t.Fatalf("encode: %v", err)
 	}
-	t.Logf("a facts value with %d views of %d-byte texts: %d bytes (fleet.MaxValue %d)", len(f.Also), len(f.Also[0].Error), len(b), fleet.MaxValue)
-	var back factsRecord
-	if err := fleet.Decode("f:gnutls:192.0.2.40:25", b, &back); err != nil {
+	t.Logf("a facts value with %d views of %d-byte texts: %d bytes (MaxValue %d)", len(f.Also), len(f.Also[0].Error), len(b), MaxValue)
+	var back store.Record
+	if err := Decode("f:gnutls:192.0.2.40:25", b, &back); err != nil {
 		t.Fatalf("decode: %v", err)
 	}
 	if err := validFacts(&back); err != nil {
 		t.Fatalf("validFacts: %v", err)
 	}
-	if got := back.facts(k); !reflect.DeepEqual(got.Also, f.Also) {
+	if got := back.Facts(k); !reflect.DeepEqual(got.Also, f.Also) {
 		t.Errorf("views back\n%+v\nwant\n%+v", got.Also, f.Also)
 	}
-	tooMany := append(back.views(), back.views()[0])
+	tooMany := append(back.Views(), back.Views()[0])
 	back.Also = &tooMany
 	if validFacts(&back) == nil {
 		t.Error("validFacts took more than MaxViews views")
 	}
-	nested := []factsRecord{rec}
+	nested := []store.Record{rec}
 	back.Also = &nested
 	if validFacts(&back) == nil {
 		t.Error("validFacts took a view with views")

@@ -251,8 +251,10 @@ func TestAddressChangeFollowed(t *testing.T) {
 	checkAddrs(t, d, verdict.TLSExport, []string{fmt.Sprintf("127.0.0.2:%d=tlsexport", l.Port)})
 }
 
-// TestReloadPolicy: a reload with another dh_min_bits, key_min_bits or
-// tls13 changes the answers at once, from the same facts, with no probe.
+// TestReloadPolicy: a reload with another dh_min_bits or key_min_bits
+// changes the answers at once, from the same facts, with no probe; a
+// reload to tls13 = false probes again the addresses whose facts cannot
+// answer it (a TLS 1.3 server's), and then answers from the new facts.
 func TestReloadPolicy(t *testing.T) {
 	// 127.0.0.7: TLS 1.3, and a 768-bit prime for TLS 1.2-only clients.
 	l := startLab(t, "both13.test. 60 IN MX 10 mx-both13.test.", "mx-both13.test. 60 IN A 127.0.0.7")
@@ -280,14 +282,6 @@ func TestReloadPolicy(t *testing.T) {
 			map[string]string{"dh768.test": "", "rsa1024.test": "smallkey", "modern.test": "", "both13.test": ""}},
 		{"key_min_bits 1024", func(c *config.Config) { c.Probe.KeyMinBits = 1024 },
 			map[string]string{"dh768.test": "tlsexport", "rsa1024.test": "", "modern.test": "", "both13.test": ""}},
-		{"tls13 false", func(c *config.Config) { c.Probe.TLS13 = false },
-			// both13.test's server speaks TLS 1.3: the polite probe ends
-			// with one TLS 1.3 session and never reads the prime it would
-			// send a TLS 1.2-only client (kx_unobserved, docs/probe.md), so
-			// only a probe made under tls13 = false can flag it.
-			map[string]string{"dh768.test": "tlsexport", "rsa1024.test": "smallkey", "modern.test": "", "both13.test": ""}},
-		{"back to the defaults", nil,
-			map[string]string{"dh768.test": "tlsexport", "rsa1024.test": "smallkey", "modern.test": "", "both13.test": ""}},
 	} {
 		ncfg := l.config(t, tc.edit)
 		if err := s.Reload(ncfg); err != nil {
@@ -297,5 +291,30 @@ func TestReloadPolicy(t *testing.T) {
 	}
 	if n := s.Stats().Probes - probes; n != 0 {
 		t.Errorf("%d probes after the reloads, want none", n)
+	}
+
+	// tls13 = false: both13.test's server speaks TLS 1.3, so the probe
+	// under tls13 = true had one TLS 1.3 session and never read the prime
+	// a TLS 1.2-only client gets (kx_unobserved, docs/probe.md). Those
+	// facts cannot answer the new policy (verdict.Policy.Unanswered): the
+	// first answer comes from them, and the address is probed again; once
+	// that probe has landed, the answer is tlsexport.
+	if err := s.Reload(l.config(t, func(c *config.Config) { c.Probe.TLS13 = false })); err != nil {
+		t.Fatal(err)
+	}
+	check("tls13 false, first ask", map[string]string{"dh768.test": "tlsexport", "rsa1024.test": "smallkey", "modern.test": "", "both13.test": ""})
+	s.Wait() // the probes the first ask started
+	reprobed := s.Stats().Probes - probes
+	check("tls13 false, after the re-probe", map[string]string{"dh768.test": "tlsexport", "rsa1024.test": "smallkey", "modern.test": "", "both13.test": "tlsexport"})
+	if reprobed == 0 {
+		t.Errorf("no probe after the reload to tls13 = false: facts with kx_unobserved answered a policy they cannot")
+	}
+	t.Logf("figure: tls13 = false: %d addresses probed again", reprobed)
+	if err := s.Reload(l.config(t, nil)); err != nil {
+		t.Fatal(err)
+	}
+	check("back to the defaults", map[string]string{"dh768.test": "tlsexport", "rsa1024.test": "smallkey", "modern.test": "", "both13.test": ""})
+	if n := s.Stats().Probes - probes; n != reprobed {
+		t.Errorf("%d probes after the reload back to the defaults, want none", n-reprobed)
 	}
 }

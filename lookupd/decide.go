@@ -240,6 +240,7 @@ func (s *Service) gatherFacts(ctx context.Context, st *settings, reps []HostRepo
 				s.judgeAddr(st, a, k, &r, SourceStale, details, now)
 			default:
 				s.judgeAddr(st, a, k, &r, SourceCache, details, now)
+				s.reprobeUnanswered(st, k, &r)
 			}
 		}
 	}
@@ -264,6 +265,19 @@ func (s *Service) gatherFacts(ctx context.Context, st *settings, reps []HostRepo
 
 // judgeAddr fills in an address's verdict under the policy in force, and
 // with details its facts, age and reason.
+// reprobeUnanswered starts a probe of k when its fresh facts r cannot
+// answer the policy in force (verdict.Policy.Unanswered); the answer is
+// given from r meanwhile, as from stale facts. Only a policy without TLS
+// 1.3 finds facts unanswered: the others skip the conversion.
+func (s *Service) reprobeUnanswered(st *settings, k store.AddrKey, r *store.Record) {
+	if !st.policy.NoTLS13 {
+		return
+	}
+	if f := r.Facts(k); st.policy.Unanswered(&f) {
+		s.facts.Refresh(k)
+	}
+}
+
 func (s *Service) judgeAddr(st *settings, a *AddrReport, k store.AddrKey, r *store.Record, src Source, details bool, now time.Time) {
 	f := r.Facts(k)
 	a.judgement = st.policy.Judge(&f)

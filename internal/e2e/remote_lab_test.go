@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/exim-tlsprobe/exim-tlsprobe/internal/lab"
 	"golang.org/x/sys/unix"
 )
 
@@ -123,13 +124,7 @@ func earlyTalker(t *testing.T, ns *netns, dst, talk string, logged func() bool) 
 	if _, err := c.Write([]byte(talk)); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for !logged() {
-		if time.Now().After(deadline) {
-			t.Fatalf("the server logged nothing about the early talker at %s after 15s", controlAddr)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	lab.WaitFor(t, "server log line about the early talker at "+controlAddr, logged)
 }
 
 // protocolErrors is the positive control for Exim: a client at

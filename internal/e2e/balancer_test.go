@@ -25,65 +25,105 @@ var (
 	lbWeak   = mxDomain{domain: "lb-weak.test", addr: "192.0.2.31"}   // OpenSSL fixture: TLS 1.2 only, DHE only, 768-bit prime
 )
 
-// lbFirst is the last octet of the first balancer's address (192.0.2.40).
-const lbFirst = 40
-
-// lbCase is one balancer: its domain and address, the balancing, and the
-// Exim that delivers through it.
-type lbCase struct {
-	dom     mxDomain
-	balance lab.Balance
-	build   *eximBuild
-}
-
-// lbCases are the balancers: for each GnuTLS Exim (Debian 12's, Debian
-// 13's), round robin and random, each its own domain, so one Exim's report
-// teaches the daemon nothing about another's address.
-func lbCases(t *testing.T) []lbCase {
-	t.Helper()
-	var cs []lbCase
-	for _, b := range gnutlsBuilds(t) {
-		for _, bal := range []lab.Balance{lab.RoundRobin, lab.Random} {
-			name := map[lab.Balance]string{lab.RoundRobin: "rr", lab.Random: "random"}[bal] + "-" + b.name
-			cs = append(cs, lbCase{
-				dom:     mxDomain{domain: "lb-" + name + ".test", addr: fmt.Sprintf("192.0.2.%d", lbFirst+len(cs))},
-				balance: bal, build: b,
-			})
-		}
-	}
-	return cs
-}
-
-func (c lbCase) name() string {
-	return c.build.name + "-" + strings.ReplaceAll(c.balance.String(), " ", "")
-}
-
 const (
+	// lbFirst is the last octet of the first balancer's address (192.0.2.40).
+	lbFirst = 40
 	// lbFollowing is how many deliveries after the first failure report
 	// must all get TLS (issue 19).
 	lbFollowing = 10
 	// lbBefore bounds the deliveries made waiting for the first failure.
 	lbBefore = 10
-	// The X= of each backend through the GnuTLS Exim.
+	// The X= of each backend through the GnuTLS Exims.
 	lbWeakTLS   = "TLS1.2:DHE_CUSTOM768"
 	lbModernTLS = "TLS1.3:"
 )
+
+// lbCase is one balancer: its domain and address, the balancing, and the
+// Exim that delivers through it (its name, and whether it is the OpenSSL
+// build, which no transport gets TLS with at the DHE-768 backend).
+type lbCase struct {
+	dom     mxDomain
+	balance lab.Balance
+	exim    string
+	openssl bool
+	sender  func(t *testing.T, ns *netns) mta
+}
+
+func (c lbCase) name() string { return c.exim + "-" + strings.ReplaceAll(c.balance.String(), " ", "") }
+
+// lbCasesFor are a case per balancing mode for each sending Exim, each its
+// own domain and address (from 192.0.2.lbFirst on), so that one Exim's
+// report teaches the daemon nothing about another's balancer.
+func lbCasesFor(builds ...lbCase) []lbCase {
+	var cs []lbCase
+	for _, b := range builds {
+		for _, bal := range []lab.Balance{lab.RoundRobin, lab.Random} {
+			c := b
+			c.balance = bal
+			c.dom = mxDomain{addr: fmt.Sprintf("192.0.2.%d", lbFirst+len(cs))}
+			c.dom.domain = "lb-" + c.name() + ".test"
+			cs = append(cs, c)
+		}
+	}
+	return cs
+}
+
+// fragmentWithReports is the single-file fragment in Exim's default
+// configuration with the reports on (withEventAction), for the Exim of b.
+func fragmentWithReports(b *eximBuild) func(t *testing.T, ns *netns) mta {
+	return func(t *testing.T, ns *netns) mta {
+		s := b.newFragmentSender(t, ns)
+		writeFile(t, s.config, withEventAction(t, s.config), 0o644)
+		return s
+	}
+}
 
 // TestBalancer proves the load-balancer case end to end (issue 19: one
 // address in front of a modern and a DHE-768 backend): the real daemon
 // with its default rate limit, each GnuTLS Exim (Debian 12's, Debian 13's)
 // with the single-file fragment and its reports (withEventAction), a
-// lab.Proxy on the MX address, round robin and seeded random. Exim delivers until its first
-// TLS failure there (a DH prime refused on the weak backend, the delivery
-// then made in clear) is reported; from then on, without waiting for
-// anything, the answer is tlsexport and the next 10 deliveries all get TLS
-// (X=), on both backends.
+// lab.Proxy on the MX address, round robin and seeded random. Each Exim
+// keeps one spool for all its deliveries to a balancer (its hints: TLS
+// resumption across the backends, as in production). It delivers until its
+// first TLS failure there (a DH prime refused on the weak backend, the
+// delivery then made in clear) is reported; from then on, without waiting
+// for anything, the answer is tlsexport and the next 10 deliveries all get
+// TLS (X=), on both backends.
 func TestBalancer(t *testing.T) {
 	requireE2E(t)
+	var builds []lbCase
+	for _, b := range gnutlsBuilds(t) {
+		builds = append(builds, lbCase{exim: b.name, sender: fragmentWithReports(b)})
+	}
+	runBalancers(t, "gnutls", `# The defaults: 2 probes at once per address, then one per 10s.
+rate_per_address = "1/10s"
+rate_burst = 2`, lbCasesFor(builds...))
+}
+
+// TestBalancerOpenSSL is TestBalancer for Exim 4.96 built with OpenSSL 3
+// and a daemon modelling it (security level 2). OpenSSL refuses a 768-bit
+// prime at every security level, so no transport gets TLS at the weak
+// backend: after the first report, every delivery whose connection reaches
+// the modern backend must get TLS, and every one in clear must show the
+// weak backend's TLS failure.
+func TestBalancerOpenSSL(t *testing.T) {
+	requireE2E(t)
+	bin := lab.EximOpenSSLBinary(t)
+	c := lbCase{exim: "openssl", openssl: true, sender: func(t *testing.T, ns *netns) mta {
+		return newOpenSSLSender(t, ns, bin, fragmentWithReports(bookworm)(t, ns).(*sender).config, "exim-fragment-openssl.conf", "TLSPROBED_OPENSSL = yes")
+	}}
+	runBalancers(t, "openssl", `client = "openssl"
+openssl_seclevel = 2
+rate_per_address = "1/10s"
+rate_burst = 2`, lbCasesFor(c))
+}
+
+// runBalancers starts the lab (both backends, a balancer per case, the
+// daemon with probeLines) and runs each case.
+func runBalancers(t *testing.T, client, probeLines string, cases []lbCase) {
 	start := time.Now()
 	defer func() { t.Logf("end-to-end test took %v", time.Since(start).Round(time.Millisecond)) }()
 
-	cases := lbCases(t)
 	addrs := []string{senderAddr, lbModern.addr, lbWeak.addr}
 	doms := make([]mxDomain, 0, len(cases))
 	for _, c := range cases {
@@ -97,9 +137,7 @@ func TestBalancer(t *testing.T) {
 	startFixture(t, ns, lab.FixtureBinary(t), lbWeak, fixtureOptions{Cert: "rsa2048", DH: "dh768", Ciphers: "kDHE", Max: "1.2"})
 	backends := []string{net.JoinHostPort(lbModern.addr, "25"), net.JoinHostPort(lbWeak.addr, "25")}
 
-	d := newDaemon(t, ns, bin, "the balancer test", `# The defaults: 2 probes at once per address, then one per 10s.
-rate_per_address = "1/10s"
-rate_burst = 2`, fmt.Sprintf(`
+	d := newDaemon(t, ns, bin, "the balancer test ("+client+")", probeLines, fmt.Sprintf(`
 [answer]
 wait = "1s"
 
@@ -109,28 +147,53 @@ file = %q
 	d.start(t)
 	openSocket(t, d)
 
-	senders := map[*eximBuild]*sender{}
+	senders := map[string]mta{}
 	for _, c := range cases {
-		s := senders[c.build]
+		s := senders[c.exim]
 		if s == nil {
-			s = c.build.newFragmentSender(t, ns)
-			writeFile(t, s.config, withEventAction(t, s.config), 0o644)
-			senders[c.build] = s
+			s = c.sender(t, ns)
+			senders[c.exim] = s
 		}
 		p := ns.startProxy(t, c.dom.addr+":25", lab.ProxyOptions{Backends: backends, Balance: c.balance, Seed: 1})
-		t.Run(c.name(), func(t *testing.T) { balancerDeliveries(t, d, s, p, c) })
+		t.Run(c.name(), func(t *testing.T) { balancerDeliveries(t, d, &spoolKeeper{mta: s, phase: c.name()}, p, c) })
 	}
 	if n := modernSrv.connectionsFrom(senderAddr); n == 0 {
 		t.Errorf("control: the modern backend logged no connection through the balancers:\n%s", modernSrv.mainlog())
 	}
 }
 
-// balancerDeliveries delivers to dom, behind p, until the first TLS
-// failure is reported, then lbFollowing more, which must all get TLS.
-func balancerDeliveries(t *testing.T, d *daemon, s *sender, p *lab.Proxy, c lbCase) {
+// spoolKeeper sends every message of a case with the same spool (the
+// phase names it), and returns only the main log lines each run added.
+type spoolKeeper struct {
+	mta
+	phase string
+	seen  int // bytes of the main log already returned
+}
+
+func (k *spoolKeeper) next(t *testing.T, what string, o sendOptions, rcpts ...string) *eximLog {
+	t.Helper()
+	l := k.send(t, k.phase, o, rcpts...)
+	if len(l.text) < k.seen {
+		t.Fatalf("%s: the main log of spool %s shrank", what, k.phase)
+	}
+	l.text, k.seen = l.text[k.seen:], len(l.text)
+	l.phase = k.phase + " " + what
+	return l
+}
+
+// tlsFailure starts Exim's log line for a failed TLS handshake as a
+// client, with either library ("TLS session: (gnutls_handshake): ...",
+// "TLS session: (SSL_connect): ...").
+const tlsFailure = "TLS session: ("
+
+// balancerDeliveries delivers to c.dom, behind p, until the first TLS
+// failure is reported, then lbFollowing more: all over TLS (GnuTLS), or,
+// for the OpenSSL build, over TLS wherever the connection reached the
+// modern backend.
+func balancerDeliveries(t *testing.T, d *daemon, s *spoolKeeper, p *lab.Proxy, c lbCase) {
 	opts := sendOptions{socket: d.socket}
 	before := d.stats(t)
-	dom, balance, name := c.dom, c.balance, c.name()
+	dom, balance := c.dom, c.balance
 
 	// 1. Until Exim's first TLS failure at the address, which its
 	// event_action reports before the delivery (in clear) ends.
@@ -139,13 +202,13 @@ func balancerDeliveries(t *testing.T, d *daemon, s *sender, p *lab.Proxy, c lbCa
 		if i > lbBefore {
 			t.Fatalf("%s: no TLS failure in %d deliveries; balancer connections per backend (modern, weak) %v\nexplain: %s", balance, lbBefore, p.Counts(), d.explain(dom.domain))
 		}
-		l := s.send(t, fmt.Sprintf("%s-%d", name, i), opts, rcpt(dom))
+		l := s.next(t, fmt.Sprintf("before-%d", i), opts, rcpt(dom))
 		l.noDefers(t)
 		got := l.delivered(t, rcpt(dom))
 		if got.tls == "" {
 			inClear++
 		}
-		if line := l.line(dhError); line != "" {
+		if line := l.line(tlsFailure); line != "" {
 			failedAt = i
 			t.Logf("%s: first TLS failure, delivery %d: %s", balance, i, line)
 			t.Logf("%s: %s", balance, got.line)
@@ -161,21 +224,28 @@ func balancerDeliveries(t *testing.T, d *daemon, s *sender, p *lab.Proxy, c lbCa
 		t.Fatalf("%s: the TLS failure of delivery %d was not reported: reports %+v", balance, failedAt, st.Reports)
 	}
 	// The report already changed the answer: no waiting here.
+	want := "tlsexport"
+	if c.openssl {
+		want = "nodhe" // the modern side negotiates without DHE; nothing gets TLS at the weak one
+	}
 	a, err := query(d.socket, dom.domain, 5*time.Second)
-	if err != nil || a != "tlsexport" {
-		t.Errorf("%s: the answer right after the first report: %q, %v; want tlsexport\nexplain: %s", balance, a, err, d.explain(dom.domain))
+	if err != nil || a != want {
+		t.Errorf("%s: the answer right after the first report: %q, %v; want %q\nexplain: %s", balance, a, err, want, d.explain(dom.domain))
 	}
 
-	// 2. The following deliveries: every one over TLS, whichever backend
-	// it lands on.
-	var withTLS, onWeak, onModern int
+	// 2. The following deliveries.
+	var withTLS, onWeak, onModern, weakFailed int
 	for i := 1; i <= lbFollowing; i++ {
-		l := s.send(t, fmt.Sprintf("%s-after-%d", name, i), opts, rcpt(dom))
+		l := s.next(t, fmt.Sprintf("after-%d", i), opts, rcpt(dom))
 		l.noDefers(t)
 		got := l.delivered(t, rcpt(dom))
+		failure := l.line(tlsFailure)
 		switch {
+		case got.tls == "" && c.openssl && failure != "":
+			weakFailed++ // OpenSSL: no transport gets TLS at the weak backend
+			t.Logf("%s: delivery %d after the first report, in clear after a TLS failure: %s", balance, i, failure)
 		case got.tls == "":
-			t.Errorf("%s: delivery %d after the first report went in clear: %s\nexplain: %s", balance, i, got.line, d.explain(dom.domain))
+			t.Errorf("%s: delivery %d after the first report went in clear: %s\n%s\nexplain: %s", balance, i, got.line, failure, d.explain(dom.domain))
 		case tlsMatches(got.tls, lbWeakTLS):
 			withTLS++
 			onWeak++
@@ -186,16 +256,19 @@ func balancerDeliveries(t *testing.T, d *daemon, s *sender, p *lab.Proxy, c lbCa
 			withTLS++
 			t.Logf("%s: delivery %d over TLS, backend not told by X=: %s", balance, i, got.line)
 		}
-		if got.transport != smallTransport {
-			t.Errorf("%s: delivery %d after the first report: want T=%s, got %s", balance, i, smallTransport, got.line)
+		if !c.openssl {
+			if got.transport != smallTransport {
+				t.Errorf("%s: delivery %d after the first report: want T=%s, got %s", balance, i, smallTransport, got.line)
+			}
+			if failure != "" {
+				t.Errorf("%s: delivery %d after the first report: %s", balance, i, failure)
+			}
 		}
-		if line := l.line(dhError); line != "" {
-			t.Errorf("%s: delivery %d after the first report: %s", balance, i, line)
-		}
+		t.Logf("%s: after %d: %s", balance, i, got.line)
 	}
-	// Both backends must have been tried, or the deliveries proved nothing.
-	if onWeak == 0 || onModern == 0 {
-		t.Errorf("%s: of %d deliveries after the report, %d on the DHE-768 backend and %d on the modern one: want both", balance, lbFollowing, onWeak, onModern)
+	// Both backends must have been reached, or the deliveries proved nothing.
+	if onWeak+weakFailed == 0 || onModern == 0 {
+		t.Errorf("%s: of %d deliveries after the report, %d on the DHE-768 backend (%d of them in clear) and %d on the modern one: want both", balance, lbFollowing, onWeak+weakFailed, weakFailed, onModern)
 	}
 	after := d.stats(t)
 	rep := lookupd.ReportStats{
@@ -203,10 +276,14 @@ func balancerDeliveries(t *testing.T, d *daemon, s *sender, p *lab.Proxy, c lbCa
 		Unrelated: after.Reports.Unrelated - before.Reports.Unrelated, Reprobes: after.Reports.Reprobes - before.Reports.Reprobes,
 	}
 	t.Logf("%s: explain %s: %s", balance, dom.domain, d.explain(dom.domain))
-	t.Logf("figure: balancer %s, %s GnuTLS Exim (backends modern TLS 1.3 and DHE-768): %d deliveries in clear before the answer flipped (first TLS failure at delivery %d); reports sent %d (miss %d, confirmed %d, unrelated %d), re-probes %d, probes made %d; then %d/%d deliveries over TLS (%d on the DHE-768 backend, %d on the modern one); balancer connections (modern, weak) %v",
-		balance, c.build.name, inClear, failedAt, rep.Miss+rep.Confirmed+rep.Unrelated, rep.Miss, rep.Confirmed, rep.Unrelated, rep.Reprobes,
-		after.Probes-before.Probes, withTLS, lbFollowing, onWeak, onModern, p.Counts())
-	if withTLS != lbFollowing {
+	where := fmt.Sprintf("%d on the DHE-768 backend, %d on the modern one", onWeak, onModern)
+	if c.openssl {
+		where = fmt.Sprintf("%d on the modern backend; %d in clear after a TLS failure at the DHE-768 backend, where no OpenSSL transport gets TLS", onModern, weakFailed)
+	}
+	t.Logf("figure: balancer %s, %s Exim (backends modern TLS 1.3 and DHE-768): %d deliveries in clear before the answer flipped (first TLS failure at delivery %d); reports sent %d (miss %d, confirmed %d, unrelated %d), re-probes %d, probes made %d; then %d/%d deliveries over TLS (%s); balancer connections (modern, weak) %v",
+		balance, c.exim, inClear, failedAt, rep.Miss+rep.Confirmed+rep.Unrelated, rep.Miss, rep.Confirmed, rep.Unrelated, rep.Reprobes,
+		after.Probes-before.Probes, withTLS, lbFollowing, where, p.Counts())
+	if !c.openssl && withTLS != lbFollowing {
 		t.Errorf("%s: %d/%d deliveries over TLS after the first report", balance, withTLS, lbFollowing)
 	}
 }

@@ -17,15 +17,37 @@ const MaxViews = 4
 // that could not finish says nothing about the server's TLS). Facts of
 // another address or client than next's are ignored. At most MaxViews
 // views are kept in Also, the newest.
+//
+// The views a probe's own connections showed (probe.Addr fills Also) carry
+// no time, address or client of their own: they take those of the facts
+// they came with (stamp), so they last the TTL like any view.
 func Merge(prev, next probe.Facts, now time.Time, ttl time.Duration) probe.Facts {
-	cands := slices.Clone(next.Also)
+	cands := stamp(slices.Clone(next.Also), &next)
 	if prev.Addr == next.Addr && prev.Client == next.Client && !prev.Time.IsZero() {
 		p := prev
 		p.Also = nil
 		cands = append(cands, p)
-		cands = append(cands, prev.Also...)
+		cands = append(cands, stamp(slices.Clone(prev.Also), &prev)...)
 	}
 	return keep(next, cands, now, ttl)
+}
+
+// stamp gives each view without a time the time of of (the probe that saw
+// it), and without an address or client of's.
+func stamp(views []probe.Facts, of *probe.Facts) []probe.Facts {
+	for i := range views {
+		v := &views[i]
+		if v.Time.IsZero() {
+			v.Time = of.Time
+		}
+		if !v.Addr.IsValid() {
+			v.Addr = of.Addr
+		}
+		if v.Client == "" {
+			v.Client = of.Client
+		}
+	}
+	return views
 }
 
 // Add is f with the view v in its Also (v newer than f's Also), on the
@@ -37,7 +59,7 @@ func Add(f, v probe.Facts, now time.Time, ttl time.Duration) probe.Facts {
 		return f
 	}
 	v.Also = nil
-	return keep(f, append([]probe.Facts{v}, f.Also...), now, ttl)
+	return keep(f, append([]probe.Facts{v}, stamp(slices.Clone(f.Also), &f)...), now, ttl)
 }
 
 // keep sets main.Also to the candidates worth keeping, newest first.

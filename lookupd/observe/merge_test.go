@@ -113,3 +113,37 @@ func TestAddReport(t *testing.T) {
 		t.Fatalf("Merge after a report = %+v", got.Also)
 	}
 }
+
+// TestMergeProbeViewsLast: the views a probe's own connections showed
+// (probe.Addr's Also: no time, address or client of their own, the probe
+// times the whole) are of the probe's time and address, and last the TTL
+// like any view: a re-probe that sees both sides of a balancer keeps the
+// weak one, and so does the probe after it, landing on the modern side.
+func TestMergeProbeViewsLast(t *testing.T) {
+	v := weak(time.Time{})
+	v.Addr, v.Client = netip.AddrPort{}, ""
+	next := modern(t0)
+	next.Also = []probe.Facts{v}
+	got := Merge(modern(t0.Add(-time.Hour)), next, t0.Add(time.Second), ttl)
+	if len(got.Also) != 1 || got.Also[0].DHBits != 768 {
+		t.Fatalf("Merge dropped the probe's own view: %+v", got.Also)
+	}
+	if w := got.Also[0]; !w.Time.Equal(t0) || w.Addr != ap || w.Client != "gnutls" {
+		t.Errorf("the probe's view: time %v, addr %v, client %q; want the probe's %v, %v, gnutls", w.Time, w.Addr, w.Client, t0, ap)
+	}
+	later := Merge(got, modern(t0.Add(time.Hour)), t0.Add(time.Hour), ttl)
+	if len(later.Also) != 1 || later.Also[0].DHBits != 768 {
+		t.Fatalf("the next probe, on the modern side, erased the weak view: %+v", later.Also)
+	}
+	// Facts stored before views were stamped: their views are of their time.
+	old := modern(t0)
+	old.Also = []probe.Facts{v}
+	if got := Merge(old, modern(t0.Add(time.Hour)), t0.Add(time.Hour), ttl); len(got.Also) != 1 || !got.Also[0].Time.Equal(t0) {
+		t.Errorf("Merge dropped an unstamped earlier view: %+v", got.Also)
+	}
+	// Add stamps the views of the facts it adds to, too.
+	r := FromReport(ap, "gnutls", "TLS session: (gnutls_handshake): Could not negotiate a supported cipher suite.", t0.Add(time.Minute))
+	if got := Add(old, r, t0.Add(time.Minute), ttl); len(got.Also) != 2 {
+		t.Errorf("Add dropped the unstamped view: %+v", got.Also)
+	}
+}

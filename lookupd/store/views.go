@@ -15,13 +15,14 @@ import (
 
 // WithViews is f, new facts of k, with the disagreeing views of the facts
 // the cache holds for k (fresh or not: observe.Merge drops views older than
-// keep, cache.ttl).
+// keep, cache.ttl). With none, f's own views still pass observe.Merge,
+// which gives them f's time.
 func (s *Store) WithViews(k AddrKey, f probe.Facts, keep time.Duration) probe.Facts {
-	old, _, _, ok := s.Facts.Peek(k)
-	if !ok {
-		return f
+	var prev probe.Facts
+	if old, _, _, ok := s.Facts.Peek(k); ok {
+		prev = old.Facts(k)
 	}
-	return observe.Merge(old.Facts(k), f, time.Now(), keep)
+	return observe.Merge(prev, f, time.Now(), keep)
 }
 
 // AddReportView adds the view of Exim's report text to the facts r of k,

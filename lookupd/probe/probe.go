@@ -116,7 +116,7 @@ func (r *Facts) modelled(ctx context.Context, o Options, addr string, f tlswire.
 		r.Note = "server signals TLS 1.3 (RFC 8446 downgrade marker), which Exim negotiates; cipher and DH are those of a TLS 1.2 hello"
 	}
 	if r.DHBits > 0 && !r.TLS13 && o.client() == tlswire.ClientOpenSSL {
-		if first != nil && !first.TLS13 {
+		if first != nil && !first.TLS13 && sameKey(first, r) {
 			// crypto/tls offers no DHE suite: the clean session already
 			// showed what a hello without DHE gets.
 			r.NoDHE, r.NoDHECipher = NoDHEOK, first.Cipher
@@ -254,6 +254,10 @@ func (r *Facts) addView(v *Facts) {
 func noDHE(ctx context.Context, o Options, addr string, r *Facts) {
 	f, err := exchange(ctx, o, addr, tlswire.HelloConfig{Client: o.client(), MaxVersion: tls.VersionTLS12, NoDHE: true})
 	switch {
+	case err == nil && len(f.Certificates) > 0 && r.other(f):
+		// Another server answered (a balancer's other backend): its view
+		// is its own, never r's answer to the hello without DHE.
+		r.Note = joinNote(r.Note, "the hello without DHE reached another server at this address; whether this one has a suite without DHE is not known")
 	case err == nil && len(f.Certificates) > 0:
 		r.NoDHE, r.NoDHECipher = NoDHEOK, tlswire.CipherSuiteName(f.CipherSuite)
 	case err == nil:
@@ -264,6 +268,31 @@ func noDHE(ctx context.Context, o Options, addr string, r *Facts) {
 		r.Note = joinNote(r.Note, "could not check for a key exchange without DHE: "+err.Error())
 	}
 }
+
+// other reports whether flight f, read for r's question, came from another
+// server than r's, as a balancer in front of differently configured servers
+// gives: f signals TLS 1.3, which r's server did not, or shows another key.
+// Then f's view goes in r.Also (never blended into r). Servers that differ
+// only in what f does not show cannot be told apart.
+func (r *Facts) other(f tlswire.Flight) bool {
+	var v Facts
+	if err := v.fill(f); err != nil {
+		return false
+	}
+	if !(f.ServerTLS13 && !r.TLS13) && sameKey(&v, r) {
+		return false
+	}
+	v.Outcome = OK
+	if f.ServerTLS13 {
+		v.TLS13, v.TLSVersion = true, tlswire.VersionName(tls.VersionTLS13)
+	}
+	v.Note = "another server at this address (a balancer?): a TLS 1.2 hello without DHE got this"
+	r.Also = append(r.Also, v)
+	return true
+}
+
+// sameKey reports whether two views show the same certificate key.
+func sameKey(a, b *Facts) bool { return a.KeyType == b.KeyType && a.KeyBits == b.KeyBits }
 
 func joinNote(a, b string) string {
 	if a == "" {

@@ -148,6 +148,7 @@ file = %q
 	openSocket(t, d)
 
 	senders := map[string]mta{}
+	onModern := 0
 	for _, c := range cases {
 		s := senders[c.exim]
 		if s == nil {
@@ -155,7 +156,10 @@ file = %q
 			senders[c.exim] = s
 		}
 		p := ns.startProxy(t, c.dom.addr+":25", lab.ProxyOptions{Backends: backends, Balance: c.balance, Seed: 1})
-		t.Run(c.name(), func(t *testing.T) { balancerDeliveries(t, d, &spoolKeeper{mta: s, phase: c.name()}, p, c) })
+		t.Run(c.name(), func(t *testing.T) { onModern += balancerDeliveries(t, d, &spoolKeeper{mta: s, phase: c.name()}, p, c) })
+	}
+	if onModern == 0 {
+		t.Errorf("no delivery after a first report reached the modern backend over TLS: the deliveries proved nothing there")
 	}
 	if n := modernSrv.connectionsFrom(senderAddr); n == 0 {
 		t.Errorf("control: the modern backend logged no connection through the balancers:\n%s", modernSrv.mainlog())
@@ -190,7 +194,8 @@ const tlsFailure = "TLS session: ("
 // failure is reported, then lbFollowing more: all over TLS (GnuTLS), or,
 // for the OpenSSL build, over TLS wherever the connection reached the
 // modern backend.
-func balancerDeliveries(t *testing.T, d *daemon, s *spoolKeeper, p *lab.Proxy, c lbCase) {
+// It returns how many of those reached the modern backend over TLS.
+func balancerDeliveries(t *testing.T, d *daemon, s *spoolKeeper, p *lab.Proxy, c lbCase) int {
 	opts := sendOptions{socket: d.socket}
 	before := d.stats(t)
 	dom, balance := c.dom, c.balance
@@ -223,15 +228,14 @@ func balancerDeliveries(t *testing.T, d *daemon, s *spoolKeeper, p *lab.Proxy, c
 	if r := st.Reports.Miss + st.Reports.Confirmed - before.Reports.Miss - before.Reports.Confirmed; r == 0 {
 		t.Fatalf("%s: the TLS failure of delivery %d was not reported: reports %+v", balance, failedAt, st.Reports)
 	}
-	// The report already changed the answer: no waiting here.
-	want := "tlsexport"
-	if c.openssl {
-		want = "nodhe" // the modern side negotiates without DHE; nothing gets TLS at the weak one
-	}
+	// The report already changed the answer: no waiting here. (For the
+	// OpenSSL build every answer gets TLS at the modern backend and none
+	// at the weak one: the deliveries below judge it.)
 	a, err := query(d.socket, dom.domain, 5*time.Second)
-	if err != nil || a != want {
-		t.Errorf("%s: the answer right after the first report: %q, %v; want %q\nexplain: %s", balance, a, err, want, d.explain(dom.domain))
+	if err != nil || (!c.openssl && a != "tlsexport") {
+		t.Errorf("%s: the answer right after the first report: %q, %v; want tlsexport\nexplain: %s", balance, a, err, d.explain(dom.domain))
 	}
+	t.Logf("%s: the answer right after the first report: %q", balance, a)
 
 	// 2. The following deliveries.
 	var withTLS, onWeak, onModern, weakFailed int
@@ -266,8 +270,12 @@ func balancerDeliveries(t *testing.T, d *daemon, s *spoolKeeper, p *lab.Proxy, c
 		}
 		t.Logf("%s: after %d: %s", balance, i, got.line)
 	}
-	// Both backends must have been reached, or the deliveries proved nothing.
-	if onWeak+weakFailed == 0 || onModern == 0 {
+	// Both backends must have been reached, or the deliveries proved
+	// nothing. (The OpenSSL build with round robin may not reach the
+	// modern one first at all: each delivery in clear makes two
+	// connections, so the weak backend gets every first one; runBalancers
+	// checks its cases together.)
+	if onWeak+weakFailed == 0 || (onModern == 0 && !c.openssl) {
 		t.Errorf("%s: of %d deliveries after the report, %d on the DHE-768 backend (%d of them in clear) and %d on the modern one: want both", balance, lbFollowing, onWeak+weakFailed, weakFailed, onModern)
 	}
 	after := d.stats(t)
@@ -286,6 +294,7 @@ func balancerDeliveries(t *testing.T, d *daemon, s *spoolKeeper, p *lab.Proxy, c
 	if !c.openssl && withTLS != lbFollowing {
 		t.Errorf("%s: %d/%d deliveries over TLS after the first report", balance, withTLS, lbFollowing)
 	}
+	return onModern
 }
 
 // openSocket lets every user reach the daemon's socket (its directory

@@ -200,19 +200,18 @@ func (p *Proxy) accept(ctx context.Context) {
 			c.Close()
 			return
 		}
+		i := p.pick() // here, not in the goroutine: backends in accept order
 		p.wg.Add(1)
 		go func() {
 			defer p.wg.Done()
 			defer p.untrack(c)
-			p.forward(ctx, c)
+			p.forward(ctx, c, i)
 		}()
 	}
 }
 
-// forward dials the chosen backend and copies both ways until both
-// directions end.
-func (p *Proxy) forward(ctx context.Context, c net.Conn) {
-	i := p.pick()
+// forward dials backend i and copies both ways until both directions end.
+func (p *Proxy) forward(ctx context.Context, c net.Conn, i int) {
 	dctx, cancel := context.WithTimeout(ctx, p.o.Idle)
 	b, err := p.o.Dial(dctx, "tcp", p.o.Backends[i])
 	cancel()

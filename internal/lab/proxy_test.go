@@ -170,7 +170,7 @@ func TestProxyClose(t *testing.T) {
 	}
 	defer refused.Close()
 	refused.SetDeadline(time.Now().Add(WaitBound))
-	if n, err := refused.Read(make([]byte, 1)); n != 0 || err == nil {
+	if n, err := refused.Read(make([]byte, 1)); n != 0 || !errors.Is(err, io.EOF) && !isReset(err) {
 		t.Errorf("connection to the dead backend: read %d, %v; want EOF", n, err)
 	}
 	WaitFor(t, "failed dial counted", func() bool { return p.Failed() == 1 })
@@ -238,4 +238,22 @@ func TestProxyOptions(t *testing.T) {
 // isReset: a connection closed with unread data ends in a reset.
 func isReset(err error) bool {
 	return strings.Contains(err.Error(), "connection reset")
+}
+
+// TestProxyIdle: a connection silent both ways for longer than Idle is
+// ended (the client reads EOF), and the proxy goes on serving.
+func TestProxyIdle(t *testing.T) {
+	p := startProxy(t, ProxyOptions{Backends: nameServers(t, 1), Idle: 50 * time.Millisecond})
+	c, err := net.DialTimeout("tcp", p.Addr().String(), WaitBound)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(WaitBound)) // far beyond Idle: the proxy must end it first
+	if _, err := io.ReadAll(c); err != nil && !isReset(err) {
+		t.Fatalf("the idle connection: %v, want it ended by the proxy", err)
+	}
+	if got := ask(t, p.Addr(), "after"); got != "b0:after" {
+		t.Errorf("after an idle connection: %q", got)
+	}
 }

@@ -139,7 +139,7 @@ func (s *Service) Flush(arg string) error {
 // flushAddrs forgets the facts of addrs at the configured port, for every
 // client modelled.
 func (s *Service) flushAddrs(addrs []netip.Addr) {
-	port := uint16(s.st.Load().cfg.Probe.Port)
+	port := uint16(s.st.Load().Config.Probe.Port)
 	for _, a := range addrs {
 		for _, c := range tlswire.Clients {
 			s.facts.Delete(store.AddrKey{AP: netip.AddrPortFrom(a, port), Client: store.SymOf(c)})

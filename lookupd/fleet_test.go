@@ -15,6 +15,7 @@ import (
 	"github.com/exim-tlsprobe/exim-tlsprobe/cache"
 	"github.com/exim-tlsprobe/exim-tlsprobe/config"
 	"github.com/exim-tlsprobe/exim-tlsprobe/internal/lab"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/decision"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/fleet"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket/sockettest"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/store"
@@ -156,12 +157,12 @@ func TestFleet(t *testing.T) {
 			t.Fatalf("relay 3 explain mixed.test: %+v", d)
 		}
 		for _, h := range d.MX {
-			if h.Source != SourceRedis || len(h.Addrs) != 1 || h.Addrs[0].Source != SourceRedis || h.Addrs[0].Facts == nil {
+			if h.Source != decision.SourceRedis || len(h.Addrs) != 1 || h.Addrs[0].Source != decision.SourceRedis || h.Addrs[0].Facts == nil {
 				t.Errorf("relay 3 explain: host %s from %s, addresses %+v; want all from redis", h.Name, h.Source, h.Addrs)
 			}
 		}
 		// Known locally now: from the cache.
-		if d := explain(t, c.path, "mixed.test"); d.MX[0].Addrs[0].Source != SourceCache {
+		if d := explain(t, c.path, "mixed.test"); d.MX[0].Addrs[0].Source != decision.SourceCache {
 			t.Errorf("relay 3 explain again: %s, want cache", d.MX[0].Addrs[0].Source)
 		}
 		if n := c.s.Stats().Probes; n != 0 {

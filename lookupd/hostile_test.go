@@ -19,6 +19,7 @@ import (
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/config"
 	"github.com/exim-tlsprobe/exim-tlsprobe/internal/lab"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/decision"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/mx"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket"
@@ -66,7 +67,7 @@ func warmService(t testing.TB, cfg *config.Config, log *slog.Logger) *Service {
 func warm(s *Service, domain, host string, keyBits int) {
 	now := time.Now()
 	st := s.st.Load()
-	ap := netip.AddrPortFrom(netip.MustParseAddr("192.0.2.1"), uint16(st.cfg.Probe.Port))
+	ap := netip.AddrPortFrom(netip.MustParseAddr("192.0.2.1"), uint16(st.Config.Probe.Port))
 	s.domains.Set(domain, store.Domain{Set: mx.Set{Hosts: []mx.Host{{Name: host, Pref: 10}}, TTL: time.Hour}})
 	s.names.Set(host, store.Name{Addrs: []netip.Addr{ap.Addr()}, TTL: time.Hour})
 	f := probe.Facts{Outcome: probe.OK, TLSVersion: "TLS1.2", KeyType: "RSA", KeyBits: keyBits, Time: now}
@@ -361,10 +362,10 @@ func startCounting(t testing.TB, addr string) (*countingSMTP, error) {
 }
 
 // explain asks for a domain's explanation over the socket.
-func explain(t *testing.T, path, domain string) Decision {
+func explain(t *testing.T, path, domain string) decision.Decision {
 	t.Helper()
 	out := sockettest.Raw(t, path, []byte("explain "+domain+"\n"), true)
-	var d Decision
+	var d decision.Decision
 	if err := json.Unmarshal([]byte(out), &d); err != nil {
 		t.Fatalf("explain %s: %v in %q", domain, err, out)
 	}
@@ -422,7 +423,7 @@ func TestIgnoredNetworksNeverProbed(t *testing.T) {
 				t.Errorf("%s: MX %s: no address (%s %s), want its ignored ones", domain, h.Name, h.Source, h.Note)
 			}
 			for _, a := range h.Addrs {
-				if a.Source != SourceIgnored || a.Facts != nil || a.Verdict != verdict.None {
+				if a.Source != decision.SourceIgnored || a.Facts != nil || a.Verdict != verdict.None {
 					t.Errorf("%s: MX %s: %+v, want ignored", domain, h.Name, a)
 				}
 			}

@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/cache"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/decision"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/origin"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/stage"
@@ -18,7 +19,7 @@ import (
 //
 //	tlsprobed_requests_total{answer,source}        domain requests (Exim's), by answer word
 //	                                               ("smallkey", "tlsexport", "empty") and by
-//	                                               where the verdict came from (Decision.Source)
+//	                                               where the verdict came from (decision.Decision.Source)
 //	tlsprobed_answer_duration_seconds              time to answer a domain request
 //	tlsprobed_cache_lookups_total{cache,result}    cache lookups made to answer domain requests:
 //	                                               cache "domains", "names" or "addresses",
@@ -65,7 +66,7 @@ type Metrics struct {
 	inFlight     prometheus.Gauge
 	dnsErrors    [2][3]prometheus.Counter // [mx, address][servfail, timeout, other]
 	reloads      [2]prometheus.Counter    // success, failure
-	reports      [reportClasses]prometheus.Counter
+	reports      [decision.ReportClasses]prometheus.Counter
 	reprobes     prometheus.Counter
 }
 
@@ -78,8 +79,8 @@ var (
 	// answerLabels are indexed by verdict.Verdict.
 	answerLabels = [verdict.Count]string{verdict.None: "empty", verdict.TLSExport: "tlsexport", verdict.SmallKey: "smallkey",
 		verdict.NoDHE: "nodhe", verdict.SecLevel1: "seclevel1", verdict.SecLevel0: "seclevel0"} // remedies (issue 19): seclevel0
-	// sourceLabels are the values of Decision.Source.
-	sourceLabels = [...]Source{SourceOverride, SourceMX, SourceDNS, SourceDNSError, SourcePending, SourceInvalid}
+	// sourceLabels are the values of decision.Decision.Source.
+	sourceLabels = [...]decision.Source{decision.SourceOverride, decision.SourceMX, decision.SourceDNS, decision.SourceDNSError, decision.SourcePending, decision.SourceInvalid}
 	// probeStages are the stages a probe reports with its outcome.
 	probeStages = map[probe.Outcome][]stage.Stage{
 		probe.OK:    {""},
@@ -175,7 +176,7 @@ func (s *Service) Instrument(reg prometheus.Registerer) (*Metrics, error) {
 		Name: "tlsprobed_reports_total",
 		Help: "Reports of failed deliveries from Exim (report verb), by class: miss (a TLS failure the facts did not predict; the address is probed again), confirmed, unrelated, malformed.",
 	}, []string{"class"})
-	for c := range reportClasses {
+	for c := range decision.ReportClasses {
 		m.reports[c] = reports.WithLabelValues(c.String())
 	}
 	m.reprobes = prometheus.NewCounter(prometheus.CounterOpts{
@@ -212,7 +213,7 @@ func (m *Metrics) Reloaded(ok bool) {
 
 // answered records a domain request: its answer, source, time, and the
 // cache lookups its decision made.
-func (m *Metrics) answered(d *Decision, took time.Duration) {
+func (m *Metrics) answered(d *decision.Decision, took time.Duration) {
 	if m == nil {
 		return
 	}
@@ -223,13 +224,13 @@ func (m *Metrics) answered(d *Decision, took time.Duration) {
 	}
 	m.answerTime.Observe(took.Seconds())
 	switch d.Source {
-	case SourceOverride, SourceInvalid:
+	case decision.SourceOverride, decision.SourceInvalid:
 		return // no DNS, no cache
-	case SourcePending:
+	case decision.SourcePending:
 		m.lookups[0][2].Inc()
 		return
 	}
-	m.lookups[0][lookupResult(d.domainState)].Inc()
+	m.lookups[0][lookupResult(d.DomainState())].Inc()
 	for i := range d.MX {
 		h := &d.MX[i]
 		m.countLookup(1, h.Source)
@@ -241,13 +242,13 @@ func (m *Metrics) answered(d *Decision, took time.Duration) {
 
 // countLookup counts a lookup of cache c (1 names, 2 addresses) by where
 // its answer came from.
-func (m *Metrics) countLookup(c int, src Source) {
+func (m *Metrics) countLookup(c int, src decision.Source) {
 	switch src {
-	case SourceCache:
+	case decision.SourceCache:
 		m.lookups[c][0].Inc()
-	case SourceStale:
+	case decision.SourceStale:
 		m.lookups[c][1].Inc()
-	case SourceLookup, SourceProbe, SourcePending:
+	case decision.SourceLookup, decision.SourceProbe, decision.SourcePending:
 		m.lookups[c][2].Inc()
 	}
 }
@@ -309,8 +310,8 @@ func (m *Metrics) dnsError(l origin.Lookup, kind store.DNSFailure) {
 }
 
 // reported counts a report of class c, and the re-probe it started.
-func (m *Metrics) reported(c ReportClass, reprobed bool) {
-	if m == nil || c >= reportClasses {
+func (m *Metrics) reported(c decision.ReportClass, reprobed bool) {
+	if m == nil || c >= decision.ReportClasses {
 		return
 	}
 	m.reports[c].Inc()

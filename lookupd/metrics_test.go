@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/config"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/decision"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/origin"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket/sockettest"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/store"
@@ -232,7 +233,7 @@ func TestMetricsNil(t *testing.T) {
 	var m *Metrics
 	m.Reloaded(true)
 	m.probeStarted()
-	m.answered(&Decision{}, time.Second)
+	m.answered(&decision.Decision{}, time.Second)
 	m.dnsError(origin.LookupMX, store.DNSOther)
 }
 
@@ -244,9 +245,9 @@ func TestAnswerAllocs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := Decision{Domain: "a.test", Verdict: verdict.SmallKey, Source: SourceMX, MX: []HostReport{
-		{Source: SourceCache, Addrs: []AddrReport{{Source: SourceCache}, {Source: SourceIgnored}}},
-		{Source: SourceLookup, Addrs: []AddrReport{{Source: SourceProbe}}}}}
+	d := decision.Decision{Domain: "a.test", Verdict: verdict.SmallKey, Source: decision.SourceMX, MX: []decision.HostReport{
+		{Source: decision.SourceCache, Addrs: []decision.AddrReport{{Source: decision.SourceCache}, {Source: decision.SourceIgnored}}},
+		{Source: decision.SourceLookup, Addrs: []decision.AddrReport{{Source: decision.SourceProbe}}}}}
 	if n := testing.AllocsPerRun(100, func() { m.answered(&d, time.Millisecond) }); n != 0 {
 		t.Errorf("answered allocates %v times", n)
 	}

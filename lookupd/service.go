@@ -3,13 +3,13 @@ package lookupd
 import (
 	"context"
 	"log/slog"
-	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/cache"
 	"github.com/exim-tlsprobe/exim-tlsprobe/config"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/decision"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/mx"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/origin"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
@@ -25,10 +25,10 @@ type Resolver = origin.Resolver
 // Prober probes one address; probe.Addr is the real one.
 type Prober = origin.Prober
 
-// Service turns a domain into a verdict. It keeps facts, not verdicts, in
-// three caches: domain -> MX set, host name -> addresses, address -> what a
-// probe observed there (docs/design.md sections 3 and 5); it computes the verdict
-// when it answers, with the policy in force. It implements socket.Handler.
+// Service is the daemon's lookups wired together: the store of facts
+// (lookupd/store), the origin that fills it (lookupd/origin, with
+// lookupd/fleet before it), and the decision that answers from it with the
+// settings in force (lookupd/decision). It implements socket.Handler.
 type Service struct {
 	st      atomic.Pointer[settings]
 	store   *store.Store
@@ -37,6 +37,7 @@ type Service struct {
 	facts   *cache.Cache[store.AddrKey, store.Record]
 	direct  *origin.Direct // DNS and probes
 	origin  origin.Origin  // direct, or the fleet's Redis before it
+	decider *decision.Decider
 	log     *slog.Logger
 
 	newResolver func(*config.Config) Resolver
@@ -57,7 +58,7 @@ type Service struct {
 	probes    atomic.Uint64
 	started   time.Time
 
-	reports  [reportClasses]atomic.Uint64 // by class (feedback.go)
+	reports  [decision.ReportClasses]atomic.Uint64 // by class (feedback.go)
 	reprobes atomic.Uint64
 
 	closeOnce sync.Once
@@ -65,12 +66,9 @@ type Service struct {
 
 // settings is everything derived from a config; replaced whole on reload.
 type settings struct {
-	cfg       *config.Config
-	overrides *config.Overrides
-	resolver  Resolver
-	probe     probe.Options
-	policy    verdict.Policy
-	ignore    []netip.Prefix
+	decision.Settings // what answers are decided with
+	resolver          Resolver
+	probe             probe.Options
 }
 
 // NewService builds a service from a validated config. Cache sizes and the
@@ -120,6 +118,7 @@ func newService(cfg *config.Config, log *slog.Logger, res Resolver, prober Probe
 		return nil, err
 	}
 	s.domains, s.names, s.facts = s.store.Domains, s.store.Names, s.store.Facts
+	s.decider = decision.New(s.store, s.loadFactsAfter, log)
 	return s, nil
 }
 
@@ -144,9 +143,20 @@ func (s *Service) settingsOf(cfg *config.Config) (*settings, error) {
 		return nil, err
 	}
 	return &settings{
-		cfg:       cfg,
-		overrides: ov,
-		resolver:  s.newResolver(cfg),
+		Settings: decision.Settings{
+			Config:    cfg,
+			Overrides: ov,
+			Policy: verdict.Policy{
+				Client:     cfg.Probe.Client,
+				SecLevel:   cfg.Probe.OpenSSLSecLevel,
+				KeyMinBits: cfg.Probe.KeyMinBits,
+				DHMinBits:  cfg.Probe.DHMinBits,
+				NoTLS13:    !cfg.Probe.TLS13,
+			},
+			Client: cfg.Probe.Client,
+			Ignore: cfg.Probe.Networks(),
+		},
+		resolver: s.newResolver(cfg),
 		probe: probe.Options{
 			HELO:       HELOName(context.Background(), cfg),
 			NoTLS13:    !cfg.Probe.TLS13,
@@ -155,14 +165,6 @@ func (s *Service) settingsOf(cfg *config.Config) (*settings, error) {
 			Ignore:     cfg.Probe.Networks(),
 			SourceAddr: cfg.Probe.SourceAddr(),
 		},
-		policy: verdict.Policy{
-			Client:     cfg.Probe.Client,
-			SecLevel:   cfg.Probe.OpenSSLSecLevel,
-			KeyMinBits: cfg.Probe.KeyMinBits,
-			DHMinBits:  cfg.Probe.DHMinBits,
-			NoTLS13:    !cfg.Probe.TLS13,
-		},
-		ignore: cfg.Probe.Networks(),
 	}, nil
 }
 
@@ -170,12 +172,12 @@ func (s *Service) settingsOf(cfg *config.Config) (*settings, error) {
 func (s *Service) originSettings(st *settings) origin.Settings {
 	return origin.Settings{
 		Resolver:    st.resolver,
-		DNSTimeout:  st.cfg.DNS.Timeout.Duration,
+		DNSTimeout:  st.Config.DNS.Timeout.Duration,
 		Probe:       st.probe,
-		Policy:      st.policy,
-		Rate:        st.cfg.Probe.RatePerAddress.Limit(),
-		Burst:       st.cfg.Probe.RateBurst,
-		Concurrency: st.cfg.Probe.Concurrency,
+		Policy:      st.Policy,
+		Rate:        st.Config.Probe.RatePerAddress.Limit(),
+		Burst:       st.Config.Probe.RateBurst,
+		Concurrency: st.Config.Probe.Concurrency,
 		Earlier:     s.earlierFacts,
 	}
 }
@@ -192,7 +194,7 @@ func (s *Service) earlierFacts(k store.AddrKey) (probe.Facts, bool) {
 // RestartOnly names the settings of next that differ from the running
 // ones but take effect only on restart; empty when there are none.
 func (s *Service) RestartOnly(next *config.Config) []string {
-	cur := s.st.Load().cfg
+	cur := s.st.Load().Config
 	var out []string
 	if next.Cache.Hosts != cur.Cache.Hosts {
 		out = append(out, "cache.hosts")
@@ -212,7 +214,7 @@ func (s *Service) RestartOnly(next *config.Config) []string {
 // Facts a load took from Redis bring what is left of their TTL there
 // (cache.Loaded.TTL).
 func (s *Service) factsTTL(r store.Record) time.Duration {
-	c := s.st.Load().cfg
+	c := s.st.Load().Config
 	if r.IsError() {
 		return c.Cache.ErrorTTL.Duration
 	}

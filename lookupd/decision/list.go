@@ -1,4 +1,4 @@
-package lookupd
+package decision
 
 import (
 	"cmp"
@@ -65,10 +65,10 @@ type ListedOverride struct {
 	Verdict verdict.Verdict `json:"verdict"`
 }
 
-// List returns the flagged addresses, domains and override items, smallkey
-// first, then by name. which is "smallkey" or "tlsexport" for one list, ""
-// for both.
-func (s *Service) List(which string) (Listed, error) {
+// List returns the flagged addresses, domains and override items under st,
+// smallkey first, then by name. which is "smallkey" or "tlsexport" for one
+// list, "" for both.
+func (s *Decider) List(st *Settings, which string) (Listed, error) {
 	want := func(v verdict.Verdict) bool { return v != verdict.None }
 	switch which {
 	case "":
@@ -78,9 +78,8 @@ func (s *Service) List(which string) (Listed, error) {
 	default:
 		return Listed{}, fmt.Errorf("%w: list takes smallkey, tlsexport, nodhe, seclevel1, seclevel0 or nothing, not %q", socket.ErrBadRequest, which)
 	}
-	st := s.st.Load()
 	now := time.Now()
-	client := store.SymOf(st.probe.Client)
+	client := store.SymOf(st.Client)
 	l := Listed{Addrs: []ListedAddr{}, Domains: []ListedDomain{}, Overrides: []ListedOverride{}}
 
 	byAddr := map[netip.AddrPort]*ListedAddr{}
@@ -89,18 +88,18 @@ func (s *Service) List(which string) (Listed, error) {
 			return true // another client's: not what answers are made of now
 		}
 		f := r.Facts(k)
-		v := st.policy.Of(&f)
+		v := st.Policy.Of(&f)
 		if !want(v) {
 			return true
 		}
 		_, _, state, _ := s.facts.Peek(k)
-		la := &ListedAddr{Addr: k.AP, Verdict: v, Reason: st.policy.Reason(&f), KeyType: f.KeyType, KeyBits: f.KeyBits,
+		la := &ListedAddr{Addr: k.AP, Verdict: v, Reason: st.Policy.Reason(&f), KeyType: f.KeyType, KeyBits: f.KeyBits,
 			DHBits: f.DHBits, Probed: f.Time, Age: age(now, f.Time), Stale: state == cache.Stale, Names: []string{}, Domains: []string{}}
 		byAddr[k.AP] = la
 		return true
 	})
 	s.names.Range(func(name string, e store.Name, _ time.Time) bool {
-		if _, _, ok := st.overrides.Match(name); ok {
+		if _, _, ok := st.Overrides.Match(name); ok {
 			return true // the override decides this name, not its addresses
 		}
 		for _, a := range considered(st, e.Addrs) {
@@ -139,7 +138,7 @@ func (s *Service) List(which string) (Listed, error) {
 		l.Addrs = append(l.Addrs, *la)
 	}
 	for v, items := range map[verdict.Verdict][]string{
-		verdict.SmallKey: st.cfg.OverrideLists.SmallKey, verdict.TLSExport: st.cfg.OverrideLists.TLSExport} {
+		verdict.SmallKey: st.Config.OverrideLists.SmallKey, verdict.TLSExport: st.Config.OverrideLists.TLSExport} {
 		if want(v) {
 			for _, item := range items {
 				l.Overrides = append(l.Overrides, ListedOverride{Item: item, Verdict: v})

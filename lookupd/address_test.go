@@ -30,7 +30,7 @@ func loggedService(t *testing.T, cfg *config.Config, sink *lab.LogBuffer) *Servi
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(s.Close)
+	closeAtEnd(t, s)
 	return s
 }
 
@@ -231,7 +231,7 @@ func TestAddressChangeFollowed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(s.Close)
+	closeAtEnd(t, s)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if d := s.Decide(ctx, "moving.test"); d.Verdict != verdict.None {

@@ -105,7 +105,7 @@ func fakeServiceLog(t *testing.T, dns Resolver, p *fakeProber, edit func(*config
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(s.Close)
+	closeAtEnd(t, s)
 	return s
 }
 

@@ -28,7 +28,7 @@ func TestNoFleetUnchanged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	defer s.Close(context.Background())
 	if _, ok := s.origin.(*fleet.Level); ok {
 		t.Fatal("a Redis level without [redis] url")
 	}
@@ -103,7 +103,7 @@ func TestFleetRestartOnly(t *testing.T) {
 	if err != nil {
 		t.Fatalf("NewService with a Redis that is not there: %v", err)
 	}
-	defer s.Close()
+	defer s.Close(context.Background())
 	next := cfg
 	next.Redis.Prefix = "other:"
 	if got := s.RestartOnly(&next); len(got) != 1 || got[0] != "redis" {

@@ -60,7 +60,7 @@ func startRelay(t *testing.T, l *testLab, url, prefix string, edit func(*config.
 	if r.s, err = NewService(cfg, r.log.Logger()); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(r.s.Close)
+	closeAtEnd(t, r.s)
 	r.path = serveService(t, r.s)
 	t.Cleanup(func() {
 		if t.Failed() {

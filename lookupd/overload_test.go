@@ -220,7 +220,7 @@ func TestOverloadFlood(t *testing.T) {
 		c.DNS.Timeout = config.Duration{Duration: 5 * time.Second}
 	})
 	s := warmService(t, cfg, sink.Logger())
-	t.Cleanup(s.Close)
+	closeAtEnd(t, s)
 	srv := &socket.Server{Handler: s, MaxConns: 2 * clients, Logger: sink.Logger()}
 	path := sockettest.Start(t, srv)
 	addr := &net.UnixAddr{Name: path, Net: "unix"}

@@ -83,7 +83,7 @@ func TestReportFake(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(s.Close)
+	closeAtEnd(t, s)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for domain, want := range map[string]verdict.Verdict{"modern.test": verdict.None, "weak.test": verdict.TLSExport, "ignored.test": verdict.None} {

@@ -2,6 +2,7 @@ package lookupd
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -61,7 +62,12 @@ type Service struct {
 	reports  [decision.ReportClasses]atomic.Uint64 // by class (feedback.go)
 	reprobes atomic.Uint64
 
+	// FinalSave, when set, is the save Close makes once the loads have
+	// stopped (tlsprobed's: cache.file, logged as its other saves).
+	FinalSave func() error
+
 	closeOnce sync.Once
+	closeErr  error
 }
 
 // settings is everything derived from a config; replaced whole on reload.
@@ -221,15 +227,42 @@ func (s *Service) factsTTL(r store.Record) time.Duration {
 	return c.Cache.TTL.Duration
 }
 
-// Close stops the service: it cancels the probes and DNS lookups in flight
-// and waits for them, then closes the connections to Redis. The caches stay
-// readable (for a final save).
-func (s *Service) Close() {
-	s.closeOnce.Do(func() {
-		s.store.Close()
-		_ = s.origin.Close()
-	})
-	s.Wait()
+// Close stops the service, as litestream's DB.Close: it cancels the
+// probes and DNS lookups in flight, waits for them until ctx ends, closes
+// the connections to Redis, then makes the final save (FinalSave, when
+// set). It returns the first error: ctx's when the loads outlived it (the
+// save is still made: the caches are safe to read while loads run; the
+// loads end on their own, within store.LoadCeiling), else the origin's
+// or the save's. Only the first call does this; later calls return its
+// error. The caches stay readable.
+func (s *Service) Close(ctx context.Context) error {
+	s.closeOnce.Do(func() { s.closeErr = s.close(ctx) })
+	return s.closeErr
+}
+
+func (s *Service) close(ctx context.Context) error {
+	var errs [3]error
+	s.store.Cancel()
+	stopped := make(chan struct{})
+	go func() { // ends when the loads end, even after ctx
+		s.store.Wait()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+	case <-ctx.Done():
+		errs[0] = fmt.Errorf("wait for probes and lookups: %w", ctx.Err())
+	}
+	errs[1] = s.origin.Close()
+	if s.FinalSave != nil {
+		errs[2] = s.FinalSave()
+	}
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Wait waits for background DNS lookups and probes to finish.

@@ -58,7 +58,7 @@ func runProbe(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "tlsprobe probe: %v\n", err)
 		return 2
 	}
-	defer svc.Close() // stops and waits for the loads still running
+	defer svc.Close(context.Background()) // stops and waits for the loads still running
 	decisions := decideAll(svc, &cfg, fl.Args())
 	status := 0
 	for _, d := range decisions {

@@ -40,8 +40,7 @@ func (s *Service) Handle(ctx context.Context, req socket.Request) []byte {
 		defer cancel()
 		d := s.decider.Decide(ctx, &st.Settings, req.Arg, false)
 		took := time.Since(start)
-		s.count(&d)
-		s.metrics.answered(&d, took)
+		s.answered(&d, took)
 		if s.log.Enabled(ctx, slog.LevelDebug) {
 			s.log.Debug("answer", "domain", d.Domain, "answer", d.Verdict.String(), "source", d.Source, "duration", took)
 		}
@@ -86,18 +85,13 @@ func (s *Service) List(which string) (decision.Listed, error) {
 	return s.decider.List(&s.st.Load().Settings, which)
 }
 
-// count adds a domain answer to the counters of Stats.
-func (s *Service) count(d *decision.Decision) {
-	s.answers[d.Verdict].Add(1)
-	switch {
-	case d.Source == decision.SourceInvalid:
-		s.invalid.Add(1)
+// answered counts a domain answer and records the time it took; an
+// invalid domain is logged.
+func (s *Service) answered(d *decision.Decision, took time.Duration) {
+	s.counters.answered(d)
+	s.metrics.answered(took)
+	if d.Source == decision.SourceInvalid {
 		s.log.Warn("answer", "domain", d.Domain, "err", d.Note)
-	case d.Pending():
-		s.pending.Add(1)
-	}
-	if d.Overridden() {
-		s.overrides.Add(1)
 	}
 }
 

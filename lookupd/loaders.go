@@ -40,11 +40,11 @@ func (s *Service) newFacts(k store.AddrKey, l cache.Loaded[store.Record]) cache.
 // observer counts what the origin reports (origin.Observer).
 type observer struct{ s *Service }
 
-func (o observer) DNSFailed(l origin.Lookup, kind store.DNSFailure) { o.s.metrics.dnsError(l, kind) }
+func (o observer) DNSFailed(l origin.Lookup, kind store.DNSFailure) { o.s.counters.dnsFailed(l, kind) }
 
 func (o observer) ProbeStarted() { o.s.metrics.probeStarted() }
 
 func (o observer) ProbeDone(f *probe.Facts) {
-	o.s.probes.Add(1)
+	o.s.counters.probed(f)
 	o.s.metrics.probeDone(f)
 }

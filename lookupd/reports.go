@@ -24,11 +24,7 @@ type ReportStats struct {
 // counts it.
 func (s *Service) Report(ctx context.Context, addr netip.Addr, text string) decision.ReportClass {
 	c, started := s.decider.Report(ctx, &s.st.Load().Settings, addr, text)
-	s.reports[c].Add(1)
-	if started {
-		s.reprobes.Add(1)
-	}
-	s.metrics.reported(c, started)
+	s.counters.reported(c, started)
 	return c
 }
 
@@ -36,18 +32,17 @@ func (s *Service) Report(ctx context.Context, addr netip.Addr, text string) deci
 // socket.MalformedObserver.
 func (s *Service) Malformed(verb string) {
 	if verb == socket.VerbReport {
-		s.reports[decision.ReportMalformed].Add(1)
-		s.metrics.reported(decision.ReportMalformed, false)
+		s.counters.reported(decision.ReportMalformed, false)
 	}
 }
 
 // reportStats are the counters of Stats.
 func (s *Service) reportStats() ReportStats {
 	return ReportStats{
-		Miss:      s.reports[decision.ReportMiss].Load(),
-		Confirmed: s.reports[decision.ReportConfirmed].Load(),
-		Unrelated: s.reports[decision.ReportUnrelated].Load(),
-		Malformed: s.reports[decision.ReportMalformed].Load(),
-		Reprobes:  s.reprobes.Load(),
+		Miss:      s.counters.reports[decision.ReportMiss].Load(),
+		Confirmed: s.counters.reports[decision.ReportConfirmed].Load(),
+		Unrelated: s.counters.reports[decision.ReportUnrelated].Load(),
+		Malformed: s.counters.reports[decision.ReportMalformed].Load(),
+		Reprobes:  s.counters.reprobes.Load(),
 	}
 }

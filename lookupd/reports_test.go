@@ -330,8 +330,6 @@ func TestReportMetrics(t *testing.T) {
 	if st := s.Stats().Reports; st != (ReportStats{Miss: 1, Confirmed: 1, Unrelated: 1, Malformed: 1, Reprobes: 1}) {
 		t.Errorf("stats reports %+v", st)
 	}
-	var m *Metrics
-	m.reported(decision.ReportMiss, true) // nil: records nothing
 }
 
 // TestReportFleet: relays sharing a real Redis. Relay b holds the facts

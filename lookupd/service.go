@@ -52,15 +52,8 @@ type Service struct {
 	extraStats      []func(*Stats)
 	extraCollectors []prometheus.Collector
 
-	answers   [verdict.Count]atomic.Uint64 // by verdict
-	invalid   atomic.Uint64
-	pending   atomic.Uint64
-	overrides atomic.Uint64
-	probes    atomic.Uint64
-	started   time.Time
-
-	reports  [decision.ReportClasses]atomic.Uint64 // by class (feedback.go)
-	reprobes atomic.Uint64
+	counters *counters // read by Stats and by the metrics (counterCollector)
+	started  time.Time
 
 	// FinalSave, when set, is the save Close makes once the loads have
 	// stopped (tlsprobed's: cache.file, logged as its other saves).
@@ -89,7 +82,7 @@ func newService(cfg *config.Config, log *slog.Logger, res Resolver, prober Probe
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Service{log: log, started: time.Now()}
+	s := &Service{log: log, counters: newCounters(), started: time.Now()}
 	s.newResolver = func(c *config.Config) Resolver {
 		return &mx.Resolver{Servers: c.DNS.ServerAddrs(), Timeout: c.DNS.Timeout.Duration}
 	}

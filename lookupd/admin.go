@@ -31,7 +31,7 @@ type Stats struct {
 	// Probes counts probes made (one per address at a time).
 	Probes uint64 `json:"probes"`
 	// Reports counts Exim's reports of failed deliveries by class
-	// (feedback.go) and the re-probes they started.
+	// (reports.go, lookupd/decision) and the re-probes they started.
 	Reports ReportStats         `json:"reports"`
 	Domains cache.Stats         `json:"domains"`   // domain -> MX set
 	Names   cache.Stats         `json:"names"`     // MX host name -> addresses

@@ -18,7 +18,7 @@ func (s *Service) loadFacts(ctx context.Context, k store.AddrKey) (cache.Loaded[
 
 // loadFactsAfter is loadFacts taking only facts probed after after (0:
 // any): a re-probe after a report's miss must not take back from Redis the
-// facts the report disproved (feedback.go's reprobe).
+// facts the report disproved (lookupd/decision's reprobe).
 func (s *Service) loadFactsAfter(ctx context.Context, k store.AddrKey, after store.UnixNano) (cache.Loaded[store.Record], error) {
 	l, err := s.origin.Facts(ctx, k, after)
 	if err != nil {

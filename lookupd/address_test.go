@@ -12,6 +12,7 @@ import (
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/config"
 	"github.com/exim-tlsprobe/exim-tlsprobe/internal/lab"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/decision"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/mx"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket/sockettest"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/verdict"
@@ -29,7 +30,7 @@ func loggedService(t *testing.T, cfg *config.Config, sink *lab.LogBuffer) *Servi
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(s.Close)
+	closeAtEnd(t, s)
 	return s
 }
 
@@ -148,7 +149,7 @@ func TestAddressesOfOneHost(t *testing.T) {
 		before := s.Stats().Probes
 		d = s.Decide(ctx, "cname.test")
 		checkAddrs(t, d, verdict.TLSExport, []string{fmt.Sprintf("127.0.0.2:%d=tlsexport", l.Port)})
-		if n := s.Stats().Probes - before; n != 0 || d.MX[0].Addrs[0].Source != SourceCache {
+		if n := s.Stats().Probes - before; n != 0 || d.MX[0].Addrs[0].Source != decision.SourceCache {
 			t.Errorf("cname.test: %d probes, source %s; want none: its address is known", n, d.MX[0].Addrs[0].Source)
 		}
 	})
@@ -180,7 +181,7 @@ func TestAddressesOfOneHost(t *testing.T) {
 
 // checkAddrs checks a decision's verdict and its one MX host's addresses,
 // in order, as "addr=verdict".
-func checkAddrs(t *testing.T, d Decision, want verdict.Verdict, addrs []string) {
+func checkAddrs(t *testing.T, d decision.Decision, want verdict.Verdict, addrs []string) {
 	t.Helper()
 	var got []string
 	if len(d.MX) == 1 {
@@ -230,7 +231,7 @@ func TestAddressChangeFollowed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(s.Close)
+	closeAtEnd(t, s)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if d := s.Decide(ctx, "moving.test"); d.Verdict != verdict.None {
@@ -238,7 +239,7 @@ func TestAddressChangeFollowed(t *testing.T) {
 	}
 	res.switched.Store(true)
 	start := time.Now()
-	var d Decision
+	var d decision.Decision
 	tick := time.NewTicker(50 * time.Millisecond) // paces the asking; the TTL is what passes
 	defer tick.Stop()
 	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); <-tick.C {

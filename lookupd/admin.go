@@ -31,7 +31,7 @@ type Stats struct {
 	// Probes counts probes made (one per address at a time).
 	Probes uint64 `json:"probes"`
 	// Reports counts Exim's reports of failed deliveries by class
-	// (feedback.go) and the re-probes they started.
+	// (reports.go, lookupd/decision) and the re-probes they started.
 	Reports ReportStats         `json:"reports"`
 	Domains cache.Stats         `json:"domains"`   // domain -> MX set
 	Names   cache.Stats         `json:"names"`     // MX host name -> addresses
@@ -59,17 +59,17 @@ func (s *Service) Stats() Stats {
 		Uptime: time.Since(s.started).Round(time.Second).String(),
 		HELO:   s.HELO(),
 		Answers: AnswerStats{
-			Empty:     s.answers[verdict.None].Load(),
-			TLSExport: s.answers[verdict.TLSExport].Load(),
-			SmallKey:  s.answers[verdict.SmallKey].Load(),
-			NoDHE:     s.answers[verdict.NoDHE].Load(),
-			SecLevel1: s.answers[verdict.SecLevel1].Load(),
-			SecLevel0: s.answers[verdict.SecLevel0].Load(),
+			Empty:     s.counters.answersBy(verdict.None),
+			TLSExport: s.counters.answersBy(verdict.TLSExport),
+			SmallKey:  s.counters.answersBy(verdict.SmallKey),
+			NoDHE:     s.counters.answersBy(verdict.NoDHE),
+			SecLevel1: s.counters.answersBy(verdict.SecLevel1),
+			SecLevel0: s.counters.answersBy(verdict.SecLevel0),
 		},
-		Invalid:   s.invalid.Load(),
-		Pending:   s.pending.Load(),
-		Overrides: s.overrides.Load(),
-		Probes:    s.probes.Load(),
+		Invalid:   s.counters.invalid.Load(),
+		Pending:   s.counters.pending.Load(),
+		Overrides: s.counters.overrides.Load(),
+		Probes:    s.counters.probesDone(),
 		Reports:   s.reportStats(),
 		Domains:   s.domains.Stats(),
 		Names:     s.names.Stats(),
@@ -139,7 +139,7 @@ func (s *Service) Flush(arg string) error {
 // flushAddrs forgets the facts of addrs at the configured port, for every
 // client modelled.
 func (s *Service) flushAddrs(addrs []netip.Addr) {
-	port := uint16(s.st.Load().cfg.Probe.Port)
+	port := uint16(s.st.Load().Config.Probe.Port)
 	for _, a := range addrs {
 		for _, c := range tlswire.Clients {
 			s.facts.Delete(store.AddrKey{AP: netip.AddrPortFrom(a, port), Client: store.SymOf(c)})

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/decision"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket/sockettest"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/verdict"
 )
@@ -18,7 +19,7 @@ func TestAdminVerbs(t *testing.T) {
 	if !strings.HasSuffix(out, "\n") || strings.Count(out, "\n") != 1 {
 		t.Errorf("explain is not one line: %q", out)
 	}
-	var d Decision
+	var d decision.Decision
 	if err := json.Unmarshal([]byte(out), &d); err != nil {
 		t.Fatalf("explain: %v in %q", err, out)
 	}

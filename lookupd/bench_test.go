@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/config"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/decision"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/mx"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket"
@@ -172,7 +173,7 @@ func BenchmarkDecide(b *testing.B) {
 		i := 0
 		for b.Loop() {
 			i = (i + 7919) % benchDomains
-			if d := s.Decide(ctx, names[i]); d.Source != SourceMX || d.Verdict.String() != want[i] {
+			if d := s.Decide(ctx, names[i]); d.Source != decision.SourceMX || d.Verdict.String() != want[i] {
 				b.Fatalf("%s: %+v", names[i], d)
 			}
 		}
@@ -180,7 +181,7 @@ func BenchmarkDecide(b *testing.B) {
 	b.Run("override", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			if d := s.Decide(ctx, "o77.override.test"); d.Source != SourceOverride {
+			if d := s.Decide(ctx, "o77.override.test"); d.Source != decision.SourceOverride {
 				b.Fatalf("%+v", d)
 			}
 		}

@@ -2,6 +2,7 @@ package lookupd
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"fmt"
 	"io"
@@ -185,7 +186,7 @@ func BenchmarkColdBurst(b *testing.B) {
 		if len(pending) > 0 {
 			b.Fatalf("%d domains still answered wrong after 2 minutes", len(pending))
 		}
-		s.Close()
+		s.Close(context.Background())
 		probes += int64(s.Stats().Probes)
 		conns += bl.conns() - before
 	}

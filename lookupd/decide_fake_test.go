@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/config"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/decision"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/mx"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/verdict"
@@ -104,7 +105,7 @@ func fakeServiceLog(t *testing.T, dns Resolver, p *fakeProber, edit func(*config
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(s.Close)
+	closeAtEnd(t, s)
 	return s
 }
 
@@ -139,20 +140,20 @@ func TestDecideFake(t *testing.T) {
 	for _, tc := range []struct {
 		domain string
 		want   verdict.Verdict
-		source Source
+		source decision.Source
 	}{
-		{"modern.test", verdict.None, SourceMX},
-		{"weak6.test", verdict.TLSExport, SourceMX}, // the AAAA is weak
-		{"twoa.test", verdict.TLSExport, SourceMX},  // the second A is weak
-		{"mixed.test", verdict.TLSExport, SourceMX}, // any MX host counts
-		{"both.test", verdict.SmallKey, SourceMX},   // smallkey beats tlsexport
-		{"never.test", verdict.None, SourceMX},      // the host is in [overrides] none
-		{"ignored.test", verdict.None, SourceMX},    // 10.1.1.1 is ignored, never probed
-		{"third.test", verdict.None, SourceMX},      // the weak address is the third; max_addresses 2
-		{"both13.test", verdict.None, SourceMX},     // TLS 1.3 spoken: not tlsexport
-		{"noaddr.test", verdict.None, SourceMX},     // no address at all
-		{"listed.test", verdict.SmallKey, SourceOverride},
-		{"nxdomain.test", verdict.None, SourceDNS},
+		{"modern.test", verdict.None, decision.SourceMX},
+		{"weak6.test", verdict.TLSExport, decision.SourceMX}, // the AAAA is weak
+		{"twoa.test", verdict.TLSExport, decision.SourceMX},  // the second A is weak
+		{"mixed.test", verdict.TLSExport, decision.SourceMX}, // any MX host counts
+		{"both.test", verdict.SmallKey, decision.SourceMX},   // smallkey beats tlsexport
+		{"never.test", verdict.None, decision.SourceMX},      // the host is in [overrides] none
+		{"ignored.test", verdict.None, decision.SourceMX},    // 10.1.1.1 is ignored, never probed
+		{"third.test", verdict.None, decision.SourceMX},      // the weak address is the third; max_addresses 2
+		{"both13.test", verdict.None, decision.SourceMX},     // TLS 1.3 spoken: not tlsexport
+		{"noaddr.test", verdict.None, decision.SourceMX},     // no address at all
+		{"listed.test", verdict.SmallKey, decision.SourceOverride},
+		{"nxdomain.test", verdict.None, decision.SourceDNS},
 	} {
 		d := s.Decide(ctx, tc.domain)
 		if d.Verdict != tc.want || d.Source != tc.source {
@@ -170,7 +171,7 @@ func TestDecideFake(t *testing.T) {
 
 	// The same facts under another policy: no probe.
 	before := len(p.probes)
-	ncfg := *s.st.Load().cfg
+	ncfg := *s.st.Load().Config
 	ncfg.Probe.TLS13 = false
 	ncfg.Probe.KeyMinBits = 1024
 	if err := s.Reload(&ncfg); err != nil {

@@ -114,7 +114,7 @@ func TestBurstSharedMX(t *testing.T) {
 		t.Error(e)
 	}
 	s.Wait()
-	waitAnswer(t, path, "d999.burst.test", "smallkey", 10*time.Second)
+	waitAnswer(t, s, path, "d999.burst.test", "smallkey")
 	if st := s.facts.Stats(); st.Loads != 3 {
 		t.Errorf("%d probes for 1000 domains over 3 MX hosts, want 3 (stats %+v)", st.Loads, st)
 	}

@@ -52,7 +52,7 @@ func TestDNSPatternLogged(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(s.Close)
+	closeAtEnd(t, s)
 	n := 0
 	lookup := func(prefix string, count int) {
 		t.Helper()

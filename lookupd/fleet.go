@@ -25,7 +25,7 @@ func (s *Service) withFleet(cfg *config.Config) error {
 		return fmt.Errorf("redis.url: %w", err)
 	}
 	level := fleet.New(s.origin, c, fleet.LevelOptions{
-		Config:   func() *config.Config { return s.st.Load().cfg },
+		Config:   func() *config.Config { return s.st.Load().Config },
 		FactsTTL: s.factsTTL,
 		Learn:    learner{s},
 	})

@@ -56,7 +56,7 @@ func benchFromRedis(b *testing.B, r *lab.Redis, size, clients int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(s.Close)
+	closeAtEnd(b, s)
 	c, ctx := s.origin.(*fleet.Level).Client(), context.Background()
 	// plant writes v under the key of kind (the fleet's key layout:
 	// lookupd/fleet's kindFacts, kindName, kindDomain).
@@ -207,7 +207,7 @@ func BenchmarkColdBurstFleet(b *testing.B) {
 		wg.Wait()
 		total += time.Since(start)
 		for _, s := range svcs {
-			s.Close()
+			s.Close(context.Background())
 			probes += int64(s.Stats().Probes)
 		}
 		conns += bl.conns() - before

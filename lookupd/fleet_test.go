@@ -15,6 +15,7 @@ import (
 	"github.com/exim-tlsprobe/exim-tlsprobe/cache"
 	"github.com/exim-tlsprobe/exim-tlsprobe/config"
 	"github.com/exim-tlsprobe/exim-tlsprobe/internal/lab"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/decision"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/fleet"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket/sockettest"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/store"
@@ -59,7 +60,7 @@ func startRelay(t *testing.T, l *testLab, url, prefix string, edit func(*config.
 	if r.s, err = NewService(cfg, r.log.Logger()); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(r.s.Close)
+	closeAtEnd(t, r.s)
 	r.path = serveService(t, r.s)
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -156,12 +157,12 @@ func TestFleet(t *testing.T) {
 			t.Fatalf("relay 3 explain mixed.test: %+v", d)
 		}
 		for _, h := range d.MX {
-			if h.Source != SourceRedis || len(h.Addrs) != 1 || h.Addrs[0].Source != SourceRedis || h.Addrs[0].Facts == nil {
+			if h.Source != decision.SourceRedis || len(h.Addrs) != 1 || h.Addrs[0].Source != decision.SourceRedis || h.Addrs[0].Facts == nil {
 				t.Errorf("relay 3 explain: host %s from %s, addresses %+v; want all from redis", h.Name, h.Source, h.Addrs)
 			}
 		}
 		// Known locally now: from the cache.
-		if d := explain(t, c.path, "mixed.test"); d.MX[0].Addrs[0].Source != SourceCache {
+		if d := explain(t, c.path, "mixed.test"); d.MX[0].Addrs[0].Source != decision.SourceCache {
 			t.Errorf("relay 3 explain again: %s, want cache", d.MX[0].Addrs[0].Source)
 		}
 		if n := c.s.Stats().Probes; n != 0 {
@@ -259,14 +260,10 @@ func TestFleet(t *testing.T) {
 			t.Fatalf("relay 2 facts of %s: %v %v, want fresh", weak, ok, state)
 		}
 		start := time.Now()
-		for deadline := start.Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-			if _, _, state, _ := b.s.facts.Peek(k); state == cache.Stale {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatal("facts from Redis with 400ms left still fresh after 10s")
-			}
-		}
+		lab.WaitFor(t, "facts from Redis with 400ms left gone stale", func() bool {
+			_, _, state, _ := b.s.facts.Peek(k)
+			return state == cache.Stale
+		})
 		t.Logf("figure: facts taken from Redis with 400ms left went stale %v later", time.Since(start).Round(time.Millisecond))
 	})
 
@@ -369,7 +366,7 @@ func TestFleet(t *testing.T) {
 		if got := ask(a, "new0.test"); got != "smallkey" && got != "" {
 			t.Errorf("new domain with Redis down: %q", got)
 		}
-		waitAnswer(t, a.path, "new0.test", "smallkey", 10*time.Second)
+		waitAnswer(t, a.s, a.path, "new0.test", "smallkey")
 		if n := a.log.Count("msg=redis", "state=down"); n != 1 {
 			t.Errorf("relay 1 logged %d 'down' lines, want 1", n)
 		}
@@ -378,18 +375,12 @@ func TestFleet(t *testing.T) {
 		for i, rl := range []*relay{a, b} {
 			d := fmt.Sprintf("new%d.test", i+1)
 			key := "kill:d:" + d
-			for deadline := time.Now().Add(15 * time.Second); ; {
+			lab.WaitFor(t, fmt.Sprintf("relay %d: %s in Redis after it came back", i+1, key), func() bool {
 				sockettest.Raw(t, rl.path, []byte("flush "+d), true)
 				ask(rl, d)
 				rl.s.Wait()
-				if redisDo(t, r, "EXISTS", key) == int64(1) {
-					break
-				}
-				if time.Now().After(deadline) {
-					t.Fatalf("relay %d: %s not in Redis 15s after it came back", i+1, key)
-				}
-				time.Sleep(100 * time.Millisecond)
-			}
+				return redisDo(t, r, "EXISTS", key) == int64(1)
+			})
 		}
 		if n := a.log.Count("msg=redis", "state=up", "was=down"); n != 1 {
 			t.Errorf("relay 1 logged %d 'up' lines after the restart, want 1", n)

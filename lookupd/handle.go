@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/decision"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/verdict"
 )
@@ -35,21 +36,20 @@ func (s *Service) Handle(ctx context.Context, req socket.Request) []byte {
 	switch req.Verb {
 	case socket.VerbDomain:
 		start := time.Now()
-		ctx, cancel := context.WithTimeout(ctx, st.cfg.Answer.Wait.Duration)
+		ctx, cancel := context.WithTimeout(ctx, st.Config.Answer.Wait.Duration)
 		defer cancel()
-		d := s.decide(ctx, st, req.Arg, modeLive, false)
+		d := s.decider.Decide(ctx, &st.Settings, req.Arg, false)
 		took := time.Since(start)
-		s.count(&d)
-		s.metrics.answered(&d, took)
+		s.answered(&d, took)
 		if s.log.Enabled(ctx, slog.LevelDebug) {
 			s.log.Debug("answer", "domain", d.Domain, "answer", d.Verdict.String(), "source", d.Source, "duration", took)
 		}
 		return answerBytes(d.Verdict)
 	case socket.VerbExplain:
-		ctx, cancel := context.WithTimeout(ctx, st.cfg.Answer.Wait.Duration)
+		ctx, cancel := context.WithTimeout(ctx, st.Config.Answer.Wait.Duration)
 		defer cancel()
-		d := s.decide(ctx, st, req.Arg, modeLive, true)
-		s.markRedis(&d)
+		d := s.decider.Decide(ctx, &st.Settings, req.Arg, true)
+		s.decider.MarkFleet(&st.Settings, &d)
 		d.HELO = st.probe.HELO
 		return jsonLine(d)
 	case socket.VerbStats:
@@ -72,18 +72,26 @@ func (s *Service) Handle(ctx context.Context, req socket.Request) []byte {
 	return nil
 }
 
-// count adds a domain answer to the counters of Stats.
-func (s *Service) count(d *Decision) {
-	s.answers[d.Verdict].Add(1)
-	switch {
-	case d.Source == SourceInvalid:
-		s.invalid.Add(1)
+// Decide finds the verdict for a domain (or local@domain) with the
+// settings in force, every detail filled in (explain's view;
+// decision.Decider.Decide).
+func (s *Service) Decide(ctx context.Context, raw string) decision.Decision {
+	return s.decider.Decide(ctx, &s.st.Load().Settings, raw, true)
+}
+
+// List answers the list verb with the settings in force
+// (decision.Decider.List).
+func (s *Service) List(which string) (decision.Listed, error) {
+	return s.decider.List(&s.st.Load().Settings, which)
+}
+
+// answered counts a domain answer and records the time it took; an
+// invalid domain is logged.
+func (s *Service) answered(d *decision.Decision, took time.Duration) {
+	s.counters.answered(d)
+	s.metrics.answered(took)
+	if d.Source == decision.SourceInvalid {
 		s.log.Warn("answer", "domain", d.Domain, "err", d.Note)
-	case d.pending:
-		s.pending.Add(1)
-	}
-	if d.overridden {
-		s.overrides.Add(1)
 	}
 }
 

@@ -1,10 +1,12 @@
 package lookupd
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/config"
+	"github.com/exim-tlsprobe/exim-tlsprobe/internal/lab"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket/sockettest"
 )
 
@@ -24,7 +26,7 @@ func TestSocketAnswers(t *testing.T) {
 	if took := time.Since(start); took > 2500*time.Millisecond {
 		t.Errorf("first answer took %v with answer.wait 500ms", took)
 	}
-	waitAnswer(t, path, "slow.test", "tlsexport", 30*time.Second)
+	waitAnswer(t, s, path, "slow.test", "tlsexport")
 
 	for _, req := range []string{"slow.test", "slow.test\n", "SLOW.test.", "postmaster@slow.test", "slow.test\r\n"} {
 		start := time.Now()
@@ -40,17 +42,16 @@ func TestSocketAnswers(t *testing.T) {
 	}
 }
 
-func waitAnswer(t *testing.T, path, domain, want string, within time.Duration) {
+// waitAnswer asks s, served on path, for domain until the answer is
+// want: after each other answer it waits for the lookups and probes that
+// request started (Service.Wait), within lab.WaitFor's bound.
+func waitAnswer(t *testing.T, s *Service, path, domain, want string) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		got := sockettest.Raw(t, path, []byte(domain), true)
-		if got == want {
-			return
+	lab.WaitFor(t, fmt.Sprintf("answer %q for %s", want, domain), func() bool {
+		if sockettest.Raw(t, path, []byte(domain), true) == want {
+			return true
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: answer %q after %v, want %q", domain, got, within, want)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		s.Wait()
+		return false
+	})
 }

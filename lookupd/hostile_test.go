@@ -19,6 +19,7 @@ import (
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/config"
 	"github.com/exim-tlsprobe/exim-tlsprobe/internal/lab"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/decision"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/mx"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket"
@@ -66,7 +67,7 @@ func warmService(t testing.TB, cfg *config.Config, log *slog.Logger) *Service {
 func warm(s *Service, domain, host string, keyBits int) {
 	now := time.Now()
 	st := s.st.Load()
-	ap := netip.AddrPortFrom(netip.MustParseAddr("192.0.2.1"), uint16(st.cfg.Probe.Port))
+	ap := netip.AddrPortFrom(netip.MustParseAddr("192.0.2.1"), uint16(st.Config.Probe.Port))
 	s.domains.Set(domain, store.Domain{Set: mx.Set{Hosts: []mx.Host{{Name: host, Pref: 10}}, TTL: time.Hour}})
 	s.names.Set(host, store.Name{Addrs: []netip.Addr{ap.Addr()}, TTL: time.Hour})
 	f := probe.Facts{Outcome: probe.OK, TLSVersion: "TLS1.2", KeyType: "RSA", KeyBits: keyBits, Time: now}
@@ -123,8 +124,7 @@ func TestHostileClients(t *testing.T) {
 			}
 			c.Write([]byte("explain silent.test\n"))
 			c.Close()
-			time.Sleep(time.Second) // answer.wait, then the write fails
-			return ""
+			return "" // after answer.wait the write fails: the log line below
 		}, []string{"answer not delivered", "broken pipe"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -144,12 +144,7 @@ func TestHostileClients(t *testing.T) {
 			}
 			if tc.log != nil {
 				// The log line may follow the close by a moment.
-				for deadline := time.Now().Add(2 * time.Second); sink.Count(tc.log...) == before && time.Now().Before(deadline); {
-					time.Sleep(10 * time.Millisecond)
-				}
-				if sink.Count(tc.log...) == before {
-					t.Errorf("no log line with %q; log:\n%s", tc.log, sink)
-				}
+				lab.WaitFor(t, fmt.Sprintf("log line with %q", tc.log), func() bool { return sink.Count(tc.log...) > before })
 			}
 			if got := sockettest.Raw(t, path, []byte("warm.test"), true); got != "smallkey" {
 				t.Errorf("next valid request: answer %q, want smallkey", got)
@@ -262,16 +257,10 @@ func TestTenThousandConnections(t *testing.T) {
 	}
 	dials.Wait()
 	// Every connection made has been accepted or refused: open the gate.
-	for deadline := time.Now().Add(30 * time.Second); ; {
+	lab.WaitFor(t, "every connection made accepted or refused", func() bool {
 		st := srv.Stats()
-		if int64(st.Accepted+st.Refused) >= dialed.Load() {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("server stats %+v after 30s, %d connections made", st, dialed.Load())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return int64(st.Accepted+st.Refused) >= dialed.Load()
+	})
 	peakHeld := gate.peak.Load()
 	close(gate.release)
 	all.Wait()
@@ -361,10 +350,10 @@ func startCounting(t testing.TB, addr string) (*countingSMTP, error) {
 }
 
 // explain asks for a domain's explanation over the socket.
-func explain(t *testing.T, path, domain string) Decision {
+func explain(t *testing.T, path, domain string) decision.Decision {
 	t.Helper()
 	out := sockettest.Raw(t, path, []byte("explain "+domain+"\n"), true)
-	var d Decision
+	var d decision.Decision
 	if err := json.Unmarshal([]byte(out), &d); err != nil {
 		t.Fatalf("explain %s: %v in %q", domain, err, out)
 	}
@@ -422,7 +411,7 @@ func TestIgnoredNetworksNeverProbed(t *testing.T) {
 				t.Errorf("%s: MX %s: no address (%s %s), want its ignored ones", domain, h.Name, h.Source, h.Note)
 			}
 			for _, a := range h.Addrs {
-				if a.Source != SourceIgnored || a.Facts != nil || a.Verdict != verdict.None {
+				if a.Source != decision.SourceIgnored || a.Facts != nil || a.Verdict != verdict.None {
 					t.Errorf("%s: MX %s: %+v, want ignored", domain, h.Name, a)
 				}
 			}

@@ -4,15 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/config"
-	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/decision"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket/sockettest"
-	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/verdict"
 )
 
 // TestListVerb: after real probes, "list" over the socket names the
@@ -36,13 +34,13 @@ func TestListVerb(t *testing.T) {
 		cancel()
 	}
 
-	list := func(req string) Listed {
+	list := func(req string) decision.Listed {
 		t.Helper()
 		out := sockettest.Raw(t, path, []byte(req), true)
 		if !strings.HasSuffix(out, "\n") || strings.Count(out, "\n") != 1 {
 			t.Fatalf("%s: not one line: %q", req, out)
 		}
-		var ls Listed
+		var ls decision.Listed
 		if err := json.Unmarshal([]byte(out), &ls); err != nil {
 			t.Fatalf("%s: %v in %q", req, err, out)
 		}
@@ -52,7 +50,7 @@ func TestListVerb(t *testing.T) {
 	// The lab's hosts: 127.0.0.2 mx-dh768.test, 127.0.0.3 mx-rsa1024.test.
 	weak := fmt.Sprintf("127.0.0.2:%d", l.Port)
 	small := fmt.Sprintf("127.0.0.3:%d", l.Port)
-	names := func(ls Listed) (addrs, domains []string) {
+	names := func(ls decision.Listed) (addrs, domains []string) {
 		for _, a := range ls.Addrs {
 			addrs = append(addrs, fmt.Sprintf("%s=%s[%s|%s]", a.Addr, a.Verdict, strings.Join(a.Names, ","), strings.Join(a.Domains, ",")))
 		}
@@ -91,10 +89,10 @@ func TestListVerb(t *testing.T) {
 	for _, d := range ls.Domains {
 		switch {
 		case d.Domain == "legacy.test":
-			if d.Source != SourceOverride || d.Pattern != "mx-legacy.test" {
+			if d.Source != decision.SourceOverride || d.Pattern != "mx-legacy.test" {
 				t.Errorf("legacy.test: %+v, want the host override", d)
 			}
-		case d.Source != SourceMX:
+		case d.Source != decision.SourceMX:
 			t.Errorf("%s: %+v, want facts", d.Domain, d)
 		}
 	}
@@ -130,19 +128,5 @@ func TestListVerb(t *testing.T) {
 	}
 	if n := s.Stats().Probes; n != probes {
 		t.Errorf("%d probes after the reload, want none", n-probes)
-	}
-}
-
-// TestListTruncated: a list bigger than the budget is cut and says so.
-func TestListTruncated(t *testing.T) {
-	ls := Listed{}
-	for i := range 10000 {
-		ls.Addrs = append(ls.Addrs, ListedAddr{Addr: netip.AddrPortFrom(netip.AddrFrom4([4]byte{192, 0, 2, byte(i)}), 25),
-			Verdict: verdict.SmallKey, Reason: strings.Repeat("r", 80), Names: []string{strings.Repeat("h", 60) + ".test"}})
-	}
-	ls.truncate()
-	b, _ := json.Marshal(ls)
-	if !ls.Truncated || len(ls.Addrs) == 0 || len(b) > listBudget || len(b) > socket.MaxAnswer {
-		t.Errorf("truncated %v to %d addresses, %d bytes", ls.Truncated, len(ls.Addrs), len(b))
 	}
 }

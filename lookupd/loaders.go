@@ -18,7 +18,7 @@ func (s *Service) loadFacts(ctx context.Context, k store.AddrKey) (cache.Loaded[
 
 // loadFactsAfter is loadFacts taking only facts probed after after (0:
 // any): a re-probe after a report's miss must not take back from Redis the
-// facts the report disproved (feedback.go's reprobe).
+// facts the report disproved (lookupd/decision's reprobe).
 func (s *Service) loadFactsAfter(ctx context.Context, k store.AddrKey, after store.UnixNano) (cache.Loaded[store.Record], error) {
 	l, err := s.origin.Facts(ctx, k, after)
 	if err != nil {
@@ -40,11 +40,11 @@ func (s *Service) newFacts(k store.AddrKey, l cache.Loaded[store.Record]) cache.
 // observer counts what the origin reports (origin.Observer).
 type observer struct{ s *Service }
 
-func (o observer) DNSFailed(l origin.Lookup, kind store.DNSFailure) { o.s.metrics.dnsError(l, kind) }
+func (o observer) DNSFailed(l origin.Lookup, kind store.DNSFailure) { o.s.counters.dnsFailed(l, kind) }
 
 func (o observer) ProbeStarted() { o.s.metrics.probeStarted() }
 
 func (o observer) ProbeDone(f *probe.Facts) {
-	o.s.probes.Add(1)
+	o.s.counters.probed(f)
 	o.s.metrics.probeDone(f)
 }

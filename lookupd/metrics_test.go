@@ -17,9 +17,9 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/config"
-	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/origin"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/decision"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket/sockettest"
-	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/store"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/verdict"
 )
 
@@ -232,22 +232,21 @@ func TestMetricsNil(t *testing.T) {
 	var m *Metrics
 	m.Reloaded(true)
 	m.probeStarted()
-	m.answered(&Decision{}, time.Second)
-	m.dnsError(origin.LookupMX, store.DNSOther)
+	m.answered(time.Second)
+	m.probeDone(&probe.Facts{Outcome: probe.OK})
 }
 
 // TestAnswerAllocs: recording an answer allocates nothing.
 func TestAnswerAllocs(t *testing.T) {
 	cfg := config.Default()
 	s := newTestService(t, &cfg)
-	m, err := s.Instrument(prometheus.NewRegistry())
-	if err != nil {
+	if _, err := s.Instrument(prometheus.NewRegistry()); err != nil {
 		t.Fatal(err)
 	}
-	d := Decision{Domain: "a.test", Verdict: verdict.SmallKey, Source: SourceMX, MX: []HostReport{
-		{Source: SourceCache, Addrs: []AddrReport{{Source: SourceCache}, {Source: SourceIgnored}}},
-		{Source: SourceLookup, Addrs: []AddrReport{{Source: SourceProbe}}}}}
-	if n := testing.AllocsPerRun(100, func() { m.answered(&d, time.Millisecond) }); n != 0 {
+	d := decision.Decision{Domain: "a.test", Verdict: verdict.SmallKey, Source: decision.SourceMX, MX: []decision.HostReport{
+		{Source: decision.SourceCache, Addrs: []decision.AddrReport{{Source: decision.SourceCache}, {Source: decision.SourceIgnored}}},
+		{Source: decision.SourceLookup, Addrs: []decision.AddrReport{{Source: decision.SourceProbe}}}}}
+	if n := testing.AllocsPerRun(100, func() { s.answered(&d, time.Millisecond) }); n != 0 {
 		t.Errorf("answered allocates %v times", n)
 	}
 }

@@ -79,7 +79,7 @@ func TestDecideOpenSSL(t *testing.T) {
 	// Level 1 (an OpenSSL whose default admits 1024-bit primes): the same
 	// facts, other answers, no probe.
 	before := len(p.probes)
-	ncfg := *s.st.Load().cfg
+	ncfg := *s.st.Load().Config
 	ncfg.Probe.OpenSSLSecLevel = 1
 	if err := s.Reload(&ncfg); err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/config"
 	"github.com/exim-tlsprobe/exim-tlsprobe/internal/lab"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/decision"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket/sockettest"
@@ -219,7 +220,7 @@ func TestOverloadFlood(t *testing.T) {
 		c.DNS.Timeout = config.Duration{Duration: 5 * time.Second}
 	})
 	s := warmService(t, cfg, sink.Logger())
-	t.Cleanup(s.Close)
+	closeAtEnd(t, s)
 	srv := &socket.Server{Handler: s, MaxConns: 2 * clients, Logger: sink.Logger()}
 	path := sockettest.Start(t, srv)
 	addr := &net.UnixAddr{Name: path, Net: "unix"}
@@ -311,7 +312,7 @@ func TestOverloadFlood(t *testing.T) {
 		}
 		a := d.MX[0].Addrs[0]
 		outcomes[a.Facts.Outcome]++
-		if a.Source != SourceCache || a.Facts.Outcome != probe.NoTLS {
+		if a.Source != decision.SourceCache || a.Facts.Outcome != probe.NoTLS {
 			t.Errorf("f%d.flood.test: %s %s (%s), want notls from the cache", i, a.Source, a.Facts.Outcome, a.Facts.Error)
 		}
 	}

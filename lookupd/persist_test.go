@@ -13,6 +13,7 @@ import (
 	"github.com/exim-tlsprobe/exim-tlsprobe/cache"
 	"github.com/exim-tlsprobe/exim-tlsprobe/config"
 	"github.com/exim-tlsprobe/exim-tlsprobe/internal/lab"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/decision"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/store"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/verdict"
 )
@@ -102,7 +103,7 @@ func TestPersistenceLegacy(t *testing.T) {
 		}
 		for _, h := range d.MX {
 			for _, a := range h.Addrs {
-				if a.Source != SourceCache || a.Age == "" || !strings.HasPrefix(a.Age, "10m") {
+				if a.Source != decision.SourceCache || a.Age == "" || !strings.HasPrefix(a.Age, "10m") {
 					t.Errorf("%s %s: source %s age %s, want the converted facts with their age", domain, a.Addr, a.Source, a.Age)
 				}
 			}

@@ -2,14 +2,15 @@ package lookupd
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
-	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/cache"
 	"github.com/exim-tlsprobe/exim-tlsprobe/config"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/decision"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/mx"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/origin"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
@@ -25,10 +26,10 @@ type Resolver = origin.Resolver
 // Prober probes one address; probe.Addr is the real one.
 type Prober = origin.Prober
 
-// Service turns a domain into a verdict. It keeps facts, not verdicts, in
-// three caches: domain -> MX set, host name -> addresses, address -> what a
-// probe observed there (docs/design.md sections 3 and 5); it computes the verdict
-// when it answers, with the policy in force. It implements socket.Handler.
+// Service is the daemon's lookups wired together: the store of facts
+// (lookupd/store), the origin that fills it (lookupd/origin, with
+// lookupd/fleet before it), and the decision that answers from it with the
+// settings in force (lookupd/decision). It implements socket.Handler.
 type Service struct {
 	st      atomic.Pointer[settings]
 	store   *store.Store
@@ -37,6 +38,7 @@ type Service struct {
 	facts   *cache.Cache[store.AddrKey, store.Record]
 	direct  *origin.Direct // DNS and probes
 	origin  origin.Origin  // direct, or the fleet's Redis before it
+	decider *decision.Decider
 	log     *slog.Logger
 
 	newResolver func(*config.Config) Resolver
@@ -50,27 +52,22 @@ type Service struct {
 	extraStats      []func(*Stats)
 	extraCollectors []prometheus.Collector
 
-	answers   [verdict.Count]atomic.Uint64 // by verdict
-	invalid   atomic.Uint64
-	pending   atomic.Uint64
-	overrides atomic.Uint64
-	probes    atomic.Uint64
-	started   time.Time
+	counters *counters // read by Stats and by the metrics (counterCollector)
+	started  time.Time
 
-	reports  [reportClasses]atomic.Uint64 // by class (feedback.go)
-	reprobes atomic.Uint64
+	// FinalSave, when set, is the save Close makes once the loads have
+	// stopped (tlsprobed's: cache.file, logged as its other saves).
+	FinalSave func() error
 
 	closeOnce sync.Once
+	closeErr  error
 }
 
 // settings is everything derived from a config; replaced whole on reload.
 type settings struct {
-	cfg       *config.Config
-	overrides *config.Overrides
-	resolver  Resolver
-	probe     probe.Options
-	policy    verdict.Policy
-	ignore    []netip.Prefix
+	decision.Settings // what answers are decided with
+	resolver          Resolver
+	probe             probe.Options
 }
 
 // NewService builds a service from a validated config. Cache sizes and the
@@ -85,7 +82,7 @@ func newService(cfg *config.Config, log *slog.Logger, res Resolver, prober Probe
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Service{log: log, started: time.Now()}
+	s := &Service{log: log, counters: newCounters(), started: time.Now()}
 	s.newResolver = func(c *config.Config) Resolver {
 		return &mx.Resolver{Servers: c.DNS.ServerAddrs(), Timeout: c.DNS.Timeout.Duration}
 	}
@@ -120,6 +117,7 @@ func newService(cfg *config.Config, log *slog.Logger, res Resolver, prober Probe
 		return nil, err
 	}
 	s.domains, s.names, s.facts = s.store.Domains, s.store.Names, s.store.Facts
+	s.decider = decision.New(s.store, s.loadFactsAfter, log)
 	return s, nil
 }
 
@@ -144,9 +142,20 @@ func (s *Service) settingsOf(cfg *config.Config) (*settings, error) {
 		return nil, err
 	}
 	return &settings{
-		cfg:       cfg,
-		overrides: ov,
-		resolver:  s.newResolver(cfg),
+		Settings: decision.Settings{
+			Config:    cfg,
+			Overrides: ov,
+			Policy: verdict.Policy{
+				Client:     cfg.Probe.Client,
+				SecLevel:   cfg.Probe.OpenSSLSecLevel,
+				KeyMinBits: cfg.Probe.KeyMinBits,
+				DHMinBits:  cfg.Probe.DHMinBits,
+				NoTLS13:    !cfg.Probe.TLS13,
+			},
+			Client: cfg.Probe.Client,
+			Ignore: cfg.Probe.Networks(),
+		},
+		resolver: s.newResolver(cfg),
 		probe: probe.Options{
 			HELO:       HELOName(context.Background(), cfg),
 			NoTLS13:    !cfg.Probe.TLS13,
@@ -155,14 +164,6 @@ func (s *Service) settingsOf(cfg *config.Config) (*settings, error) {
 			Ignore:     cfg.Probe.Networks(),
 			SourceAddr: cfg.Probe.SourceAddr(),
 		},
-		policy: verdict.Policy{
-			Client:     cfg.Probe.Client,
-			SecLevel:   cfg.Probe.OpenSSLSecLevel,
-			KeyMinBits: cfg.Probe.KeyMinBits,
-			DHMinBits:  cfg.Probe.DHMinBits,
-			NoTLS13:    !cfg.Probe.TLS13,
-		},
-		ignore: cfg.Probe.Networks(),
 	}, nil
 }
 
@@ -170,12 +171,12 @@ func (s *Service) settingsOf(cfg *config.Config) (*settings, error) {
 func (s *Service) originSettings(st *settings) origin.Settings {
 	return origin.Settings{
 		Resolver:    st.resolver,
-		DNSTimeout:  st.cfg.DNS.Timeout.Duration,
+		DNSTimeout:  st.Config.DNS.Timeout.Duration,
 		Probe:       st.probe,
-		Policy:      st.policy,
-		Rate:        st.cfg.Probe.RatePerAddress.Limit(),
-		Burst:       st.cfg.Probe.RateBurst,
-		Concurrency: st.cfg.Probe.Concurrency,
+		Policy:      st.Policy,
+		Rate:        st.Config.Probe.RatePerAddress.Limit(),
+		Burst:       st.Config.Probe.RateBurst,
+		Concurrency: st.Config.Probe.Concurrency,
 		Earlier:     s.earlierFacts,
 	}
 }
@@ -192,7 +193,7 @@ func (s *Service) earlierFacts(k store.AddrKey) (probe.Facts, bool) {
 // RestartOnly names the settings of next that differ from the running
 // ones but take effect only on restart; empty when there are none.
 func (s *Service) RestartOnly(next *config.Config) []string {
-	cur := s.st.Load().cfg
+	cur := s.st.Load().Config
 	var out []string
 	if next.Cache.Hosts != cur.Cache.Hosts {
 		out = append(out, "cache.hosts")
@@ -212,22 +213,49 @@ func (s *Service) RestartOnly(next *config.Config) []string {
 // Facts a load took from Redis bring what is left of their TTL there
 // (cache.Loaded.TTL).
 func (s *Service) factsTTL(r store.Record) time.Duration {
-	c := s.st.Load().cfg
+	c := s.st.Load().Config
 	if r.IsError() {
 		return c.Cache.ErrorTTL.Duration
 	}
 	return c.Cache.TTL.Duration
 }
 
-// Close stops the service: it cancels the probes and DNS lookups in flight
-// and waits for them, then closes the connections to Redis. The caches stay
-// readable (for a final save).
-func (s *Service) Close() {
-	s.closeOnce.Do(func() {
-		s.store.Close()
-		_ = s.origin.Close()
-	})
-	s.Wait()
+// Close stops the service, as litestream's DB.Close: it cancels the
+// probes and DNS lookups in flight, waits for them until ctx ends, closes
+// the connections to Redis, then makes the final save (FinalSave, when
+// set). It returns the first error: ctx's when the loads outlived it (the
+// save is still made: the caches are safe to read while loads run; the
+// loads end on their own, within store.LoadCeiling), else the origin's
+// or the save's. Only the first call does this; later calls return its
+// error. The caches stay readable.
+func (s *Service) Close(ctx context.Context) error {
+	s.closeOnce.Do(func() { s.closeErr = s.close(ctx) })
+	return s.closeErr
+}
+
+func (s *Service) close(ctx context.Context) error {
+	var errs [3]error
+	s.store.Cancel()
+	stopped := make(chan struct{})
+	go func() { // ends when the loads end, even after ctx
+		s.store.Wait()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+	case <-ctx.Done():
+		errs[0] = fmt.Errorf("wait for probes and lookups: %w", ctx.Err())
+	}
+	errs[1] = s.origin.Close()
+	if s.FinalSave != nil {
+		errs[2] = s.FinalSave()
+	}
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Wait waits for background DNS lookups and probes to finish.

@@ -8,5 +8,5 @@ import (
 // withViews is f, new facts of k, with the disagreeing views the store
 // holds for k, for cache.ttl (store.Store.WithViews).
 func (s *Service) withViews(k store.AddrKey, f probe.Facts) probe.Facts {
-	return s.store.WithViews(k, f, s.st.Load().cfg.Cache.TTL.Duration)
+	return s.store.WithViews(k, f, s.st.Load().Config.Cache.TTL.Duration)
 }

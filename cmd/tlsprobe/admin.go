@@ -9,6 +9,7 @@ import (
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/cache"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/decision"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/fleet"
 )
 
@@ -23,13 +24,13 @@ func printAdmin(w io.Writer, verb string, answer []byte) error {
 		}
 		printStats(w, st)
 	case "explain":
-		var d lookupd.Decision
+		var d decision.Decision
 		if err := json.Unmarshal(answer, &d); err != nil {
 			return fmt.Errorf("decode explain: %w", err)
 		}
 		writeReport(w, d, true)
 	case "list":
-		var l lookupd.Listed
+		var l decision.Listed
 		if err := json.Unmarshal(answer, &l); err != nil {
 			return fmt.Errorf("decode list: %w", err)
 		}
@@ -82,7 +83,7 @@ func printStats(w io.Writer, st lookupd.Stats) {
 	tw.Flush()
 }
 
-func printList(w io.Writer, l lookupd.Listed) {
+func printList(w io.Writer, l decision.Listed) {
 	fmt.Fprintf(w, "servers flagged: %d\n", len(l.Addrs))
 	for _, a := range l.Addrs {
 		age := a.Age
@@ -104,9 +105,9 @@ func printList(w io.Writer, l lookupd.Listed) {
 		for _, d := range l.Domains {
 			via := strings.Join(d.Hosts, ", ")
 			switch {
-			case d.Source == lookupd.SourceOverride && len(d.Hosts) == 0:
+			case d.Source == decision.SourceOverride && len(d.Hosts) == 0:
 				via = "the domain" + overrideText(d.Pattern)
-			case d.Source == lookupd.SourceOverride:
+			case d.Source == decision.SourceOverride:
 				via += overrideText(d.Pattern)
 			}
 			fmt.Fprintf(tw, "  %s\t%s\t%s\n", d.Domain, d.Verdict, via)

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/decision"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/verdict"
 )
 
@@ -58,7 +59,7 @@ func checkExplain(t *testing.T, sock string) {
 		t.Errorf("explain of an override:\n%s", out)
 	}
 	code, out, _ = runCLI("explain", "-json", "-socket", sock, "example.test")
-	var d lookupd.Decision
+	var d decision.Decision
 	if err := json.Unmarshal([]byte(out), &d); code != 0 || err != nil || d.Verdict != verdict.TLSExport || len(d.MX) != 2 || strings.Count(out, "\n") != 1 {
 		t.Errorf("explain -json: exit %d, %v: %q", code, err, out)
 	}
@@ -128,7 +129,7 @@ func checkList(t *testing.T, sock string) {
 	}
 	checkColumns(t, out, "domain", "verdict", "via")
 	code, out, _ = runCLI("list", "-json", "-socket", sock, "smallkey")
-	var l lookupd.Listed
+	var l decision.Listed
 	if err := json.Unmarshal([]byte(out), &l); code != 0 || err != nil || len(l.Addrs) != 1 || len(l.Domains) != 1 || l.Domains[0].Domain != "small.test" {
 		t.Errorf("list -json smallkey: exit %d, %v: %q", code, err, out)
 	}

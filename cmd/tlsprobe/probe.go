@@ -15,6 +15,7 @@ import (
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/config"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/decision"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/stage"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/tlswire"
@@ -57,7 +58,7 @@ func runProbe(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "tlsprobe probe: %v\n", err)
 		return 2
 	}
-	defer svc.Close() // stops and waits for the loads still running
+	defer svc.Close(context.Background()) // stops and waits for the loads still running
 	decisions := decideAll(svc, &cfg, fl.Args())
 	status := 0
 	for _, d := range decisions {
@@ -105,9 +106,9 @@ func probeConfig(cfgPath, client string, port int, dnsServer string, noTLS13 boo
 
 // decideAll decides every domain at once, each with time enough for the MX
 // lookup and a probe of every host in parallel.
-func decideAll(svc *lookupd.Service, cfg *config.Config, domains []string) []lookupd.Decision {
+func decideAll(svc *lookupd.Service, cfg *config.Config, domains []string) []decision.Decision {
 	wait := cfg.Probe.Timeout.Duration + 4*cfg.DNS.Timeout.Duration + 5*time.Second
-	decisions := make([]lookupd.Decision, len(domains))
+	decisions := make([]decision.Decision, len(domains))
 	var wg sync.WaitGroup
 	for i, d := range domains {
 		wg.Go(func() {
@@ -122,20 +123,20 @@ func decideAll(svc *lookupd.Service, cfg *config.Config, domains []string) []loo
 
 // classified reports whether every considered address of the domain got
 // a TLS result (or an override decided).
-func classified(d lookupd.Decision) bool {
+func classified(d decision.Decision) bool {
 	switch d.Source {
-	case lookupd.SourceInvalid, lookupd.SourcePending, lookupd.SourceDNSError:
+	case decision.SourceInvalid, decision.SourcePending, decision.SourceDNSError:
 		return false
 	}
 	for _, h := range d.MX {
 		switch h.Source {
-		case lookupd.SourceOverride:
+		case decision.SourceOverride:
 			continue
-		case lookupd.SourcePending, lookupd.SourceDNSError:
+		case decision.SourcePending, decision.SourceDNSError:
 			return false
 		}
 		for _, a := range h.Addrs {
-			if a.Source == lookupd.SourceIgnored {
+			if a.Source == decision.SourceIgnored {
 				continue
 			}
 			// A server the modelled client cannot negotiate with was
@@ -150,11 +151,11 @@ func classified(d lookupd.Decision) bool {
 
 // printReport writes the human report of one domain: a line per address
 // of each MX host, then why the verdict is what it is.
-func printReport(w io.Writer, d lookupd.Decision) { writeReport(w, d, false) }
+func printReport(w io.Writer, d decision.Decision) { writeReport(w, d, false) }
 
 // writeReport is printReport; withSource adds where each address's facts
 // came from, and their age (for explain).
-func writeReport(w io.Writer, d lookupd.Decision, withSource bool) {
+func writeReport(w io.Writer, d decision.Decision, withSource bool) {
 	v := d.Verdict.String()
 	if v == "" {
 		v = "(empty: route normally)"
@@ -180,7 +181,7 @@ func writeReport(w io.Writer, d lookupd.Decision, withSource bool) {
 		}
 		fmt.Fprintf(tw, "  MX host\tpref\taddress\t%sverdict\tTLS\tkey\tDH\ttime\tcipher\n", src("source", "age"))
 		for _, h := range d.MX {
-			if h.Source == lookupd.SourceOverride {
+			if h.Source == decision.SourceOverride {
 				// No address was looked up: the override answers for the host.
 				fmt.Fprintf(tw, "  %s\t%d\t-\t%s%s\t-\t-\t-\t-\t-\n", h.Name, h.Pref, src("override", "-"), dash(h.Verdict.String()))
 				if d.Verdict == 0 || h.Verdict == d.Verdict {

@@ -15,6 +15,7 @@ import (
 	"github.com/exim-tlsprobe/exim-tlsprobe/config"
 	"github.com/exim-tlsprobe/exim-tlsprobe/internal/lab"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/decision"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/verdict"
 )
@@ -220,8 +221,8 @@ func startDaemon(t *testing.T, cfgFile string) string {
 // (none was looked up), says "override" where explain shows the source,
 // and names the item in the why line only.
 func TestReportHostOverride(t *testing.T) {
-	d := lookupd.Decision{Domain: "legacy.test", Verdict: verdict.SmallKey, Source: lookupd.SourceMX, MX: []lookupd.HostReport{
-		{Name: "mx-legacy.test", Pref: 10, Source: lookupd.SourceOverride, Pattern: "*.legacy-example.com", Verdict: verdict.SmallKey},
+	d := decision.Decision{Domain: "legacy.test", Verdict: verdict.SmallKey, Source: decision.SourceMX, MX: []decision.HostReport{
+		{Name: "mx-legacy.test", Pref: 10, Source: decision.SourceOverride, Pattern: "*.legacy-example.com", Verdict: verdict.SmallKey},
 	}}
 	var b strings.Builder
 	writeReport(&b, d, true)

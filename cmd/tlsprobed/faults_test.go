@@ -16,6 +16,7 @@ import (
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/internal/lab"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/decision"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket"
 )
 
@@ -58,7 +59,7 @@ file = %q
 	got := query(t, sock, "restart.test")
 	took := time.Since(start)
 	out := query(t, sock, "explain restart.test")
-	var dec lookupd.Decision
+	var dec decision.Decision
 	if err := json.Unmarshal([]byte(out), &dec); err != nil {
 		t.Fatalf("explain: %v in %q", err, out)
 	}
@@ -268,7 +269,7 @@ func checkExplained(t *testing.T, answers <-chan timedAnswer, n int, domain stri
 	answered := 0
 	for range n {
 		a := <-answers
-		var dec lookupd.Decision
+		var dec decision.Decision
 		if a.err != nil || json.Unmarshal([]byte(a.out), &dec) != nil || dec.Domain != domain {
 			t.Errorf("in-flight request: %q, %v; want its explanation", a.out, a.err)
 			continue

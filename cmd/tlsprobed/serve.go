@@ -36,9 +36,9 @@ func serve(cfg *config.Config, reload func() (*config.Config, error), log *slog.
 		return startFailed(err)
 	}
 	// Every return stops the probes and DNS lookups in flight and waits
-	// for them; stop does so before its final save, so that nothing still
-	// runs (or writes the caches) while the file is written.
-	defer svc.Close()
+	// for them; stop's Close, the first, also makes the final save
+	// (FinalSave, set once listening), after the loads have stopped.
+	defer svc.Close(context.Background())
 	metrics, stopMetrics, err := startMetrics(cfg, svc, log)
 	if err != nil {
 		return startFailed(err)
@@ -49,6 +49,7 @@ func serve(cfg *config.Config, reload func() (*config.Config, error), log *slog.
 	if err := d.listen(); err != nil {
 		return startFailed(err)
 	}
+	svc.FinalSave = d.save
 	return d.stop(d.wait())
 }
 
@@ -177,8 +178,12 @@ func (d *running) stop(e exit) error {
 		cancel()
 	}
 	d.serving.Wait()
-	d.svc.Close()
-	d.save()
+	cctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+	// A failed final save is logged by the saver, as every save.
+	if cerr := d.svc.Close(cctx); errors.Is(cerr, context.DeadlineExceeded) {
+		d.log.Error("shutdown", "event", "probes and lookups still running", "err", cerr)
+	}
+	cancel()
 	switch {
 	case e.err != nil:
 		return e.err
@@ -188,7 +193,7 @@ func (d *running) stop(e exit) error {
 	return nil
 }
 
-func (d *running) save() { d.saver.run(d.cfg.Cache.File) }
+func (d *running) save() error { return d.saver.run(d.cfg.Cache.File) }
 
 // cacheSaver writes the cache file and logs what a save changed: one line
 // when saves start failing (or fail for another reason: a full disk, then
@@ -202,9 +207,11 @@ type cacheSaver struct {
 	failed string // the reason of the failing state, "" when saves work
 }
 
-func (c *cacheSaver) run(path string) {
+// run saves to path ("" saves nothing) and returns the save's error,
+// logged already.
+func (c *cacheSaver) run(path string) error {
 	if path == "" {
-		return
+		return nil
 	}
 	err := c.save(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -225,6 +232,7 @@ func (c *cacheSaver) run(path string) {
 		c.log.Error("cache", "file", path, "event", "save failed", "reason", c.failed, "err", err,
 			"note", "the previous file is kept; logged again only when this changes")
 	}
+	return err
 }
 
 // saveReason is what tells two save failures apart: the errno (ENOSPC,

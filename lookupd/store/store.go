@@ -90,13 +90,13 @@ func New(o Options) (*Store, error) {
 	return s, nil
 }
 
-// Close cancels the loads in flight and waits for them; the caches stay
-// readable (for a final save).
-func (s *Store) Close() {
+// Cancel cancels the loads in flight and makes later loads fail at once
+// (Wait waits for them to end); the caches stay readable (for a final
+// save).
+func (s *Store) Cancel() {
 	s.Facts.Close()
 	s.Names.Close()
 	s.Domains.Close()
-	s.Wait()
 }
 
 // Wait waits for the loads in flight (background lookups and probes).

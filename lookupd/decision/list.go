@@ -1,4 +1,4 @@
-package lookupd
+package decision
 
 import (
 	"cmp"
@@ -65,42 +65,70 @@ type ListedOverride struct {
 	Verdict verdict.Verdict `json:"verdict"`
 }
 
-// List returns the flagged addresses, domains and override items, smallkey
-// first, then by name. which is "smallkey" or "tlsexport" for one list, ""
-// for both.
-func (s *Service) List(which string) (Listed, error) {
-	want := func(v verdict.Verdict) bool { return v != verdict.None }
+// List returns the flagged addresses, domains and override items under st,
+// smallkey first, then by name. which is "smallkey" or "tlsexport" for one
+// list, "" for both.
+func (s *Decider) List(st *Settings, which string) (Listed, error) {
+	want, err := listWanted(which)
+	if err != nil {
+		return Listed{}, err
+	}
+	l := Listed{Addrs: []ListedAddr{}, Domains: []ListedDomain{}, Overrides: []ListedOverride{}}
+	byAddr := s.flaggedAddrs(st, want)
+	s.addNames(st, byAddr)
+	l.Domains = s.flaggedDomains(st, want, byAddr)
+	for _, la := range byAddr {
+		slices.Sort(la.Names)
+		slices.Sort(la.Domains)
+		l.Addrs = append(l.Addrs, *la)
+	}
+	l.Overrides = flaggedOverrides(st, want)
+	l.sort()
+	l.truncate()
+	return l, nil
+}
+
+// listWanted is which verdicts the list verb's argument asks for.
+func listWanted(which string) (func(verdict.Verdict) bool, error) {
 	switch which {
 	case "":
+		return func(v verdict.Verdict) bool { return v != verdict.None }, nil
 	case socket.ListSmallKey, socket.ListTLSExport, socket.ListNoDHE, socket.ListSecLevel1, socket.ListSecLevel0: // remedies (issue 19): seclevel0
 		w, _ := verdict.Parse(which)
-		want = func(v verdict.Verdict) bool { return v == w }
-	default:
-		return Listed{}, fmt.Errorf("%w: list takes smallkey, tlsexport, nodhe, seclevel1, seclevel0 or nothing, not %q", socket.ErrBadRequest, which)
+		return func(v verdict.Verdict) bool { return v == w }, nil
 	}
-	st := s.st.Load()
-	now := time.Now()
-	client := store.SymOf(st.probe.Client)
-	l := Listed{Addrs: []ListedAddr{}, Domains: []ListedDomain{}, Overrides: []ListedOverride{}}
+	return nil, fmt.Errorf("%w: list takes smallkey, tlsexport, nodhe, seclevel1, seclevel0 or nothing, not %q", socket.ErrBadRequest, which)
+}
 
+// flaggedAddrs are the addresses whose cached facts (the modelled
+// client's) are flagged under st, by address.
+func (s *Decider) flaggedAddrs(st *Settings, want func(verdict.Verdict) bool) map[netip.AddrPort]*ListedAddr {
+	now := time.Now()
+	client := store.SymOf(st.Client)
 	byAddr := map[netip.AddrPort]*ListedAddr{}
 	s.facts.Range(func(k store.AddrKey, r store.Record, _ time.Time) bool {
 		if k.Client != client {
 			return true // another client's: not what answers are made of now
 		}
 		f := r.Facts(k)
-		v := st.policy.Of(&f)
+		v := st.Policy.Of(&f)
 		if !want(v) {
 			return true
 		}
 		_, _, state, _ := s.facts.Peek(k)
-		la := &ListedAddr{Addr: k.AP, Verdict: v, Reason: st.policy.Reason(&f), KeyType: f.KeyType, KeyBits: f.KeyBits,
+		la := &ListedAddr{Addr: k.AP, Verdict: v, Reason: st.Policy.Reason(&f), KeyType: f.KeyType, KeyBits: f.KeyBits,
 			DHBits: f.DHBits, Probed: f.Time, Age: age(now, f.Time), Stale: state == cache.Stale, Names: []string{}, Domains: []string{}}
 		byAddr[k.AP] = la
 		return true
 	})
+	return byAddr
+}
+
+// addNames adds to each flagged address the cached host names that lead
+// to it (and no override decides).
+func (s *Decider) addNames(st *Settings, byAddr map[netip.AddrPort]*ListedAddr) {
 	s.names.Range(func(name string, e store.Name, _ time.Time) bool {
-		if _, _, ok := st.overrides.Match(name); ok {
+		if _, _, ok := st.Overrides.Match(name); ok {
 			return true // the override decides this name, not its addresses
 		}
 		for _, a := range considered(st, e.Addrs) {
@@ -110,6 +138,12 @@ func (s *Service) List(which string) (Listed, error) {
 		}
 		return true
 	})
+}
+
+// flaggedDomains are the cached domains whose verdict, decided from cached
+// data only, is flagged; each flagged address they lead to gets the domain.
+func (s *Decider) flaggedDomains(st *Settings, want func(verdict.Verdict) bool, byAddr map[netip.AddrPort]*ListedAddr) []ListedDomain {
+	out := []ListedDomain{}
 	s.domains.Range(func(name string, _ store.Domain, _ time.Time) bool {
 		d := s.decide(context.Background(), st, name, modeCached, false)
 		if !want(d.Verdict) {
@@ -130,23 +164,29 @@ func (s *Service) List(which string) (Listed, error) {
 				}
 			}
 		}
-		l.Domains = append(l.Domains, ld)
+		out = append(out, ld)
 		return true
 	})
-	for _, la := range byAddr {
-		slices.Sort(la.Names)
-		slices.Sort(la.Domains)
-		l.Addrs = append(l.Addrs, *la)
-	}
+	return out
+}
+
+// flaggedOverrides are the items of [overrides] smallkey and tlsexport
+// that are wanted.
+func flaggedOverrides(st *Settings, want func(verdict.Verdict) bool) []ListedOverride {
+	out := []ListedOverride{}
 	for v, items := range map[verdict.Verdict][]string{
-		verdict.SmallKey: st.cfg.OverrideLists.SmallKey, verdict.TLSExport: st.cfg.OverrideLists.TLSExport} {
+		verdict.SmallKey: st.Config.OverrideLists.SmallKey, verdict.TLSExport: st.Config.OverrideLists.TLSExport} {
 		if want(v) {
 			for _, item := range items {
-				l.Overrides = append(l.Overrides, ListedOverride{Item: item, Verdict: v})
+				out = append(out, ListedOverride{Item: item, Verdict: v})
 			}
 		}
 	}
+	return out
+}
 
+// sort orders each list: smallkey first, then by address, domain or item.
+func (l *Listed) sort() {
 	slices.SortFunc(l.Addrs, func(a, b ListedAddr) int {
 		return cmp.Or(cmp.Compare(b.Verdict, a.Verdict), a.Addr.Compare(b.Addr))
 	})
@@ -156,8 +196,6 @@ func (s *Service) List(which string) (Listed, error) {
 	slices.SortFunc(l.Overrides, func(a, b ListedOverride) int {
 		return cmp.Or(cmp.Compare(b.Verdict, a.Verdict), cmp.Compare(a.Item, b.Item))
 	})
-	l.truncate()
-	return l, nil
 }
 
 // appendLead appends a name or domain to list, at most maxListedLeads; past

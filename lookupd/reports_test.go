@@ -16,6 +16,7 @@ import (
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/config"
 	"github.com/exim-tlsprobe/exim-tlsprobe/internal/lab"
+	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/decision"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/probe"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket/sockettest"
@@ -28,28 +29,6 @@ const (
 	gnutlsDHText  = "TLS session: (gnutls_handshake): The Diffie-Hellman prime sent by the server is not acceptable (not long enough)."
 	opensslDHText = "TLS session: (SSL_connect): error:0A00018A:SSL routines::dh key too small"
 )
-
-func TestIsTLSFailure(t *testing.T) {
-	for text, want := range map[string]bool{
-		gnutlsDHText:  true,
-		opensslDHText: true,
-		"TLS session: (gnutls_handshake): rxd alert: handshake_failure":                            true,
-		"TLS session: (gnutls_handshake): No supported cipher suites have been found.":             true,
-		"TLS session: (gnutls_handshake): timed out":                                               false,
-		"TLS session: (SSL_connect): timed out":                                                    false,
-		"TLS session: (gnutls_handshake): ":                                                        false,
-		"TLS session: (certificate verification failed): certificate invalid":                      false,
-		"TLS session: (tls_init): no certificate":                                                  false,
-		"SMTP error from remote mail server after RCPT TO:<user@example.org>: 451 4.7.1 try later": false,
-		"Connection refused": false,
-		"":                   false,
-		"tls session: (gnutls_handshake): The Diffie-Hellman prime": false,
-	} {
-		if got := isTLSFailure(text); got != want {
-			t.Errorf("isTLSFailure(%q) = %v, want %v", text, got, want)
-		}
-	}
-}
 
 // gatedProber wraps a fakeProber: while gate is set, each probe waits for
 // it to close (or for the probe's context to end).
@@ -104,7 +83,7 @@ func TestReportFake(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(s.Close)
+	closeAtEnd(t, s)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for domain, want := range map[string]verdict.Verdict{"modern.test": verdict.None, "weak.test": verdict.TLSExport, "ignored.test": verdict.None} {
@@ -121,14 +100,14 @@ func TestReportFake(t *testing.T) {
 
 	for _, tc := range []struct {
 		addr, text string
-		want       ReportClass
+		want       decision.ReportClass
 	}{
-		{"192.0.2.2", gnutlsDHText, ReportConfirmed},  // the facts say the DH prime is too small
-		{"192.0.2.2", opensslDHText, ReportConfirmed}, // whichever Exim says so
-		{"192.0.2.4", "SMTP error from remote mail server after RCPT TO:<u@modern.test>: 451 4.7.1 later", ReportUnrelated},
-		{"192.0.2.4", "TLS session: (gnutls_handshake): timed out", ReportUnrelated},
-		{"192.0.2.99", gnutlsDHText, ReportUnrelated}, // no facts: never asked about, never probed
-		{"10.1.1.1", gnutlsDHText, ReportUnrelated},   // probe.ignore_networks
+		{"192.0.2.2", gnutlsDHText, decision.ReportConfirmed},  // the facts say the DH prime is too small
+		{"192.0.2.2", opensslDHText, decision.ReportConfirmed}, // whichever Exim says so
+		{"192.0.2.4", "SMTP error from remote mail server after RCPT TO:<u@modern.test>: 451 4.7.1 later", decision.ReportUnrelated},
+		{"192.0.2.4", "TLS session: (gnutls_handshake): timed out", decision.ReportUnrelated},
+		{"192.0.2.99", gnutlsDHText, decision.ReportUnrelated}, // no facts: never asked about, never probed
+		{"10.1.1.1", gnutlsDHText, decision.ReportUnrelated},   // probe.ignore_networks
 	} {
 		if got := s.Report(ctx, netip.MustParseAddr(tc.addr), tc.text); got != tc.want {
 			t.Errorf("Report(%s, %q) = %s, want %s", tc.addr, tc.text, got, tc.want)
@@ -152,7 +131,7 @@ func TestReportFake(t *testing.T) {
 	}
 	// More reports while the re-probe runs join it.
 	for range 50 {
-		if c := s.Report(ctx, netip.MustParseAddr("192.0.2.4"), gnutlsDHText); c != ReportMiss {
+		if c := s.Report(ctx, netip.MustParseAddr("192.0.2.4"), gnutlsDHText); c != decision.ReportMiss {
 			t.Fatalf("a second miss: %s", c)
 		}
 	}
@@ -161,7 +140,7 @@ func TestReportFake(t *testing.T) {
 	}
 	// The report's failure is a view of the address at once (issue 19): the
 	// answer routes around it before the re-probe ends.
-	if d := s.Decide(ctx, "modern.test"); d.Verdict != verdict.TLSExport || d.MX[0].Addrs[0].Source != SourceCache {
+	if d := s.Decide(ctx, "modern.test"); d.Verdict != verdict.TLSExport || d.MX[0].Addrs[0].Source != decision.SourceCache {
 		t.Errorf("during the re-probe: %q from %s, want tlsexport from the report's view (cache)", d.Verdict, d.MX[0].Addrs[0].Source)
 	}
 	close(gate)
@@ -173,7 +152,7 @@ func TestReportFake(t *testing.T) {
 		t.Errorf("after the re-probe: %q, want tlsexport", d.Verdict)
 	}
 	// Now predicted: confirmed.
-	if c := s.Report(ctx, netip.MustParseAddr("192.0.2.4"), gnutlsDHText); c != ReportConfirmed {
+	if c := s.Report(ctx, netip.MustParseAddr("192.0.2.4"), gnutlsDHText); c != decision.ReportConfirmed {
 		t.Errorf("the same failure after the re-probe: %s, want confirmed", c)
 	}
 
@@ -221,7 +200,7 @@ func TestReportFlood(t *testing.T) {
 	for range reporters {
 		wg.Go(func() {
 			for i := 0; i < each || time.Since(start) < 10*every; i++ {
-				if c := s.Report(ctx, a, gnutlsDHText); c != ReportMiss {
+				if c := s.Report(ctx, a, gnutlsDHText); c != decision.ReportMiss {
 					t.Errorf("report: %s, want miss", c)
 					return
 				}
@@ -351,8 +330,6 @@ func TestReportMetrics(t *testing.T) {
 	if st := s.Stats().Reports; st != (ReportStats{Miss: 1, Confirmed: 1, Unrelated: 1, Malformed: 1, Reprobes: 1}) {
 		t.Errorf("stats reports %+v", st)
 	}
-	var m *Metrics
-	m.reported(ReportMiss, true) // nil: records nothing
 }
 
 // TestReportFleet: relays sharing a real Redis. Relay b holds the facts

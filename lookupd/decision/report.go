@@ -1,4 +1,4 @@
-package lookupd
+package decision
 
 import (
 	"net/netip"
@@ -34,15 +34,15 @@ const (
 	SourceRedis   Source = "redis"   // a local miss answered from the fleet's Redis ([redis] url), for this request
 )
 
-// markRedis says, in a decision made with a fleet, which of the lookups
+// MarkFleet says, in a decision made with a fleet, which of the lookups
 // and probes made for it were answered from Redis instead: explain's view
 // of where an answer came from. When the MX set was loaded for this
 // decision, hosts and addresses found cached that came with it from Redis
 // (the fleet's chain) are marked too. Without a fleet no entry has the
 // fleet's origin, and nothing is marked.
-func (s *Service) markRedis(d *Decision) {
+func (s *Decider) MarkFleet(st *Settings, d *Decision) {
 	withMX := d.Source == SourceMX && d.domainState == cache.Miss
-	client := store.SymOf(s.st.Load().probe.Client)
+	client := store.SymOf(st.Client)
 	for i := range d.MX {
 		h := &d.MX[i]
 		if (h.Source == SourceLookup || withMX && h.Source == SourceCache) && cachedFromRedis(s.names, h.Name) {
@@ -73,10 +73,22 @@ type Decision struct {
 	MX      []HostReport    `json:"mx"`
 	HELO    string          `json:"helo,omitempty"` // the EHLO name the probes use (explain)
 
-	domainState cache.State // of the MX set's lookup, for Metrics
+	domainState cache.State // of the MX set's lookup, for the metrics
 	overridden  bool        // an override of the domain or of an MX host matched
 	pending     bool        // something was not known in time
 }
+
+// DomainState is how the MX set's lookup was answered: fresh or stale
+// from the cache, or a miss (loaded for this decision, or still pending).
+func (d *Decision) DomainState() cache.State { return d.domainState }
+
+// Overridden reports whether an override of the domain or of one of its
+// MX hosts matched.
+func (d *Decision) Overridden() bool { return d.overridden }
+
+// Pending reports whether a lookup or probe the decision needed had not
+// finished in time.
+func (d *Decision) Pending() bool { return d.pending }
 
 // HostReport is what is known of one MX host of a domain.
 type HostReport struct {

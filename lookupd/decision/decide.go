@@ -1,4 +1,4 @@
-package lookupd
+package decision
 
 import (
 	"context"
@@ -13,12 +13,12 @@ import (
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/verdict"
 )
 
-// Decide finds the verdict for a domain (or local@domain), waiting for DNS
-// and probes until ctx is done; what is not ready by then keeps loading in
-// the background and is reported as pending. Every detail is filled in
-// (explain's view).
-func (s *Service) Decide(ctx context.Context, raw string) Decision {
-	return s.decide(ctx, s.st.Load(), raw, modeLive, true)
+// Decide finds the verdict for a domain (or local@domain) under st,
+// waiting for DNS and probes until ctx is done; what is not ready by then
+// keeps loading in the background and is reported as pending. With
+// details, what only explain shows is filled in (facts, ages, reasons).
+func (s *Decider) Decide(ctx context.Context, st *Settings, raw string, details bool) Decision {
+	return s.decide(ctx, st, raw, modeLive, details)
 }
 
 // mode says how decide asks the caches.
@@ -33,7 +33,7 @@ const (
 // explain and list alike: overrides, the MX set, each host's addresses,
 // each address's facts, then verdict.Policy.Judge and verdict.Tally. Without
 // details it leaves out what only explain shows (facts, ages, reasons).
-func (s *Service) decide(ctx context.Context, st *settings, raw string, m mode, details bool) Decision {
+func (s *Decider) decide(ctx context.Context, st *Settings, raw string, m mode, details bool) Decision {
 	d := Decision{Domain: raw}
 	name, err := mx.Normalize(raw)
 	if err != nil {
@@ -41,7 +41,7 @@ func (s *Service) decide(ctx context.Context, st *settings, raw string, m mode, 
 		return d
 	}
 	d.Domain = name
-	if list, pat, ok := st.overrides.Match(name); ok {
+	if list, pat, ok := st.Overrides.Match(name); ok {
 		d.Source, d.Pattern, d.Verdict, d.overridden = SourceOverride, pat, overrideVerdict(list), true
 		return d
 	}
@@ -74,7 +74,7 @@ func (s *Service) decide(ctx context.Context, st *settings, raw string, m mode, 
 		d.Note = "no MX record: implicit MX on the domain's own address"
 	}
 	hosts := e.Set.Hosts
-	if n := st.cfg.Probe.MaxMX; len(hosts) > n {
+	if n := st.Config.Probe.MaxMX; len(hosts) > n {
 		hosts = hosts[:n]
 	}
 	d.MX = make([]HostReport, len(hosts))
@@ -97,7 +97,7 @@ func (s *Service) decide(ctx context.Context, st *settings, raw string, m mode, 
 // gatherAddrs fills in each host's override or addresses (those considered:
 // probe.max_addresses of them, IPv6 first; ignored networks marked), looking
 // up every missing host at once and then waiting for them until ctx ends.
-func (s *Service) gatherAddrs(ctx context.Context, st *settings, reps []HostReport, hosts []mx.Host, m mode, d *Decision) {
+func (s *Decider) gatherAddrs(ctx context.Context, st *Settings, reps []HostReport, hosts []mx.Host, m mode, d *Decision) {
 	var few [8]*cache.Pending[string, store.Name]
 	pending := few[:0]
 	if len(hosts) > len(few) {
@@ -113,7 +113,7 @@ func (s *Service) gatherAddrs(ctx context.Context, st *settings, reps []HostRepo
 	for i, h := range hosts {
 		rep := &reps[i]
 		rep.Name, rep.Pref = h.Name, h.Pref
-		if list, pat, ok := st.overrides.Match(h.Name); ok {
+		if list, pat, ok := st.Overrides.Match(h.Name); ok {
 			rep.Source, rep.Pattern, rep.Verdict = SourceOverride, pat, overrideVerdict(list)
 			rep.tally.Force(rep.Verdict)
 			d.overridden = true
@@ -177,15 +177,15 @@ func (s *Service) gatherAddrs(ctx context.Context, st *settings, reps []HostRepo
 // configured: the first probe.max_addresses (IPv6 first, as DNS gave them),
 // those in probe.ignore_networks marked ignored and left out of the count,
 // as Exim's ignore_target_hosts drops them.
-func considered(st *settings, addrs []netip.Addr) []AddrReport {
+func considered(st *Settings, addrs []netip.Addr) []AddrReport {
 	var out []AddrReport
 	n := 0
 	for _, a := range addrs {
-		if n == st.cfg.Probe.MaxAddresses {
+		if n == st.Config.Probe.MaxAddresses {
 			break
 		}
-		ap := netip.AddrPortFrom(a, uint16(st.cfg.Probe.Port))
-		if slices.ContainsFunc(st.ignore, func(p netip.Prefix) bool { return p.Contains(a) }) {
+		ap := netip.AddrPortFrom(a, uint16(st.Config.Probe.Port))
+		if slices.ContainsFunc(st.Ignore, func(p netip.Prefix) bool { return p.Contains(a) }) {
 			out = append(out, AddrReport{Addr: ap, Source: SourceIgnored})
 			continue
 		}
@@ -198,14 +198,14 @@ func considered(st *settings, addrs []netip.Addr) []AddrReport {
 // gatherFacts fills in the facts and verdict of every considered address,
 // probing every missing one at once and then waiting for them until ctx
 // ends; each host's verdict is the tally of its addresses' (verdict.Tally).
-func (s *Service) gatherFacts(ctx context.Context, st *settings, reps []HostReport, m mode, details bool, d *Decision) {
+func (s *Decider) gatherFacts(ctx context.Context, st *Settings, reps []HostReport, m mode, details bool, d *Decision) {
 	type wait struct {
 		rep *AddrReport
 		key store.AddrKey
 		p   *cache.Pending[store.AddrKey, store.Record]
 	}
 	var waits []wait
-	client := store.SymOf(st.probe.Client)
+	client := store.SymOf(st.Client)
 	var now time.Time
 	if details {
 		now = time.Now()
@@ -269,23 +269,23 @@ func (s *Service) gatherFacts(ctx context.Context, st *settings, reps []HostRepo
 // answer the policy in force (verdict.Policy.Unanswered); the answer is
 // given from r meanwhile, as from stale facts. Only a policy without TLS
 // 1.3 finds facts unanswered: the others skip the conversion.
-func (s *Service) reprobeUnanswered(st *settings, k store.AddrKey, r *store.Record) {
-	if !st.policy.NoTLS13 {
+func (s *Decider) reprobeUnanswered(st *Settings, k store.AddrKey, r *store.Record) {
+	if !st.Policy.NoTLS13 {
 		return
 	}
-	if f := r.Facts(k); st.policy.Unanswered(&f) {
+	if f := r.Facts(k); st.Policy.Unanswered(&f) {
 		s.facts.Refresh(k)
 	}
 }
 
-func (s *Service) judgeAddr(st *settings, a *AddrReport, k store.AddrKey, r *store.Record, src Source, details bool, now time.Time) {
+func (s *Decider) judgeAddr(st *Settings, a *AddrReport, k store.AddrKey, r *store.Record, src Source, details bool, now time.Time) {
 	f := r.Facts(k)
-	a.judgement = st.policy.Judge(&f)
+	a.judgement = st.Policy.Judge(&f)
 	a.Source, a.Verdict, a.NoTLS = src, a.judgement.Verdict, a.judgement.NoTLS
 	if details {
 		a.Facts = &f
 		a.Age = age(now, f.Time)
-		a.Reason = st.policy.Reason(&f)
+		a.Reason = st.Policy.Reason(&f)
 	}
 }
 

@@ -1,4 +1,4 @@
-package lookupd
+package decision
 
 import (
 	"context"
@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/cache"
-	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/socket"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd/store"
 )
 
@@ -37,27 +36,17 @@ const (
 	// ReportMalformed: not a report the parser could read (a bad address):
 	// answered empty and dropped.
 	ReportMalformed
-	reportClasses
+	// ReportClasses is the number of classes.
+	ReportClasses
 )
 
-var reportClassNames = [reportClasses]string{"miss", "confirmed", "unrelated", "malformed"}
+var reportClassNames = [ReportClasses]string{"miss", "confirmed", "unrelated", "malformed"}
 
 func (c ReportClass) String() string {
-	if c < reportClasses {
+	if c < ReportClasses {
 		return reportClassNames[c]
 	}
 	return fmt.Sprintf("ReportClass(%d)", uint8(c))
-}
-
-// ReportStats counts reports by class, and the re-probes misses started.
-type ReportStats struct {
-	Miss      uint64 `json:"miss"`
-	Confirmed uint64 `json:"confirmed"`
-	Unrelated uint64 `json:"unrelated"`
-	Malformed uint64 `json:"malformed"`
-	// Reprobes counts the probes that misses started; a miss while the
-	// address's re-probe (or any load of its facts) runs starts none.
-	Reprobes uint64 `json:"reprobes"`
 }
 
 // tlsHandshakeFailures are the starts of the $event_data Exim 4.96's smtp
@@ -97,22 +86,11 @@ func isTLSFailure(text string) bool {
 // maxLoggedText bounds the report text in a log line.
 const maxLoggedText = 300
 
-// Report classifies a report that a delivery attempt at addr failed with
-// text and counts it; for a miss it starts a re-probe of the address (in
-// the background: Report never waits for it). The port is probe.port,
-// the client probe.client.
-func (s *Service) Report(ctx context.Context, addr netip.Addr, text string) ReportClass {
-	c, started := s.report(ctx, addr, text)
-	s.reports[c].Add(1)
-	if started {
-		s.reprobes.Add(1)
-	}
-	s.metrics.reported(c, started)
-	return c
-}
-
-func (s *Service) report(ctx context.Context, addr netip.Addr, text string) (ReportClass, bool) {
-	st := s.st.Load()
+// Report classifies, under st, a report that a delivery attempt at addr
+// failed with text; for a miss it starts a re-probe of the address (in the
+// background: Report never waits for it) and says whether one started
+// (reprobed). The port is probe.port, the client probe.client.
+func (s *Decider) Report(ctx context.Context, st *Settings, addr netip.Addr, text string) (c ReportClass, reprobed bool) {
 	addr = addr.Unmap()
 	logText := text
 	if len(logText) > maxLoggedText {
@@ -127,13 +105,13 @@ func (s *Service) report(ctx context.Context, addr netip.Addr, text string) (Rep
 		debug("not a TLS handshake failure")
 		return ReportUnrelated, false
 	}
-	for _, p := range st.ignore {
+	for _, p := range st.Ignore {
 		if p.Contains(addr) {
 			debug("in probe.ignore_networks")
 			return ReportUnrelated, false
 		}
 	}
-	k := store.AddrKey{AP: netip.AddrPortFrom(addr, uint16(st.cfg.Probe.Port)), Client: store.SymOf(st.cfg.Probe.Client)}
+	k := store.AddrKey{AP: netip.AddrPortFrom(addr, uint16(st.Config.Probe.Port)), Client: store.SymOf(st.Config.Probe.Client)}
 	r, stored, _, ok := s.facts.Peek(k)
 	if !ok {
 		debug("no facts for the address")
@@ -141,20 +119,20 @@ func (s *Service) report(ctx context.Context, addr netip.Addr, text string) (Rep
 	}
 	f := r.Facts(k)
 	age := time.Since(stored).Round(time.Second)
-	if st.policy.PredictsFailure(&f) {
+	if st.Policy.PredictsFailure(&f) {
 		if s.log.Enabled(ctx, slog.LevelDebug) {
 			s.log.Debug("report", "event", "failure predicted", "addr", k.AP.String(), "text", logText,
-				"verdict", st.policy.Of(&f).String(), "facts", st.policy.Reason(&f), "age", age)
+				"verdict", st.Policy.Of(&f).String(), "facts", st.Policy.Reason(&f), "age", age)
 		}
 		return ReportConfirmed, false
 	}
-	s.store.AddReportView(k, r, stored, text, st.cfg.Cache.TTL.Duration) // remedies (issue 19): the failure is a view of the address at once
+	s.store.AddReportView(k, r, stored, text, st.Config.Cache.TTL.Duration) // remedies (issue 19): the failure is a view of the address at once
 	started, busy := s.reprobe(k, r.Time)
 	// One line per re-probe started (or refused): a flood of reports for
 	// an address whose re-probe runs adds no line.
 	if started || busy {
 		s.log.Warn("report", "event", "prediction miss", "addr", k.AP.String(), "text", logText,
-			"verdict", st.policy.Of(&f).String(), "facts", st.policy.Reason(&f), "age", age,
+			"verdict", st.Policy.Of(&f).String(), "facts", st.Policy.Reason(&f), "age", age,
 			"reprobe", map[bool]string{true: "started", false: "refused: too many loads in flight"}[started])
 	} else if s.log.Enabled(ctx, slog.LevelDebug) {
 		s.log.Debug("report", "event", "prediction miss", "addr", k.AP.String(), "text", logText, "reprobe", "running")
@@ -167,29 +145,9 @@ func (s *Service) report(ctx context.Context, addr netip.Addr, text string) (Rep
 // load must not take them back from Redis); the old facts are served until
 // the new ones land. No refresh starts when a load of k runs (started
 // false) or too many loads are in flight (busy).
-func (s *Service) reprobe(k store.AddrKey, probed store.UnixNano) (started, busy bool) {
+func (s *Decider) reprobe(k store.AddrKey, probed store.UnixNano) (started, busy bool) {
 	p, started := s.facts.RefreshWith(k, func(ctx context.Context, k store.AddrKey) (cache.Loaded[store.Record], error) {
-		return s.loadFactsAfter(ctx, k, probed)
+		return s.refetch(ctx, k, probed)
 	})
 	return started, p == nil
-}
-
-// Malformed counts a malformed report (a bad address); it implements
-// socket.MalformedObserver.
-func (s *Service) Malformed(verb string) {
-	if verb == socket.VerbReport {
-		s.reports[ReportMalformed].Add(1)
-		s.metrics.reported(ReportMalformed, false)
-	}
-}
-
-// reportStats are the counters of Stats.
-func (s *Service) reportStats() ReportStats {
-	return ReportStats{
-		Miss:      s.reports[ReportMiss].Load(),
-		Confirmed: s.reports[ReportConfirmed].Load(),
-		Unrelated: s.reports[ReportUnrelated].Load(),
-		Malformed: s.reports[ReportMalformed].Load(),
-		Reprobes:  s.reprobes.Load(),
-	}
 }

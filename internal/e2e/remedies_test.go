@@ -113,7 +113,9 @@ var reasonNoTLS = []string{"no TLS possible", "Exim delivers in clear"}
 //     forced by a router of the test: which transports get TLS (X=) from
 //     which server, measured;
 //   - through contrib/exim and the daemon that models the build's client
-//     (one daemon per client: both GnuTLS Exims share one).
+//     (one daemon per client: both GnuTLS Exims share one), as the
+//     single-file fragment and as Debian's conf.d snippets (the same T= and
+//     X= from both).
 //
 // Wherever some transport got TLS, the daemon's delivery must have it too,
 // through the transport its answer names (for the OpenSSL Exim, the
@@ -207,11 +209,17 @@ func TestRemediesEverySender(t *testing.T) {
 		}
 		l := m.send(t, "remedies-"+sb.name+"-daemon", sendOptions{socket: d.socket}, rcpts...)
 		l.noDefers(t)
+		// Debian's conf.d snippets route and deliver alike.
+		lc := sb.confd(t, ns, "").send(t, "remedies-"+sb.name+"-confd", sendOptions{socket: d.socket}, rcpts...)
+		lc.noDefers(t)
 
 		var gets, can, none int
 		for _, dom := range lnet.doms {
 			r := results[dom.domain]
 			r.daemon = l.delivered(t, rcpt(dom))
+			if c := lc.delivered(t, rcpt(dom)); c.transport != r.daemon.transport || c.tls != r.daemon.tls {
+				t.Errorf("%s: %s: the fragment gives T=%s X=%s, conf.d T=%s X=%s", sb.name, dom.domain, r.daemon.transport, r.daemon.tls, c.transport, c.tls)
+			}
 			var forced []string
 			for _, tr := range contribTransports[sb.client] {
 				forced = append(forced, fmt.Sprintf("%s X=%s", tr, orClear(r.forced[tr].tls)))
@@ -250,7 +258,7 @@ func TestRemediesEverySender(t *testing.T) {
 			}
 		}
 		t.Logf("figure: %s: %d of %d lab servers get TLS through the daemon; %d = servers where some transport gets TLS; %d servers where none can (%d deliveries, %v)",
-			sb.name, gets, can, can, none, len(lnet.doms)*(len(contribTransports[sb.client])+1), time.Since(bstart).Round(time.Millisecond))
+			sb.name, gets, can, can, none, len(lnet.doms)*(len(contribTransports[sb.client])+2), time.Since(bstart).Round(time.Millisecond))
 	}
 }
 

@@ -3,7 +3,6 @@ package e2e
 import (
 	"github.com/exim-tlsprobe/exim-tlsprobe/internal/lab"
 
-	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -51,7 +50,7 @@ func TestEximRoutesAroundWeakTLS(t *testing.T) {
 	defer func() { t.Logf("end-to-end test took %v", time.Since(start).Round(time.Millisecond)) }()
 
 	labNet := startLab(t, weakServers)
-	ns, bin, all, rcpts := labNet.ns, labNet.daemon, labNet.doms, labNet.rcpts()
+	ns, all, rcpts := labNet.ns, labNet.doms, labNet.rcpts()
 	modernSrv, overrideSrv := labNet.exims[modern.domain], labNet.exims[override.domain]
 
 	// 1. Stock Debian configuration: the DHE-768 server makes GnuTLS refuse
@@ -77,17 +76,7 @@ func TestEximRoutesAroundWeakTLS(t *testing.T) {
 	}
 
 	// 2. The daemon and the contrib snippets.
-	d := newDaemon(t, ns, bin, "the end-to-end test", `# The lab servers are probed several times within seconds.
-rate_per_address = 0`, fmt.Sprintf(`
-[answer]
-wait = "1s"
-
-[cache]
-file = %q
-
-[overrides]
-tlsexport = ["%s"]
-`, filepath.Join(ns.dir, "tlsprobed-cache.json"), override.domain))
+	d := labNet.weakDaemon(t, "the end-to-end test")
 	_, eximGID := eximIDs(t)
 	d.start(t)
 	if st, err := os.Stat(d.socket); err == nil {

@@ -3,6 +3,8 @@ package e2e
 import (
 	"github.com/exim-tlsprobe/exim-tlsprobe/internal/lab"
 
+	"fmt"
+	"path/filepath"
 	"slices"
 	"testing"
 )
@@ -74,4 +76,22 @@ func (l *labNet) rcpts() []string {
 		r = append(r, rcpt(d))
 	}
 	return r
+}
+
+// weakDaemon is the daemon of the weakServers' tests, not started: no rate
+// limit per address (the lab servers are probed several times within
+// seconds), answers within 1s, a cache file, and override.test in
+// [overrides] tlsexport.
+func (l *labNet) weakDaemon(t *testing.T, what string) *daemon {
+	t.Helper()
+	return newDaemon(t, l.ns, l.daemon, what, "rate_per_address = 0", fmt.Sprintf(`
+[answer]
+wait = "1s"
+
+[cache]
+file = %q
+
+[overrides]
+tlsexport = ["%s"]
+`, filepath.Join(l.ns.dir, "tlsprobed-cache.json"), override.domain))
 }

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -22,18 +21,9 @@ func TestGnuTLSEximsRouteAlike(t *testing.T) {
 	defer func() { t.Logf("GnuTLS Exims test took %v", time.Since(start).Round(time.Millisecond)) }()
 
 	labNet := startLab(t, weakServers)
-	ns, bin, all, rcpts := labNet.ns, labNet.daemon, labNet.doms, labNet.rcpts()
+	ns, all, rcpts := labNet.ns, labNet.doms, labNet.rcpts()
 
-	d := newDaemon(t, ns, bin, "the GnuTLS Exims test", "rate_per_address = 0", fmt.Sprintf(`
-[answer]
-wait = "1s"
-
-[cache]
-file = %q
-
-[overrides]
-tlsexport = ["%s"]
-`, filepath.Join(ns.dir, "tlsprobed-cache.json"), override.domain))
+	d := labNet.weakDaemon(t, "the GnuTLS Exims test")
 	d.start(t)
 	d.waitAnswer(t, dh768.domain, "tlsexport", 60*time.Second)
 	d.waitAnswer(t, rsa1024.domain, "smallkey", 60*time.Second)

@@ -23,8 +23,10 @@ import (
 // no stronger one gets TLS. TLS 1.0 or 1.1 with RSA key exchange has no
 // ServerKeyExchange signature to refuse: measured, Exim 4.96 on OpenSSL 3.0
 // at level 2 gets X=TLS1:AES256-SHA through remote_smtp from a TLS
-// 1.0-only server (internal/e2e TestRemediesEverySender); OpenSSL's table
-// of levels permits TLS 1.0 up to level 2 only.
+// 1.0-only server (internal/e2e TestRemediesEverySender); openssl s_client
+// 3.0.22 gets AES256-SHA over TLS 1.0 and 1.1 at levels 1 and 2, and no
+// session at level 3 (TLS 1.0: "no protocols available"; TLS 1.1: handshake
+// failure).
 
 // Transports is a set of the openssl client's transports.
 type Transports uint8
@@ -91,8 +93,8 @@ func legacyRSAKX(f *probe.Facts) bool {
 	return !f.TLS13 && (f.TLSVersion == "TLS1.0" || f.TLSVersion == "TLS1.1") && strings.HasPrefix(f.Cipher, "TLS_RSA_WITH_")
 }
 
-// legacyRSAKXMaxLevel is the highest security level that permits TLS 1.0
-// (OpenSSL's table of levels; measured at level 2).
+// legacyRSAKXMaxLevel is the highest security level at which OpenSSL 3
+// gets TLS 1.0 or 1.1 with RSA key exchange (measured, see above).
 const legacyRSAKXMaxLevel = 2
 
 // dhOK: OpenSSL accepts the prime (if any) at level 0 and 1.

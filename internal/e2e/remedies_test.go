@@ -104,6 +104,11 @@ var reasonGetsTLS = regexp.MustCompile(`(remote_smtp\w*)(?: \([^)]*\))? gets TLS
 // reasonNoTLS are what explain says where it says no transport gets TLS.
 var reasonNoTLS = []string{"no TLS possible", "Exim delivers in clear"}
 
+// reasonRefused is what explain says where the openssl client's transports
+// at security level 1 and above (this test's daemon models level 2) get no
+// TLS.
+const reasonRefused = "OpenSSL 3 refuses at security level 1 and above"
+
 // TestRemediesEverySender delivers, with each sending Exim of allSenders,
 // one message to each lab server of remedyServers (a DSA-1024-only server,
 // TLS 1.0-only servers with ECDHE and with RSA key exchange, a DHE-768
@@ -249,6 +254,13 @@ func TestRemediesEverySender(t *testing.T) {
 			for _, m := range reasonGetsTLS.FindAllStringSubmatch(r.reasons, -1) {
 				if del, ok := r.forced[m[1]]; !ok || del.tls == "" {
 					t.Errorf("%s: %s: explain says %q, the delivery through %s: %s\nexplain: %s", sb.name, dom.domain, m[0], m[1], del.line, r.reasons)
+				}
+			}
+			if strings.Contains(r.reasons, reasonRefused) {
+				for _, tr := range []string{plainTransport, nodheTransport, seclevel1Transport} {
+					if del := r.forced[tr]; del.tls != "" {
+						t.Errorf("%s: %s: explain says %q, yet %s got TLS: %s\nexplain: %s", sb.name, dom.domain, reasonRefused, tr, del.line, r.reasons)
+					}
 				}
 			}
 			for _, no := range reasonNoTLS {

@@ -135,31 +135,7 @@ func TestRemediesEverySender(t *testing.T) {
 	lnet := startLab(t, remedyServers)
 	ns, rcpts := lnet.ns, lnet.rcpts()
 	senders := allSenders(t)
-
-	// One daemon per client, each in a directory of its own in the one
-	// namespace (its socket, configuration and log).
-	daemons := map[string]*daemon{}
-	for _, sb := range senders {
-		if daemons[sb.client] != nil {
-			continue
-		}
-		sub := &netns{name: ns.name, dir: filepath.Join(ns.dir, "daemon-"+sb.client)}
-		if err := os.MkdirAll(sub.dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		probe := "rate_per_address = 0"
-		if sb.client == "openssl" {
-			probe = "client = \"openssl\"\nopenssl_seclevel = 2\n" + probe
-		}
-		d := newDaemon(t, sub, lnet.daemon, "the remedies test ("+sb.client+")", probe, "\n[answer]\nwait = \"1s\"\n")
-		d.start(t)
-		// Start the probes now; the forced deliveries below take a while.
-		for _, dom := range lnet.doms {
-			query(d.socket, dom.domain, 5*time.Second)
-		}
-		daemons[sb.client] = d
-	}
-
+	daemons := remedyDaemons(t, lnet, senders)
 	mtas := make([]mta, len(senders))
 	for i, sb := range senders {
 		mtas[i] = sb.fragment(t, ns)
@@ -168,21 +144,12 @@ func TestRemediesEverySender(t *testing.T) {
 		addForceRouter(t, m)
 	}
 
-	type outcome struct {
-		answer    string
-		expect    string              // the answer's transport
-		forced    map[string]delivery // by transport
-		daemon    delivery
-		reasons   string
-		anyTLS    bool
-		getsTLSBy []string // the transports that got TLS
-	}
 	for i, sb := range senders {
 		bstart := time.Now()
 		m, d := mtas[i], daemons[sb.client]
-		results := map[string]*outcome{}
+		results := map[string]*remedy{}
 		for _, dom := range lnet.doms {
-			results[dom.domain] = &outcome{forced: map[string]delivery{}}
+			results[dom.domain] = &remedy{build: sb.name, client: sb.client, domain: dom.domain, forced: map[string]delivery{}}
 		}
 		for _, tr := range contribTransports[sb.client] {
 			l := m.send(t, "remedies-"+sb.name+"-"+tr, sendOptions{socket: d.socket, lines: []string{"E2E_FORCE_TRANSPORT = " + tr}}, rcpts...)
@@ -192,25 +159,17 @@ func TestRemediesEverySender(t *testing.T) {
 				if got.transport != tr {
 					t.Errorf("%s: forced %s: %s went through %s: %s", sb.name, tr, dom.domain, got.transport, got.line)
 				}
-				r := results[dom.domain]
-				r.forced[tr] = got
-				if got.tls != "" {
-					r.anyTLS = true
-					r.getsTLSBy = append(r.getsTLSBy, tr)
-				}
+				results[dom.domain].forced[tr] = got
 			}
 		}
-
 		for _, dom := range lnet.doms {
-			e := waitProbed(t, d, dom.domain, 60*time.Second)
 			r := results[dom.domain]
-			r.reasons = e.reasons()
+			r.reasons = waitProbed(t, d, dom.domain, 60*time.Second).reasons()
 			a, err := query(d.socket, dom.domain, 5*time.Second)
 			if err != nil {
 				t.Fatalf("%s: ask %s: %v", sb.name, dom.domain, err)
 			}
 			r.answer = strings.TrimSpace(a)
-			r.expect = answerTransport(sb.client, r.answer)
 		}
 		l := m.send(t, "remedies-"+sb.name+"-daemon", sendOptions{socket: d.socket}, rcpts...)
 		l.noDefers(t)
@@ -225,52 +184,123 @@ func TestRemediesEverySender(t *testing.T) {
 			if c := lc.delivered(t, rcpt(dom)); c.transport != r.daemon.transport || c.tls != r.daemon.tls {
 				t.Errorf("%s: %s: the fragment gives T=%s X=%s, conf.d T=%s X=%s", sb.name, dom.domain, r.daemon.transport, r.daemon.tls, c.transport, c.tls)
 			}
-			var forced []string
-			for _, tr := range contribTransports[sb.client] {
-				forced = append(forced, fmt.Sprintf("%s X=%s", tr, orClear(r.forced[tr].tls)))
-			}
-			t.Logf("figure: %s: %s: answer %q, T=%s X=%s; forced: %s; explain: %s", sb.name, dom.domain, r.answer, r.daemon.transport, orClear(r.daemon.tls), strings.Join(forced, ", "), r.reasons)
-			if sb.client == "openssl" && r.anyTLS && r.expect != r.getsTLSBy[0] {
-				t.Errorf("%s: %s: answer %q routes to %s, yet the stronger %s gets TLS there\nexplain: %s", sb.name, dom.domain, r.answer, r.expect, r.getsTLSBy[0], d.explain(dom.domain))
-			}
-			if r.daemon.transport != r.expect {
-				t.Errorf("%s: %s: answer %q routes to %s, the delivery went through %s: %s", sb.name, dom.domain, r.answer, r.expect, r.daemon.transport, r.daemon.line)
-			}
+			t.Logf("figure: %s", r)
+			r.checkRoute(t, d)
+			r.checkExplain(t)
 			switch {
-			case r.anyTLS:
-				can++
-				if r.daemon.tls != "" {
-					gets++
-				} else {
-					t.Errorf("%s: %s: %v got TLS, the daemon's route (answer %q, T=%s) did not: %s\nexplain: %s", sb.name, dom.domain, r.getsTLSBy, r.answer, r.daemon.transport, r.daemon.line, d.explain(dom.domain))
-				}
-			default:
+			case len(r.getsTLS()) == 0:
 				none++
-				if r.daemon.transport != plainTransport || r.daemon.tls != "" {
-					t.Errorf("%s: %s: no transport gets TLS; want T=%s in clear, got %s", sb.name, dom.domain, plainTransport, r.daemon.line)
-				}
-			}
-			// explain against the deliveries.
-			for _, m := range reasonGetsTLS.FindAllStringSubmatch(r.reasons, -1) {
-				if del, ok := r.forced[m[1]]; !ok || del.tls == "" {
-					t.Errorf("%s: %s: explain says %q, the delivery through %s: %s\nexplain: %s", sb.name, dom.domain, m[0], m[1], del.line, r.reasons)
-				}
-			}
-			if strings.Contains(r.reasons, reasonRefused) {
-				for _, tr := range []string{plainTransport, nodheTransport, seclevel1Transport} {
-					if del := r.forced[tr]; del.tls != "" {
-						t.Errorf("%s: %s: explain says %q, yet %s got TLS: %s\nexplain: %s", sb.name, dom.domain, reasonRefused, tr, del.line, r.reasons)
-					}
-				}
-			}
-			for _, no := range reasonNoTLS {
-				if strings.Contains(r.reasons, no) && r.anyTLS {
-					t.Errorf("%s: %s: explain says %q, yet %v got TLS\nexplain: %s", sb.name, dom.domain, no, r.getsTLSBy, r.reasons)
-				}
+			case r.daemon.tls != "":
+				gets, can = gets+1, can+1
+			default:
+				can++
 			}
 		}
 		t.Logf("figure: %s: %d of %d lab servers get TLS through the daemon; %d = servers where some transport gets TLS; %d servers where none can (%d deliveries, %v)",
 			sb.name, gets, can, can, none, len(lnet.doms)*(len(contribTransports[sb.client])+2), time.Since(bstart).Round(time.Millisecond))
+	}
+}
+
+// remedyDaemons starts one daemon per client of senders, each in a
+// directory of its own in the one namespace (its socket, configuration and
+// log), and asks each about every domain so that the probes start.
+func remedyDaemons(t *testing.T, lnet *labNet, senders []senderBuild) map[string]*daemon {
+	t.Helper()
+	daemons := map[string]*daemon{}
+	for _, sb := range senders {
+		if daemons[sb.client] != nil {
+			continue
+		}
+		sub := &netns{name: lnet.ns.name, dir: filepath.Join(lnet.ns.dir, "daemon-"+sb.client)}
+		if err := os.MkdirAll(sub.dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		probe := "rate_per_address = 0"
+		if sb.client == "openssl" {
+			probe = "client = \"openssl\"\nopenssl_seclevel = 2\n" + probe
+		}
+		d := newDaemon(t, sub, lnet.daemon, "the remedies test ("+sb.client+")", probe, "\n[answer]\nwait = \"1s\"\n")
+		d.start(t)
+		// The answers do not matter yet (waitProbed waits for the facts).
+		for _, dom := range lnet.doms {
+			query(d.socket, dom.domain, 5*time.Second)
+		}
+		daemons[sb.client] = d
+	}
+	return daemons
+}
+
+// remedy is what one sending Exim got from one lab server.
+type remedy struct {
+	build, client, domain string
+	forced                map[string]delivery // by transport, forced by e2e_force
+	answer                string              // the daemon's
+	daemon                delivery            // through contrib/exim and the daemon
+	reasons               string              // explain's
+}
+
+// getsTLS are the transports that got TLS when forced, strongest first.
+func (r *remedy) getsTLS() []string {
+	var got []string
+	for _, tr := range contribTransports[r.client] {
+		if r.forced[tr].tls != "" {
+			got = append(got, tr)
+		}
+	}
+	return got
+}
+
+// String is the figure line of r.
+func (r *remedy) String() string {
+	var forced []string
+	for _, tr := range contribTransports[r.client] {
+		forced = append(forced, fmt.Sprintf("%s X=%s", tr, orClear(r.forced[tr].tls)))
+	}
+	return fmt.Sprintf("%s: %s: answer %q, T=%s X=%s; forced: %s; explain: %s", r.build, r.domain, r.answer, r.daemon.transport, orClear(r.daemon.tls), strings.Join(forced, ", "), r.reasons)
+}
+
+// checkRoute: the delivery went through the answer's transport; it got TLS
+// wherever some transport did (for the openssl client the answer is the
+// strongest that did), and stayed on remote_smtp in clear where none did.
+func (r *remedy) checkRoute(t *testing.T, d *daemon) {
+	t.Helper()
+	want, got := answerTransport(r.client, r.answer), r.getsTLS()
+	if r.daemon.transport != want {
+		t.Errorf("%s: %s: answer %q routes to %s, the delivery went through %s: %s", r.build, r.domain, r.answer, want, r.daemon.transport, r.daemon.line)
+	}
+	switch {
+	case len(got) == 0:
+		if r.daemon.transport != plainTransport || r.daemon.tls != "" {
+			t.Errorf("%s: %s: no transport gets TLS; want T=%s in clear, got %s", r.build, r.domain, plainTransport, r.daemon.line)
+		}
+	case r.daemon.tls == "":
+		t.Errorf("%s: %s: %v got TLS, the daemon's route (answer %q, T=%s) did not: %s\nexplain: %s", r.build, r.domain, got, r.answer, r.daemon.transport, r.daemon.line, d.explain(r.domain))
+	case r.client == "openssl" && want != got[0]:
+		t.Errorf("%s: %s: answer %q routes to %s, yet the stronger %s gets TLS there\nexplain: %s", r.build, r.domain, r.answer, want, got[0], d.explain(r.domain))
+	}
+}
+
+// checkExplain: explain says no transport "gets TLS" that did not get it
+// when forced, nor "no TLS possible" (or "refuses at security level 1 and
+// above") where one did (one at those levels).
+func (r *remedy) checkExplain(t *testing.T) {
+	t.Helper()
+	for _, m := range reasonGetsTLS.FindAllStringSubmatch(r.reasons, -1) {
+		if del, ok := r.forced[m[1]]; !ok || del.tls == "" {
+			t.Errorf("%s: %s: explain says %q, the delivery through %s: %s\nexplain: %s", r.build, r.domain, m[0], m[1], del.line, r.reasons)
+		}
+	}
+	if strings.Contains(r.reasons, reasonRefused) {
+		for _, tr := range []string{plainTransport, nodheTransport, seclevel1Transport} {
+			if del := r.forced[tr]; del.tls != "" {
+				t.Errorf("%s: %s: explain says %q, yet %s got TLS: %s\nexplain: %s", r.build, r.domain, reasonRefused, tr, del.line, r.reasons)
+			}
+		}
+	}
+	for _, no := range reasonNoTLS {
+		if got := r.getsTLS(); strings.Contains(r.reasons, no) && len(got) > 0 {
+			t.Errorf("%s: %s: explain says %q, yet %v got TLS\nexplain: %s", r.build, r.domain, no, got, r.reasons)
+		}
 	}
 }
 

@@ -70,9 +70,10 @@ func DHFloor(level int) int {
 }
 
 // legacyOpenSSL says why OpenSSL 3 at security level 1 or above refuses a
-// handshake the facts show, or "": TLS 1.0 or 1.1, a SHA-1 or MD5
-// ServerKeyExchange signature, a DSA certificate (no DSA signature
-// algorithm or DHE-DSS suite there: measured with a DSA-only server).
+// handshake the facts show, or "": TLS 1.0 or 1.1 with a signed key
+// exchange (not legacyRSAKX), a SHA-1 or MD5 ServerKeyExchange signature, a
+// DSA certificate (no DSA signature algorithm or DHE-DSS suite there:
+// measured with a DSA-only server).
 func legacyOpenSSL(f *probe.Facts) string {
 	switch {
 	case f.TLS13 || legacyRSAKX(f):

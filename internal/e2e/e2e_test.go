@@ -3,7 +3,6 @@ package e2e
 import (
 	"github.com/exim-tlsprobe/exim-tlsprobe/internal/lab"
 
-	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -50,27 +49,9 @@ func TestEximRoutesAroundWeakTLS(t *testing.T) {
 	start := time.Now()
 	defer func() { t.Logf("end-to-end test took %v", time.Since(start).Round(time.Millisecond)) }()
 
-	all := []mxDomain{dh768, rsa1024, modern, notls, override, dsa1024}
-	addrs := []string{senderAddr}
-	for _, d := range all {
-		addrs = append(addrs, d.addr)
-	}
-	ns := newNetns(t, dnsAddr, append(addrs, dnsAddr, probeAddr)...)
-	bin := buildDaemon(t, ns.dir)
-	startDNS(t, ns, dnsAddr, all...)
-
-	fixture := lab.FixtureBinary(t)
-	startFixture(t, ns, fixture, dh768, fixtureOptions{Cert: "rsa2048", DH: "dh768", Ciphers: "kDHE", Max: "1.2"})
-	startFixture(t, ns, fixture, dsa1024, fixtureOptions{Cert: "dsa1024", Ciphers: "ALL:!aNULL:!eNULL"})
-	startEximServer(t, ns, rsa1024, eximServerOptions{Cert: "rsa1024"})
-	modernSrv := startEximServer(t, ns, modern, eximServerOptions{Cert: "rsa2048"})
-	startEximServer(t, ns, notls, eximServerOptions{NoSTARTTLS: true})
-	overrideSrv := startEximServer(t, ns, override, eximServerOptions{Cert: "rsa2048"})
-
-	rcpts := make([]string, 0, len(all))
-	for _, d := range all {
-		rcpts = append(rcpts, rcpt(d))
-	}
+	labNet := startLab(t, weakServers)
+	ns, all, rcpts := labNet.ns, labNet.doms, labNet.rcpts()
+	modernSrv, overrideSrv := labNet.exims[modern.domain], labNet.exims[override.domain]
 
 	// 1. Stock Debian configuration: the DHE-768 server makes GnuTLS refuse
 	// the handshake and Exim falls back to clear text.
@@ -95,17 +76,7 @@ func TestEximRoutesAroundWeakTLS(t *testing.T) {
 	}
 
 	// 2. The daemon and the contrib snippets.
-	d := newDaemon(t, ns, bin, "the end-to-end test", `# The lab servers are probed several times within seconds.
-rate_per_address = 0`, fmt.Sprintf(`
-[answer]
-wait = "1s"
-
-[cache]
-file = %q
-
-[overrides]
-tlsexport = ["%s"]
-`, filepath.Join(ns.dir, "tlsprobed-cache.json"), override.domain))
+	d := labNet.weakDaemon(t, "the end-to-end test")
 	_, eximGID := eximIDs(t)
 	d.start(t)
 	if st, err := os.Stat(d.socket); err == nil {

@@ -1,9 +1,6 @@
 package e2e
 
 import (
-	"github.com/exim-tlsprobe/exim-tlsprobe/internal/lab"
-
-	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -23,36 +20,10 @@ func TestGnuTLSEximsRouteAlike(t *testing.T) {
 	start := time.Now()
 	defer func() { t.Logf("GnuTLS Exims test took %v", time.Since(start).Round(time.Millisecond)) }()
 
-	all := []mxDomain{dh768, rsa1024, modern, notls, override, dsa1024}
-	addrs := []string{senderAddr}
-	for _, d := range all {
-		addrs = append(addrs, d.addr)
-	}
-	ns := newNetns(t, dnsAddr, append(addrs, dnsAddr, probeAddr)...)
-	bin := buildDaemon(t, ns.dir)
-	startDNS(t, ns, dnsAddr, all...)
-	fixture := lab.FixtureBinary(t)
-	startFixture(t, ns, fixture, dh768, fixtureOptions{Cert: "rsa2048", DH: "dh768", Ciphers: "kDHE", Max: "1.2"})
-	startFixture(t, ns, fixture, dsa1024, fixtureOptions{Cert: "dsa1024", Ciphers: "ALL:!aNULL:!eNULL"})
-	startEximServer(t, ns, rsa1024, eximServerOptions{Cert: "rsa1024"})
-	startEximServer(t, ns, modern, eximServerOptions{Cert: "rsa2048"})
-	startEximServer(t, ns, notls, eximServerOptions{NoSTARTTLS: true})
-	startEximServer(t, ns, override, eximServerOptions{Cert: "rsa2048"})
-	rcpts := make([]string, 0, len(all))
-	for _, d := range all {
-		rcpts = append(rcpts, rcpt(d))
-	}
+	labNet := startLab(t, weakServers)
+	ns, all, rcpts := labNet.ns, labNet.doms, labNet.rcpts()
 
-	d := newDaemon(t, ns, bin, "the GnuTLS Exims test", "rate_per_address = 0", fmt.Sprintf(`
-[answer]
-wait = "1s"
-
-[cache]
-file = %q
-
-[overrides]
-tlsexport = ["%s"]
-`, filepath.Join(ns.dir, "tlsprobed-cache.json"), override.domain))
+	d := labNet.weakDaemon(t, "the GnuTLS Exims test")
 	d.start(t)
 	d.waitAnswer(t, dh768.domain, "tlsexport", 60*time.Second)
 	d.waitAnswer(t, rsa1024.domain, "smallkey", 60*time.Second)

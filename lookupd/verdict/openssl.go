@@ -20,7 +20,13 @@ import (
 // level 1 and above, and reaches no DSA-only server there (measured: Exim 4.96
 // on OpenSSL 3.0 gets X=TLS1.2:DHE-DSS-AES128-GCM-SHA256 only with
 // ALL:@SECLEVEL=0): ALL:@SECLEVEL=0 is the last transport, chosen only where
-// no stronger one gets TLS.
+// no stronger one gets TLS. TLS 1.0 or 1.1 with RSA key exchange has no
+// ServerKeyExchange signature to refuse: measured, Exim 4.96 on OpenSSL 3.0
+// at level 2 gets X=TLS1:AES256-SHA through remote_smtp from a TLS
+// 1.0-only server (internal/e2e TestRemediesEverySender); openssl s_client
+// 3.0.22 gets AES256-SHA over TLS 1.0 and 1.1 at levels 1 and 2, and no
+// session at level 3 (TLS 1.0: "no protocols available"; TLS 1.1: handshake
+// failure).
 
 // Transports is a set of the openssl client's transports.
 type Transports uint8
@@ -64,12 +70,13 @@ func DHFloor(level int) int {
 }
 
 // legacyOpenSSL says why OpenSSL 3 at security level 1 or above refuses a
-// handshake the facts show, or "": TLS 1.0 or 1.1, a SHA-1 or MD5
-// ServerKeyExchange signature, a DSA certificate (no DSA signature
-// algorithm or DHE-DSS suite there: measured with a DSA-only server).
+// handshake the facts show, or "": TLS 1.0 or 1.1 with a signed key
+// exchange (not legacyRSAKX), a SHA-1 or MD5 ServerKeyExchange signature, a
+// DSA certificate (no DSA signature algorithm or DHE-DSS suite there:
+// measured with a DSA-only server).
 func legacyOpenSSL(f *probe.Facts) string {
 	switch {
-	case f.TLS13:
+	case f.TLS13 || legacyRSAKX(f):
 		return ""
 	case f.TLSVersion == "SSL3.0" || f.TLSVersion == "TLS1.0" || f.TLSVersion == "TLS1.1":
 		return "it speaks " + f.TLSVersion + " at most"
@@ -80,6 +87,16 @@ func legacyOpenSSL(f *probe.Facts) string {
 	}
 	return ""
 }
+
+// legacyRSAKX: the server speaks TLS 1.0 or 1.1 at most and negotiates RSA
+// key exchange (no ServerKeyExchange, so no SHA-1 or MD5 signature).
+func legacyRSAKX(f *probe.Facts) bool {
+	return !f.TLS13 && (f.TLSVersion == "TLS1.0" || f.TLSVersion == "TLS1.1") && strings.HasPrefix(f.Cipher, "TLS_RSA_WITH_")
+}
+
+// legacyRSAKXMaxLevel is the highest security level at which OpenSSL 3
+// gets TLS 1.0 or 1.1 with RSA key exchange (measured, see above).
+const legacyRSAKXMaxLevel = 2
 
 // dhOK: OpenSSL accepts the prime (if any) at level 0 and 1.
 func dhOK(f *probe.Facts) bool { return f.DHBits == 0 || f.DHBits >= DHFloor(0) }
@@ -103,6 +120,11 @@ func (p Policy) worksOpenSSL(f *probe.Facts) Transports {
 		return 0
 	case f.Outcome != probe.OK:
 		return 0
+	case legacyRSAKX(f):
+		if p.SecLevel <= legacyRSAKXMaxLevel {
+			return allTransports
+		}
+		return ViaSecLv1 | ViaSecLv0
 	case legacyOpenSSL(f) != "":
 		if dhOK(f) {
 			return ViaSecLv0
@@ -188,6 +210,10 @@ func (p Policy) reasonOpenSSL(f *probe.Facts) string {
 	floor := DHFloor(p.SecLevel)
 	var b strings.Builder
 	switch {
+	case legacyRSAKX(f) && j.Works.Has(Plain):
+		fmt.Fprintf(&b, "%s: remote_smtp gets TLS from the openssl client at security level %d (%s with %s: RSA key exchange, no key exchange signature to refuse)", a, p.SecLevel, f.TLSVersion, f.Cipher)
+	case legacyRSAKX(f):
+		fmt.Fprintf(&b, "%s: it speaks %s at most, which OpenSSL's security level %d refuses; %s gets TLS", a, f.TLSVersion, p.SecLevel, transportName(j.Verdict))
 	case f.DHBits == 0 || p.tls13Saves(f) || j.Works.Has(Plain):
 		fmt.Fprintf(&b, "%s: remote_smtp gets TLS from the openssl client at security level %d", a, p.SecLevel)
 		switch {

@@ -40,8 +40,9 @@ const (
 	SecLevel1
 	// SecLevel0 (openssl client): an MX address needs OpenSSL's security
 	// level 0, which nothing stronger reaches: a DSA-only server, TLS 1.0
-	// or 1.1 only, or a SHA-1 ServerKeyExchange signature (OpenSSL 3
-	// refuses those at level 1 and above): the transport with
+	// or 1.1 only with a signed key exchange (ECDHE, DHE), or a SHA-1
+	// ServerKeyExchange signature (OpenSSL 3 refuses those at level 1 and
+	// above): the transport with
 	// tls_require_ciphers = ALL:@SECLEVEL=0 gets TLS. Chosen only where no
 	// stronger transport gets TLS at every address (Tally).
 	SecLevel0

@@ -54,6 +54,7 @@ func TestOrder(t *testing.T) {
 		// the modelled client's own hello (refused), then the mixed hello,
 		// completed.
 		{"dsa-only", lab.OpenSSLOptions{Cert: "dsa1024", MaxTLS: "1.2"}, "", probe.OrderEverySuite, nil, [2]int{3, 2}, [2]int{2, 1}, probe.Error, stage.Negotiate},
+		{"dsa-only-serverpref", lab.OpenSSLOptions{Cert: "dsa1024", MaxTLS: "1.2", ServerPreference: true}, "", probe.OrderEverySuite, nil, [2]int{3, 2}, [2]int{2, 1}, probe.Error, stage.Negotiate},
 		{"dsa-only-openssl", lab.OpenSSLOptions{Cert: "dsa1024", MaxTLS: "1.2"}, "openssl", probe.OrderEverySuite, nil, [2]int{3, 2}, [2]int{2, 1}, probe.Error, stage.Negotiate},
 		// A stale OrderEverySuite at a TLS 1.3 server: the modelled
 		// client's hello gets TLS 1.3 and is closed without a record

@@ -157,6 +157,14 @@ const (
 	// modelled client's offer, every other suite and TLS 1.3 goes first,
 	// and its refusal is the probe's one connection.
 	OrderNoCipher
+	// OrderEverySuite: the modelled client got no handshake, a hello with
+	// every suite got one (a DSA-only server). The modelled client's own
+	// hello (TLS 1.3 offered, as Exim sends it) goes first and is refused,
+	// as Exim's handshake is; then the every-suite hello reads the
+	// certificate in a session tlswire completes: two connections, one
+	// failed handshake, as one Exim delivery (a failed handshake, then a
+	// session in clear).
+	OrderEverySuite
 )
 
 // OrderFor is the order for a probe of an address whose earlier facts
@@ -169,6 +177,8 @@ func OrderFor(earlier *Facts) Order {
 		return OrderModelledDHE
 	case earlier.Outcome == Error && earlier.Stage == stage.Negotiate && earlier.KeyType == "":
 		return OrderNoCipher
+	case earlier.Outcome == Error && earlier.Stage == stage.Negotiate && !earlier.TLS13 && len(earlier.Also) == 0:
+		return OrderEverySuite
 	}
 	return OrderDefault
 }

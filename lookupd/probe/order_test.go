@@ -48,10 +48,18 @@ func TestOrder(t *testing.T) {
 		// hello (the modelled offer and every other suite), both refused;
 		// ordered: the mixed hello (with TLS 1.3) alone.
 		{"no-shared-cipher", lab.OpenSSLOptions{Cert: "rsa2048", Ciphers: "aNULL", MaxTLS: "1.2"}, "", probe.OrderNoCipher, nil, [2]int{2, 2}, [2]int{1, 1}, probe.Error, stage.Negotiate},
-		// DSA only: the mixed hello gets DHE-DSS (an extra suite, so the
-		// handshake is completed but says nothing of the modelled client),
-		// the modelled hello alone is refused. No order helps: 3 again.
-		{"dsa-only", lab.OpenSSLOptions{Cert: "dsa1024", MaxTLS: "1.2"}, "", probe.OrderDefault, nil, [2]int{3, 2}, [2]int{3, 2}, probe.Error, stage.Negotiate},
+		// DSA only: crypto/tls refused; the mixed hello gets DHE-DSS (an
+		// extra suite, so the handshake is completed but says nothing of the
+		// modelled client); the modelled hello alone is refused. Ordered:
+		// the modelled client's own hello (refused), then the mixed hello,
+		// completed.
+		{"dsa-only", lab.OpenSSLOptions{Cert: "dsa1024", MaxTLS: "1.2"}, "", probe.OrderEverySuite, nil, [2]int{3, 2}, [2]int{2, 1}, probe.Error, stage.Negotiate},
+		{"dsa-only-serverpref", lab.OpenSSLOptions{Cert: "dsa1024", MaxTLS: "1.2", ServerPreference: true}, "", probe.OrderEverySuite, nil, [2]int{3, 2}, [2]int{2, 1}, probe.Error, stage.Negotiate},
+		{"dsa-only-openssl", lab.OpenSSLOptions{Cert: "dsa1024", MaxTLS: "1.2"}, "openssl", probe.OrderEverySuite, nil, [2]int{3, 2}, [2]int{2, 1}, probe.Error, stage.Negotiate},
+		// A stale OrderEverySuite at a TLS 1.3 server: the modelled
+		// client's hello gets TLS 1.3 and is closed without a record
+		// (failed at the server), then crypto/tls's session.
+		{"tls13-stale-everysuite", lab.OpenSSLOptions{Cert: "rsa2048"}, "", probe.OrderDefault, ptr(probe.OrderEverySuite), [2]int{1, 0}, [2]int{2, 1}, probe.OK, ""},
 		// Stale orders at a TLS 1.3 server: one connection more, once.
 		{"tls13-stale-dhe", lab.OpenSSLOptions{Cert: "rsa2048"}, "", probe.OrderDefault, ptr(probe.OrderModelledDHE), [2]int{1, 0}, [2]int{2, 0}, probe.OK, ""},
 		{"tls13-stale-nocipher", lab.OpenSSLOptions{Cert: "rsa2048"}, "", probe.OrderDefault, ptr(probe.OrderNoCipher), [2]int{1, 0}, [2]int{2, 1}, probe.OK, ""},
@@ -110,7 +118,8 @@ func TestOrderFor(t *testing.T) {
 		{&probe.Facts{Outcome: probe.OK, DHBits: 2048, KXUnobserved: true}, probe.OrderDefault},
 		{&probe.Facts{Outcome: probe.OK, TLSVersion: "TLS1.2"}, probe.OrderDefault},
 		{&probe.Facts{Outcome: probe.Error, Stage: stage.Negotiate}, probe.OrderNoCipher},
-		{&probe.Facts{Outcome: probe.Error, Stage: stage.Negotiate, KeyType: "DSA", KeyBits: 1024}, probe.OrderDefault},
+		{&probe.Facts{Outcome: probe.Error, Stage: stage.Negotiate, KeyType: "DSA", KeyBits: 1024}, probe.OrderEverySuite},
+		{&probe.Facts{Outcome: probe.Error, Stage: stage.Negotiate, KeyType: "RSA", KeyBits: 2048, Also: []probe.Facts{{Outcome: probe.OK, KeyType: "RSA", KeyBits: 1024}}}, probe.OrderDefault},
 		{&probe.Facts{Outcome: probe.Error, Stage: stage.Negotiate, Reported: probe.ReportedHandshake}, probe.OrderDefault},
 		{&probe.Facts{Outcome: probe.OK, DHBits: 768, Reported: probe.ReportedDHTooSmall}, probe.OrderDefault},
 		{&probe.Facts{Outcome: probe.Error, Stage: stage.Connect}, probe.OrderDefault},

@@ -143,6 +143,8 @@ func (r *Facts) modelled(ctx context.Context, o Options, addr string, f tlswire.
 // suite and TLS 1.3 (tlswire's AllSuites). A refusal is what the ordinary
 // order concludes after three refusals (crypto/tls's hello offers nothing
 // this one does not): the modelled client cannot negotiate.
+//
+// OrderEverySuite: everySuiteOrdered.
 func ordered(ctx context.Context, o Options, addr string) (Facts, bool) {
 	var r Facts
 	switch o.Order {
@@ -168,8 +170,46 @@ func ordered(ctx context.Context, o Options, addr string) (Facts, bool) {
 		if _, err := exchangeHello(ctx, o, addr, h); refused(err) {
 			return refusedAll(o, err), true
 		}
+	case OrderEverySuite:
+		return everySuiteOrdered(ctx, o, addr)
 	}
 	return r, false
+}
+
+// everySuiteOrdered is OrderEverySuite: the modelled client's own hello,
+// TLS 1.3 offered as Exim offers it, must be refused (that is the fact the
+// ordinary order reads from its third connection, and crypto/tls's hello
+// offers nothing it does not, so crypto/tls's would be refused too); then
+// the hello with every suite, the ordinary order's mixed hello, reads the
+// certificate, and tlswire completes its handshake (DHE-DSS at a DSA-only
+// server). Its facts are the ordinary order's, whatever order the server
+// picks suites by: the refusal is the modelled hello's own, not inferred
+// from the choice of an extra suite. Two connections, one failed handshake.
+// It reports false when the server answers otherwise (it changed).
+func everySuiteOrdered(ctx context.Context, o Options, addr string) (Facts, bool) {
+	var r Facts
+	a, err := tlswire.BuildHello(tlswire.HelloConfig{Client: o.client()})
+	if err != nil {
+		return r.fail(&stage.Error{Stage: stage.TLSHello, Err: fmt.Errorf("build hello: %w", err)}), true
+	}
+	_, refusal := exchangeHello(ctx, o, addr, a)
+	if !refused(refusal) {
+		return r, false
+	}
+	h, err := tlswire.BuildHello(tlswire.HelloConfig{Client: o.client(), MaxVersion: tls.VersionTLS12, AllSuites: true})
+	if err != nil {
+		return r.fail(&stage.Error{Stage: stage.TLSHello, Err: fmt.Errorf("build hello: %w", err)}), true
+	}
+	f, err := exchangeHello(ctx, o, addr, h)
+	switch {
+	case err == nil && !h.ModelChoice(f):
+		return everySuite(o, f, refusal), true
+	case refused(err):
+		return refusedAll(o, err), true
+	case err != nil && !noTLS(err):
+		return r.fail(err), true
+	}
+	return r, false // a modelled choice after the modelled hello's refusal, or no STARTTLS now
 }
 
 // refusedAll is the facts of a server that refused the modelled client's

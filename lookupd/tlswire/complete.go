@@ -167,7 +167,12 @@ func (p *Pending) dhParams() (prime, g, ys *big.Int, err error) {
 // ECDHE, RFC 8422 5.7), ChangeCipherSpec and
 // Finished (7.4.9), then checks the server's ChangeCipherSpec and
 // Finished. The certificate is not checked: the key size is the question,
-// not trust. rnd (nil: crypto/rand) draws the exponent and CBC IVs.
+// not trust. Nor is the ServerKeyExchange signature (RSA, ECDSA, or DSA for
+// DHE-DSS at a DSA-only server): the key exchange needs only the server's
+// parameters, the session carries nothing secret, and the signature's hash
+// is read as a fact (Flight.SigHash) before this runs; so a DHE-DSS session
+// completes like a DHE-RSA one, with no DSA code here.
+// rnd (nil: crypto/rand) draws the exponent and CBC IVs.
 //
 // On success the returned Conn carries application data over the session
 // and its Close sends close_notify. An error wrapping ErrNotCompletable

@@ -26,7 +26,7 @@ import (
 //   - dhe.test (TLS 1.2, DHE only, 2048-bit group): its facts are fine and
 //     live cache.ttl (at least 1m), so each re-probe is started by a report
 //     of a TLS failure on the socket, as Exim's event_action sends one
-//     (lookupd/feedback.go: a miss re-probes at once); OrderModelledDHE: the
+//     (lookupd/decision/feedback.go: a miss re-probes at once); OrderModelledDHE: the
 //     modelled hello's completed session alone (the first probe: crypto/tls's
 //     refused hello, then that session).
 func TestRemoteReprobe(t *testing.T) {

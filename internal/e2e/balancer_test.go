@@ -6,12 +6,9 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/internal/lab"
 	"github.com/exim-tlsprobe/exim-tlsprobe/lookupd"
@@ -338,32 +335,11 @@ func (ns *netns) startProxy(t *testing.T, addr string, o lab.ProxyOptions) *lab.
 	return p
 }
 
-// dialTCP connects to addr from inside the namespace: the socket is made
-// by a thread of this process that joins the namespace and then ends, as
-// in listenTCP (the connection stays in the namespace it was made in).
+// dialTCP connects to addr from inside the namespace (inside); the dial
+// ends with ctx.
 func (ns *netns) dialTCP(ctx context.Context, network, addr string) (net.Conn, error) {
-	type result struct {
-		c   net.Conn
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		// Never unlocked: Go ends this thread with the goroutine.
-		runtime.LockOSThread()
-		h, err := os.Open(filepath.Join("/run/netns", ns.name))
-		if err != nil {
-			ch <- result{err: err}
-			return
-		}
-		defer h.Close()
-		if err := unix.Setns(int(h.Fd()), unix.CLONE_NEWNET); err != nil {
-			ch <- result{err: fmt.Errorf("setns %s: %w", ns.name, err)}
-			return
-		}
+	return inside(ns, func() (net.Conn, error) {
 		var d net.Dialer
-		c, err := d.DialContext(ctx, network, addr)
-		ch <- result{c, err}
-	}()
-	r := <-ch // the dial ends with ctx
-	return r.c, r.err
+		return d.DialContext(ctx, network, addr)
+	})
 }

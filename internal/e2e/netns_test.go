@@ -152,46 +152,56 @@ func (ns *netns) command(ctx context.Context, args ...string) *exec.Cmd {
 	return exec.CommandContext(ctx, "ip", append([]string{"netns", "exec", ns.name}, args...)...)
 }
 
-// listenTCP binds and listens on addr inside the namespace, from a thread of
-// this process that joins the namespace and then ends (the socket stays in
-// the namespace it was created in). It returns the listening socket as a
-// file, for a child process's ExtraFiles.
-func (ns *netns) listenTCP(t *testing.T, addr string) *os.File {
-	t.Helper()
+// inside runs fn on a thread of this process that joins the namespace and
+// then ends: the sockets fn makes stay in the namespace they were made in,
+// and no other goroutine ever runs in it.
+func inside[T any](ns *netns, fn func() (T, error)) (T, error) {
 	type result struct {
-		f   *os.File
+		v   T
 		err error
 	}
-	ch := make(chan result)
+	ch := make(chan result, 1)
 	go func() {
 		// Never unlocked: the goroutine ends locked, so Go ends this thread
 		// instead of reusing it in the wrong namespace.
 		runtime.LockOSThread()
+		var r result
 		h, err := os.Open(filepath.Join("/run/netns", ns.name))
 		if err != nil {
-			ch <- result{err: err}
+			r.err = err
+			ch <- r
 			return
 		}
 		defer h.Close()
 		if err := unix.Setns(int(h.Fd()), unix.CLONE_NEWNET); err != nil {
-			ch <- result{err: fmt.Errorf("setns %s: %w", ns.name, err)}
+			r.err = fmt.Errorf("setns %s: %w", ns.name, err)
+			ch <- r
 			return
 		}
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			ch <- result{err: err}
-			return
-		}
-		f, err := ln.(*net.TCPListener).File()
-		ln.Close() // f is a duplicate and keeps the socket listening
-		ch <- result{f: f, err: err}
+		r.v, r.err = fn()
+		ch <- r
 	}()
 	r := <-ch
-	if r.err != nil {
-		t.Fatalf("listen on %s in %s: %v", addr, ns.name, r.err)
+	return r.v, r.err
+}
+
+// listenTCP binds and listens on addr inside the namespace (inside). It
+// returns the listening socket as a file, for a child process's ExtraFiles.
+func (ns *netns) listenTCP(t *testing.T, addr string) *os.File {
+	t.Helper()
+	f, err := inside(ns, func() (*os.File, error) {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, err
+		}
+		defer ln.Close() // the file is a duplicate and keeps the socket listening
+		return ln.(*net.TCPListener).File()
+	})
+	if err != nil {
+		t.Fatalf("listen on %s in %s: %v", addr, ns.name, err)
 	}
-	t.Cleanup(func() { r.f.Close() })
-	return r.f
+	t.Cleanup(func() { f.Close() })
+	return f
 }
 
 // proc is a long-running process started in the namespace.

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -16,7 +15,6 @@ import (
 	"time"
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/internal/lab"
-	"golang.org/x/sys/unix"
 )
 
 // The remote-postmaster tests (issue 18): what a probe leaves in the logs of
@@ -80,37 +78,18 @@ func (p *prober) probe(t *testing.T, domain string) string {
 	return string(out)
 }
 
-// dialFrom connects from src to dst inside the namespace, from a thread that
-// joins it (the socket stays in the namespace it was made in).
+// dialFrom connects from src to dst inside the namespace (inside).
 func (ns *netns) dialFrom(t *testing.T, src, dst string) net.Conn {
 	t.Helper()
-	type result struct {
-		c   net.Conn
-		err error
-	}
-	ch := make(chan result)
-	go func() {
-		runtime.LockOSThread() // never unlocked: the thread ends with the goroutine
-		h, err := os.Open(filepath.Join("/run/netns", ns.name))
-		if err != nil {
-			ch <- result{err: err}
-			return
-		}
-		defer h.Close()
-		if err := unix.Setns(int(h.Fd()), unix.CLONE_NEWNET); err != nil {
-			ch <- result{err: fmt.Errorf("setns %s: %w", ns.name, err)}
-			return
-		}
+	c, err := inside(ns, func() (net.Conn, error) {
 		d := net.Dialer{Timeout: 10 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
-		c, err := d.Dial("tcp", dst)
-		ch <- result{c: c, err: err}
-	}()
-	r := <-ch
-	if r.err != nil {
-		t.Fatalf("dial %s from %s in %s: %v", dst, src, ns.name, r.err)
+		return d.Dial("tcp", dst)
+	})
+	if err != nil {
+		t.Fatalf("dial %s from %s in %s: %v", dst, src, ns.name, err)
 	}
-	r.c.SetDeadline(time.Now().Add(30 * time.Second))
-	return r.c
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	return c
 }
 
 // earlyTalker is the positive control: a client at controlAddr that sends

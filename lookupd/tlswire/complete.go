@@ -73,17 +73,8 @@ func (p *Pending) Completable() error {
 
 // ecPublic is the server's ECDHE public key, checked.
 func (p *Pending) ecPublic() (*ecdh.PublicKey, error) {
-	var curve ecdh.Curve
-	switch p.flight.Curve {
-	case groupX25519:
-		curve = ecdh.X25519()
-	case groupP256:
-		curve = ecdh.P256()
-	case groupP384:
-		curve = ecdh.P384()
-	case groupP521:
-		curve = ecdh.P521()
-	default:
+	curve := curveOf(p.flight.Curve)
+	if curve == nil {
 		return nil, fmt.Errorf("curve 0x%04x: %w", p.flight.Curve, ErrNotCompletable)
 	}
 	k, err := curve.NewPublicKey(p.public)

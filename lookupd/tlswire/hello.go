@@ -1,7 +1,6 @@
 package tlswire
 
 import (
-	"crypto/ecdh"
 	"crypto/rand"
 	"crypto/tls"
 	"errors"
@@ -216,17 +215,8 @@ type keyShare struct {
 // newKeyShare makes a real public key (RFC 8446 4.2.8.2) so that a server
 // accepts it; the private key is dropped, the handshake is never finished.
 func newKeyShare(group uint16, rnd io.Reader) ([]byte, error) {
-	var curve ecdh.Curve
-	switch group {
-	case groupX25519:
-		curve = ecdh.X25519()
-	case groupP256:
-		curve = ecdh.P256()
-	case groupP384:
-		curve = ecdh.P384()
-	case groupP521:
-		curve = ecdh.P521()
-	default:
+	curve := curveOf(group)
+	if curve == nil {
 		return nil, fmt.Errorf("no key share for group 0x%04x", group)
 	}
 	size := map[uint16]int{groupX25519: 32, groupP256: 32, groupP384: 48, groupP521: 66}[group]

@@ -69,6 +69,7 @@ func checkInstalled(t *testing.T) {
 		"/usr/share/man/man5/tlsprobed.toml.5.gz":                                0o644,
 		"/usr/share/doc/exim-tlsprobe/README.md":                                 0o644,
 		"/usr/share/doc/exim-tlsprobe/README.exim.md":                            0o644,
+		"/usr/share/doc/exim-tlsprobe/README.exim-tested.md":                     0o644,
 		"/usr/share/doc/exim-tlsprobe/without-systemd.md":                        0o644,
 		"/usr/share/doc/exim-tlsprobe/copyright":                                 0o644,
 		"/usr/share/doc/exim-tlsprobe/examples/exim.conf.fragment":               0o644,

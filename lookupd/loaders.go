@@ -32,7 +32,8 @@ func (s *Service) loadFactsAfter(ctx context.Context, k store.AddrKey, after sto
 // load of the facts cache and the facts a chain brings (learner) pass
 // here before the cache stores them.
 func (s *Service) newFacts(k store.AddrKey, l cache.Loaded[store.Record]) cache.Loaded[store.Record] {
-	f := s.withViews(k, l.Value.Facts(k)) // earlier disagreeing views stay (lookupd/observe, views.go)
+	// Earlier disagreeing views stay for cache.ttl (lookupd/observe).
+	f := s.store.WithViews(k, l.Value.Facts(k), s.st.Load().Config.Cache.TTL.Duration)
 	l.Value = store.NewRecord(&f)
 	return l
 }

@@ -1,6 +1,7 @@
 package lookupd
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -250,12 +251,7 @@ func (s *Service) close(ctx context.Context) error {
 	if s.FinalSave != nil {
 		errs[2] = s.FinalSave()
 	}
-	for _, err := range errs {
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	return cmp.Or(errs[:]...) // the first error
 }
 
 // Wait waits for background DNS lookups and probes to finish.

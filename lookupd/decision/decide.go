@@ -49,12 +49,12 @@ func (s *Decider) decide(ctx context.Context, st *Settings, raw string, m mode, 
 	switch m {
 	case modeCached:
 		var ok bool
-		if e, _, _, ok = s.domains.Peek(name); !ok {
+		if e, _, _, ok = s.store.Domains.Peek(name); !ok {
 			d.Source, d.Note, d.pending = SourcePending, "MX set not cached", true
 			return d
 		}
 	default:
-		e, d.domainState, err = s.domains.Get(ctx, name)
+		e, d.domainState, err = s.store.Domains.Get(ctx, name)
 		if err != nil {
 			d.Source, d.Note, d.pending = SourcePending, "MX lookup not finished: "+err.Error(), true
 			return d
@@ -120,7 +120,7 @@ func (s *Decider) gatherAddrs(ctx context.Context, st *Settings, reps []HostRepo
 			continue
 		}
 		if m == modeCached {
-			e, _, state, ok := s.names.Peek(h.Name)
+			e, _, state, ok := s.store.Names.Peek(h.Name)
 			switch {
 			case !ok:
 				rep.Source = SourcePending
@@ -131,7 +131,7 @@ func (s *Decider) gatherAddrs(ctx context.Context, st *Settings, reps []HostRepo
 			}
 			continue
 		}
-		e, state, p, err := s.names.Lookup(h.Name)
+		e, state, p, err := s.store.Names.Lookup(h.Name)
 		switch {
 		case p != nil:
 			pending[i], rep.Source = p, SourcePending
@@ -218,7 +218,7 @@ func (s *Decider) gatherFacts(ctx context.Context, st *Settings, reps []HostRepo
 			}
 			k := store.AddrKey{AP: a.Addr, Client: client}
 			if m == modeCached {
-				r, _, state, ok := s.facts.Peek(k)
+				r, _, state, ok := s.store.Facts.Peek(k)
 				switch {
 				case !ok:
 					a.Source = SourcePending
@@ -229,7 +229,7 @@ func (s *Decider) gatherFacts(ctx context.Context, st *Settings, reps []HostRepo
 				}
 				continue
 			}
-			r, state, p, err := s.facts.Lookup(k)
+			r, state, p, err := s.store.Facts.Lookup(k)
 			switch {
 			case p != nil:
 				a.Source = SourcePending
@@ -274,7 +274,7 @@ func (s *Decider) reprobeUnanswered(st *Settings, k store.AddrKey, r *store.Reco
 		return
 	}
 	if f := r.Facts(k); st.Policy.Unanswered(&f) {
-		s.facts.Refresh(k)
+		s.store.Facts.Refresh(k)
 	}
 }
 

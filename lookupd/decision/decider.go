@@ -30,10 +30,7 @@ type RefetchFunc func(ctx context.Context, k store.AddrKey, after store.UnixNano
 
 // Decider makes decisions over the caches of one store.
 type Decider struct {
-	store   *store.Store
-	domains *cache.Cache[string, store.Domain]
-	names   *cache.Cache[string, store.Name]
-	facts   *cache.Cache[store.AddrKey, store.Record]
+	store   *store.Store // its caches: Domains, Names, Facts
 	refetch RefetchFunc
 	log     *slog.Logger
 }
@@ -44,5 +41,5 @@ func New(st *store.Store, refetch RefetchFunc, log *slog.Logger) *Decider {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Decider{store: st, domains: st.Domains, names: st.Names, facts: st.Facts, refetch: refetch, log: log}
+	return &Decider{store: st, refetch: refetch, log: log}
 }

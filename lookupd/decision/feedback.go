@@ -112,7 +112,7 @@ func (s *Decider) Report(ctx context.Context, st *Settings, addr netip.Addr, tex
 		}
 	}
 	k := store.AddrKey{AP: netip.AddrPortFrom(addr, uint16(st.Config.Probe.Port)), Client: store.SymOf(st.Config.Probe.Client)}
-	r, stored, _, ok := s.facts.Peek(k)
+	r, stored, _, ok := s.store.Facts.Peek(k)
 	if !ok {
 		debug("no facts for the address")
 		return ReportUnrelated, false
@@ -146,7 +146,7 @@ func (s *Decider) Report(ctx context.Context, st *Settings, addr netip.Addr, tex
 // the new ones land. No refresh starts when a load of k runs (started
 // false) or too many loads are in flight (busy).
 func (s *Decider) reprobe(k store.AddrKey, probed store.UnixNano) (started, busy bool) {
-	p, started := s.facts.RefreshWith(k, func(ctx context.Context, k store.AddrKey) (cache.Loaded[store.Record], error) {
+	p, started := s.store.Facts.RefreshWith(k, func(ctx context.Context, k store.AddrKey) (cache.Loaded[store.Record], error) {
 		return s.refetch(ctx, k, probed)
 	})
 	return started, p == nil

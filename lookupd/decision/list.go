@@ -106,7 +106,7 @@ func (s *Decider) flaggedAddrs(st *Settings, want func(verdict.Verdict) bool) ma
 	now := time.Now()
 	client := store.SymOf(st.Client)
 	byAddr := map[netip.AddrPort]*ListedAddr{}
-	s.facts.Range(func(k store.AddrKey, r store.Record, _ time.Time) bool {
+	s.store.Facts.Range(func(k store.AddrKey, r store.Record, _ time.Time) bool {
 		if k.Client != client {
 			return true // another client's: not what answers are made of now
 		}
@@ -115,7 +115,7 @@ func (s *Decider) flaggedAddrs(st *Settings, want func(verdict.Verdict) bool) ma
 		if !want(v) {
 			return true
 		}
-		_, _, state, _ := s.facts.Peek(k)
+		_, _, state, _ := s.store.Facts.Peek(k)
 		la := &ListedAddr{Addr: k.AP, Verdict: v, Reason: st.Policy.Reason(&f), KeyType: f.KeyType, KeyBits: f.KeyBits,
 			DHBits: f.DHBits, Probed: f.Time, Age: age(now, f.Time), Stale: state == cache.Stale, Names: []string{}, Domains: []string{}}
 		byAddr[k.AP] = la
@@ -127,7 +127,7 @@ func (s *Decider) flaggedAddrs(st *Settings, want func(verdict.Verdict) bool) ma
 // addNames adds to each flagged address the cached host names that lead
 // to it (and no override decides).
 func (s *Decider) addNames(st *Settings, byAddr map[netip.AddrPort]*ListedAddr) {
-	s.names.Range(func(name string, e store.Name, _ time.Time) bool {
+	s.store.Names.Range(func(name string, e store.Name, _ time.Time) bool {
 		if _, _, ok := st.Overrides.Match(name); ok {
 			return true // the override decides this name, not its addresses
 		}
@@ -144,7 +144,7 @@ func (s *Decider) addNames(st *Settings, byAddr map[netip.AddrPort]*ListedAddr) 
 // data only, is flagged; each flagged address they lead to gets the domain.
 func (s *Decider) flaggedDomains(st *Settings, want func(verdict.Verdict) bool, byAddr map[netip.AddrPort]*ListedAddr) []ListedDomain {
 	out := []ListedDomain{}
-	s.domains.Range(func(name string, _ store.Domain, _ time.Time) bool {
+	s.store.Domains.Range(func(name string, _ store.Domain, _ time.Time) bool {
 		d := s.decide(context.Background(), st, name, modeCached, false)
 		if !want(d.Verdict) {
 			return true

@@ -45,12 +45,12 @@ func (s *Decider) MarkFleet(st *Settings, d *Decision) {
 	client := store.SymOf(st.Client)
 	for i := range d.MX {
 		h := &d.MX[i]
-		if (h.Source == SourceLookup || withMX && h.Source == SourceCache) && cachedFromRedis(s.names, h.Name) {
+		if (h.Source == SourceLookup || withMX && h.Source == SourceCache) && cachedFromRedis(s.store.Names, h.Name) {
 			h.Source = SourceRedis
 		}
 		for j := range h.Addrs {
 			a := &h.Addrs[j]
-			if (a.Source == SourceProbe || withMX && a.Source == SourceCache) && cachedFromRedis(s.facts, store.AddrKey{AP: a.Addr, Client: client}) {
+			if (a.Source == SourceProbe || withMX && a.Source == SourceCache) && cachedFromRedis(s.store.Facts, store.AddrKey{AP: a.Addr, Client: client}) {
 				a.Source = SourceRedis
 			}
 		}

@@ -222,7 +222,6 @@ func (c *cacheSaver) run(path string) error {
 			err = c.save(path)
 		}
 	}
-	c.log.Debug("cache", "file", path, "event", "save attempted", "err", err)
 	switch {
 	case err == nil && c.failed != "":
 		c.log.Info("cache", "file", path, "event", "saves work again", "failed_with", c.failed)
@@ -232,6 +231,8 @@ func (c *cacheSaver) run(path string) error {
 		c.log.Error("cache", "file", path, "event", "save failed", "reason", c.failed, "err", err,
 			"note", "the previous file is kept; logged again only when this changes")
 	}
+	// Last, so that a reader who sees the attempt sees its state line too.
+	c.log.Debug("cache", "file", path, "event", "save attempted", "err", err)
 	return err
 }
 

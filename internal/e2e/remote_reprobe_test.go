@@ -152,7 +152,7 @@ func daemonProbes(t *testing.T, d *daemon, srv *lab.Postfix, dom mxDomain, start
 			start(i)
 			return false
 		})
-		waitSettled(t, srv, probeAddr)
+		waitSettled(t, srv, probeAddr, b)
 		one := srv.Log()[b:]
 		per = append(per, fmt.Sprintf("%d/%d", countConnects(one, probeAddr, false), failedHandshakes(one, probeAddr)))
 		if i < 2 {

@@ -1,9 +1,7 @@
 package e2e
 
 import (
-	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +17,10 @@ import (
 //     transport over TLS (to the AAAA, X=TLS1.2:DHE_CUSTOM768);
 //   - a hosting provider: three domains, each with its own MX name, all on
 //     the one weak address: one probe of that address, and every domain goes
-//     through the small-prime transport over TLS.
+//     through the small-prime transport over TLS;
+//   - a report from the AAAA address: Exim's event_action sends
+//     $host_address as an IPv6 literal, and the daemon matches it to the
+//     facts of [2001:db8::20]:25 (confirmed).
 func TestEximFactsPerAddress(t *testing.T) {
 	requireE2E(t)
 	const (
@@ -56,22 +57,10 @@ func TestEximFactsPerAddress(t *testing.T) {
 		t.Logf("README: %s", got.line)
 	}
 
-	runDir := filepath.Join(ns.dir, "run")
-	if err := os.MkdirAll(runDir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	d := &daemon{ns: ns, bin: bin, config: filepath.Join(ns.dir, "tlsprobed.toml"), socket: filepath.Join(runDir, "tlsprobed.sock")}
-	writeFile(t, d.config, fmt.Sprintf(`# tlsprobed for the end-to-end test of facts per address
-[listen]
-socket = %q
-[probe]
-helo = "probe.sender.test"
-timeout = "10s"
-source_address = %q
-ignore_networks = []
-[answer]
-wait = "5s"
-`, d.socket, probeAddr), 0o644)
+	// The shared set-up: the socket group is Debian-exim, so that the
+	// transport's event_action (run as Debian-exim) can report.
+	d := newDaemon(t, ns, bin, "the end-to-end test of facts per address", "", `[answer]
+wait = "5s"`)
 	d.start(t)
 	for _, dom := range all {
 		want := "tlsexport"
@@ -97,6 +86,28 @@ wait = "5s"
 	}
 	if line := l.line(dhError); line != "" {
 		t.Errorf("the DH error is there: %s", line)
+	}
+
+	// A report from an IPv6 address: an admin who keeps tlsexport domains
+	// on the ordinary transport (TLSPROBED_ANSWERS = smallkey) gets the DH
+	// error at the AAAA, and the transport's event_action reports it with
+	// $host_address 2001:db8::20. The daemon holds facts for that address
+	// that predict the failure: one confirmed report, none unrelated (a
+	// misread address would be unrelated or malformed).
+	before := d.stats(t).Reports
+	reporter := newSender(t, ns, "exim-report-v6", true, "TLSPROBED_REPORT = yes\n")
+	l = reporter.send(t, "report-v6", sendOptions{socket: d.socket, lines: []string{"TLSPROBED_ANSWERS = smallkey"}}, rcpt(dual))
+	l.noDefers(t)
+	if line := l.line(dhError); line == "" || !strings.Contains(line, "["+weakV6+"]") {
+		t.Errorf("report-v6: want the DH error at [%s], got %q", weakV6, line)
+	} else {
+		t.Logf("README: %s", line)
+	}
+	l.delivered(t, rcpt(dual))
+	after := d.stats(t).Reports
+	t.Logf("figure: reports before the IPv6 report %+v, after %+v", before, after)
+	if after.Confirmed != before.Confirmed+1 || after.Unrelated != before.Unrelated || after.Malformed != before.Malformed || after.Miss != before.Miss {
+		t.Errorf("after Exim's report from [%s]: reports %+v (before %+v); want one more confirmed, nothing else", weakV6, after, before)
 	}
 	d.stop(t)
 	logText, err := os.ReadFile(d.p.log)

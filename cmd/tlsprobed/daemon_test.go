@@ -35,6 +35,15 @@ func startDaemon(t *testing.T, bin, cfgFile, sock string) *daemon {
 // startDaemonArgs runs bin with args and waits until it answers on sock.
 func startDaemonArgs(t *testing.T, bin, sock string, args ...string) *daemon {
 	t.Helper()
+	d := launchDaemon(t, bin, sock, args...)
+	waitAnswering(t, sock) // launchDaemon's cleanup logs the daemon's log if it does not
+	return d
+}
+
+// launchDaemon runs bin with args, its log in d.logs, and kills it at the
+// end of the test.
+func launchDaemon(t *testing.T, bin, sock string, args ...string) *daemon {
+	t.Helper()
 	d := &daemon{cmd: exec.Command(bin, args...), sock: sock, logs: &lab.LogBuffer{}, done: make(chan error, 1)}
 	d.cmd.Stderr = d.logs
 	if err := d.cmd.Start(); err != nil {
@@ -49,7 +58,6 @@ func startDaemonArgs(t *testing.T, bin, sock string, args ...string) *daemon {
 			t.Logf("daemon log:\n%s", d.logs)
 		}
 	})
-	waitAnswering(t, sock) // the cleanup above logs the daemon's log if it does not
 	return d
 }
 

@@ -17,9 +17,11 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"os/signal"
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"syscall"
 
 	"github.com/exim-tlsprobe/exim-tlsprobe/config"
 	"github.com/exim-tlsprobe/exim-tlsprobe/internal/buildinfo"
@@ -74,11 +76,18 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if *check {
 		return checkOnly(cfg, source, stdout, stderr)
 	}
+	// The signals are caught from here on, before the cache file loads:
+	// a SIGHUP then (a reload by systemd, logrotate or an admin right
+	// after a start) waits until the daemon listens instead of killing
+	// it, SIGHUP's default action; a SIGTERM stops it once loaded.
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1)
+	defer signal.Stop(sigs)
 	log.Info("config", "file", source)
 	if err := serve(cfg, func() (*config.Config, error) {
 		c, _, err := loadConfig(*cfgPath, *socket, true)
 		return c, err
-	}, log); err != nil {
+	}, sigs, log); err != nil {
 		var se *startError
 		if errors.As(err, &se) {
 			log.Error("start", "result", "failed", "err", se.err)

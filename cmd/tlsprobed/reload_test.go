@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -76,5 +77,55 @@ func TestReloadNamesRestartOnly(t *testing.T) {
 		if l["result"] != "ok" || got != tc.want {
 			t.Errorf("reload %d: line %v; want result ok, wait_for_restart %q", i+1, l, tc.want)
 		}
+	}
+}
+
+// TestSignalsWhileLoading: a SIGHUP that arrives while the daemon loads its
+// cache file (here a FIFO, which holds the load until the test writes to
+// it) does not kill it, as SIGHUP's default action would: the reload
+// happens once the daemon listens. So does a SIGUSR1's save.
+func TestSignalsWhileLoading(t *testing.T) {
+	bin := buildDaemon(t)
+	dir := t.TempDir()
+	sock, cfgFile, cacheFile := filepath.Join(dir, "tlsprobed.sock"), filepath.Join(dir, "config.toml"), filepath.Join(dir, "cache.json")
+	if err := syscall.Mkfifo(cacheFile, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	writeConfig(t, cfgFile, fmt.Sprintf("[listen]\nsocket = %q\n[dns]\nservers = [\"127.0.0.1:1\"]\n[probe]\nhelo = \"relay.test\"\n[cache]\nfile = %q\n", sock, cacheFile))
+	d := launchDaemon(t, bin, sock, "-config", cfgFile, "-log-format", "json")
+	d.waitLines(t, "config", 1)
+	// The daemon now opens the FIFO and waits in open(2) for a writer.
+	var fifo *os.File
+	lab.WaitFor(t, "the daemon reading the cache FIFO", func() bool {
+		f, err := os.OpenFile(cacheFile, os.O_WRONLY|syscall.O_NONBLOCK, 0) // ENXIO until a reader opens it
+		fifo = f
+		return err == nil
+	})
+	for _, sig := range []os.Signal{syscall.SIGHUP, syscall.SIGUSR1} {
+		if err := d.cmd.Process.Signal(sig); err != nil {
+			t.Fatalf("%v while loading: %v", sig, err)
+		}
+	}
+	select {
+	case err := <-d.done:
+		d.done <- err
+		t.Fatalf("the daemon exited on SIGHUP while loading its cache: %v", err)
+	default:
+	}
+	if _, err := fifo.WriteString(`{"version":1,"saved":"2026-12-05T00:00:00Z","entries":[]}` + "\n"); err != nil {
+		t.Fatal(err)
+	}
+	fifo.Close()
+	waitAnswering(t, sock)
+	if l := d.waitLines(t, "reload", 1); l[0]["result"] != "ok" {
+		t.Errorf("reload after the load: %v, want ok", l[0])
+	}
+	// SIGUSR1's save renames a regular file over the FIFO.
+	lab.WaitFor(t, "the cache saved over the FIFO", func() bool {
+		fi, err := os.Lstat(cacheFile)
+		return err == nil && fi.Mode().IsRegular()
+	})
+	if err := d.stop(t, syscall.SIGTERM); err != nil {
+		t.Errorf("exit: %v", err)
 	}
 }

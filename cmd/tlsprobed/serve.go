@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/signal"
 	"path/filepath"
 	"runtime/debug"
 	"sync"
@@ -27,10 +26,11 @@ const saveEvery = 5 * time.Minute
 // SIGINT, and then again for the workers once their connections are cut.
 const drainTimeout = 10 * time.Second
 
-// serve runs the daemon until SIGTERM or SIGINT: it listens, answers,
-// reloads on SIGHUP, saves the cache every saveEvery, on SIGUSR1 and on
-// exit.
-func serve(cfg *config.Config, reload func() (*config.Config, error), log *slog.Logger) error {
+// serve runs the daemon until SIGTERM or SIGINT arrives on sigs (the
+// caller's signal.Notify, made before the cache file loads): it listens,
+// answers, reloads on SIGHUP, saves the cache every saveEvery, on SIGUSR1
+// and on exit.
+func serve(cfg *config.Config, reload func() (*config.Config, error), sigs <-chan os.Signal, log *slog.Logger) error {
 	svc, err := startService(cfg, log)
 	if err != nil {
 		return startFailed(err)
@@ -44,7 +44,7 @@ func serve(cfg *config.Config, reload func() (*config.Config, error), log *slog.
 		return startFailed(err)
 	}
 	defer stopMetrics()
-	d := &running{cfg: cfg, reload: reload, log: log, svc: svc, metrics: metrics,
+	d := &running{cfg: cfg, reload: reload, sigs: sigs, log: log, svc: svc, metrics: metrics,
 		saver: &cacheSaver{save: svc.SaveCache, log: log}}
 	if err := d.listen(); err != nil {
 		return startFailed(err)
@@ -82,6 +82,7 @@ func startService(cfg *config.Config, log *slog.Logger) (*lookupd.Service, error
 type running struct {
 	cfg     *config.Config // in force; a reload replaces it
 	reload  func() (*config.Config, error)
+	sigs    <-chan os.Signal // SIGHUP, SIGTERM, SIGINT and SIGUSR1
 	log     *slog.Logger
 	svc     *lookupd.Service
 	metrics *lookupd.Metrics
@@ -133,9 +134,6 @@ type exit struct {
 // SIGUSR1 saves, SIGHUP reloads, SIGTERM and SIGINT stop, and so does a
 // listener that fails.
 func (d *running) wait() exit {
-	sigs := make(chan os.Signal, 4)
-	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM, syscall.SIGINT, syscall.SIGUSR1)
-	defer signal.Stop(sigs)
 	tick := time.NewTicker(saveEvery)
 	defer tick.Stop()
 	for {
@@ -144,7 +142,7 @@ func (d *running) wait() exit {
 			return exit{err: err}
 		case <-tick.C:
 			d.save()
-		case sig := <-sigs:
+		case sig := <-d.sigs:
 			switch sig {
 			case syscall.SIGUSR1:
 				d.save()

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -110,19 +109,9 @@ wait = "5s"`)
 		t.Errorf("after Exim's report from [%s]: reports %+v (before %+v); want one more confirmed, nothing else", weakV6, after, before)
 	}
 	d.stop(t)
-	logText, err := os.ReadFile(d.p.log)
-	if err != nil {
-		t.Fatal(err)
-	}
 	probes := map[string]int{}
-	for _, line := range strings.Split(string(logText), "\n") {
-		if strings.Contains(line, "msg=probe") {
-			for _, a := range []string{weakV4 + ":25", "[" + weakV6 + "]:25", modernV4 + ":25"} {
-				if strings.Contains(line, "addr="+a+" ") {
-					probes[a]++
-				}
-			}
-		}
+	for _, a := range []string{weakV4 + ":25", "[" + weakV6 + "]:25", modernV4 + ":25"} {
+		probes[a] = len(d.probeLines(t, a))
 	}
 	t.Logf("figure: probes per address: %v", probes)
 	if probes[weakV4+":25"] != 1 || probes["["+weakV6+"]:25"] != 1 || probes[modernV4+":25"] != 1 {

@@ -88,6 +88,23 @@ func (d *daemon) start(t *testing.T) {
 // stop ends the daemon (SIGTERM) and waits for it.
 func (d *daemon) stop(t *testing.T) { d.p.stop(t) }
 
+// probeLines returns the daemon's log lines of its probes of ap ("ADDR:25"
+// or "[V6]:25"): one per probe.
+func (d *daemon) probeLines(t *testing.T, ap string) []string {
+	t.Helper()
+	logText, err := os.ReadFile(d.p.log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, line := range strings.Split(string(logText), "\n") {
+		if strings.Contains(line, "msg=probe ") && strings.Contains(line, " addr="+ap+" ") {
+			lines = append(lines, line)
+		}
+	}
+	return lines
+}
+
 // query sends one request the way Exim's ${readsocket} does (the bare
 // string, then a half-close) and reads the answer until the daemon closes.
 func query(socket, req string, timeout time.Duration) (string, error) {

@@ -90,16 +90,7 @@ error_ttl = "1s"
 		t.Fatal(err)
 	}
 	t.Logf("tlsprobed answers %q; explain: %s", answer, dm.explain(d.domain))
-	logText, err := os.ReadFile(dm.p.log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var lines []string
-	for _, line := range strings.Split(string(logText), "\n") {
-		if strings.Contains(line, "msg=probe ") && strings.Contains(line, "addr="+d.addr+":25") {
-			lines = append(lines, line)
-		}
-	}
+	lines := dm.probeLines(t, d.addr+":25")
 	if len(lines) != probesPerServer {
 		t.Errorf("%d probe lines for %s in the daemon's log, want %d", len(lines), d.addr, probesPerServer)
 	}

@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -162,16 +161,7 @@ func daemonProbes(t *testing.T, d *daemon, srv *lab.Postfix, dom mxDomain, start
 	if n := d.stats(t).Probes - base; n != probesPerServer {
 		t.Errorf("the daemon counts %d probes of %s, want %d", n, dom.domain, probesPerServer)
 	}
-	logText, err := os.ReadFile(d.p.log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var lines []string
-	for _, line := range strings.Split(string(logText), "\n") {
-		if strings.Contains(line, "msg=probe ") && strings.Contains(line, "addr="+dom.addr+":25") {
-			lines = append(lines, line)
-		}
-	}
+	lines := d.probeLines(t, dom.addr+":25")
 	if len(lines) != probesPerServer {
 		t.Errorf("%d probe lines for %s in the daemon's log, want %d", len(lines), dom.addr, probesPerServer)
 	}
